@@ -1,0 +1,757 @@
+// ops.cpp — forward and backward of every op, side by side. The derivative
+// rules are indexed at the top of ops.hpp. CPU kernels run on Eigen maps over
+// the tensors' own buffers; backward functions are written with the ops
+// themselves (autograd runs them under NoGradGuard).
+#include "ops.hpp"
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "autograd.hpp"
+#include "elementwise.hpp"
+
+namespace moments {
+
+namespace {
+
+using Array = Eigen::Map<Eigen::ArrayXf>;
+using ConstArray = Eigen::Map<const Eigen::ArrayXf>;
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using Matrix = Eigen::Map<RowMatrix>;
+using ConstMatrix = Eigen::Map<const RowMatrix>;
+using Grads = std::vector<Tensor>;
+
+void check_device(const char* op, const Tensor& a, const Tensor& b) {
+  if (a.device() != b.device())
+    fail(op, ": tensors are on different devices (", device_name(a.device()), " and ", device_name(b.device()),
+         "); move one with .to()");
+}
+
+// A dim in [-n, n) becomes [0, n).
+int64_t normalize_dim(const char* op, int64_t dim, const Shape& shape) {
+  auto n = static_cast<int64_t>(shape.size());
+  if (dim < -n || dim >= n) fail(op, ": dim ", dim, " is out of range for shape ", shape_str(shape));
+  return dim < 0 ? dim + n : dim;
+}
+
+// Sizes before, at and after `dim`: the tensor as an (outer, n, inner) block.
+struct Split {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+Split split_at(const Shape& shape, int64_t dim) {
+  Split s;
+  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
+    if (d < dim) s.outer *= shape[d];
+    else if (d == dim) s.n = shape[d];
+    else s.inner *= shape[d];
+  }
+  return s;
+}
+
+// ---- broadcasting machinery ------------------------------------------------
+
+// Stride of `in` along each dim of `out` (0 where `in` is broadcast).
+std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out) {
+  std::vector<int64_t> strides(out.size(), 0);
+  int64_t stride = 1;
+  for (size_t i = 0; i < in.size(); ++i) {
+    size_t d_in = in.size() - 1 - i, d_out = out.size() - 1 - i;
+    strides[d_out] = in[d_in] == 1 ? 0 : stride;
+    stride *= in[d_in];
+  }
+  return strides;
+}
+
+// Walks `out` as rows along its last dim. For each row, calls
+// body(a_offset, a_step, b_offset, b_step, out_offset, n): the row's first
+// element in a, b and out, and whether a and b advance along it (step 1) or
+// repeat one element (step 0, broadcast).
+template <class Body>
+void broadcast_rows(const Shape& out, const Shape& a, const Shape& b, Body&& body) {
+  int64_t total = shape_numel(out);
+  if (total == 0) return;
+  if (a == out && b == out) return body(0, 1, 0, 1, 0, total);  // the common, contiguous case
+  size_t k = out.size();
+  std::vector<int64_t> sa = broadcast_strides(a, out), sb = broadcast_strides(b, out);
+  int64_t n = k ? out[k - 1] : 1;
+  int64_t a_step = k ? sa[k - 1] : 0, b_step = k ? sb[k - 1] : 0;
+  std::vector<int64_t> index(k ? k - 1 : 0, 0);
+  int64_t ao = 0, bo = 0;
+  for (int64_t row = 0; row < total / n; ++row) {
+    body(ao, a_step, bo, b_step, row * n, n);
+    for (int64_t d = static_cast<int64_t>(k) - 2; d >= 0; --d) {  // odometer over the leading dims
+      if (++index[d] < out[d]) {
+        ao += sa[d];
+        bo += sb[d];
+        break;
+      }
+      ao -= sa[d] * (out[d] - 1);
+      bo -= sb[d] * (out[d] - 1);
+      index[d] = 0;
+    }
+  }
+}
+
+// out = f(a, b) elementwise with broadcasting. f is written once for Eigen
+// arrays and floats alike, e.g. [](const auto& x, const auto& y) { return x + y; }.
+template <class F>
+Tensor broadcast_binary(const Tensor& a, const Tensor& b, const Shape& out_shape, F f) {
+  Tensor out = Tensor::empty(out_shape, a.device());
+  const float* pa = a.data();
+  const float* pb = b.data();
+  float* po = out.data();
+  broadcast_rows(out_shape, a.shape(), b.shape(),
+                 [&](int64_t ao, int64_t a_step, int64_t bo, int64_t b_step, int64_t oo, int64_t n) {
+                   Array o(po + oo, n);
+                   if (a_step && b_step) o = f(ConstArray(pa + ao, n), ConstArray(pb + bo, n));
+                   else if (a_step) o = f(ConstArray(pa + ao, n), pb[bo]);
+                   else if (b_step) o = f(pa[ao], ConstArray(pb + bo, n));
+                   else o.setConstant(f(pa[ao], pb[bo]));
+                 });
+  return out;
+}
+
+// `t` repeated along broadcast dims to `shape`.
+Tensor broadcast_to(const Tensor& t, const Shape& shape) {
+  if (t.shape() == shape) return t;
+  return broadcast_binary(t, Tensor::scalar(0.0f), shape, [](const auto& x, const auto&) { return x + 0.0f; });
+}
+
+// ---- pointwise machinery ---------------------------------------------------
+
+template <class F>
+Tensor map(const Tensor& a, F f) {
+  Tensor out = Tensor::empty(a.shape(), a.device());
+  const float* x = a.data();
+  float* y = out.data();
+  for (int64_t i = 0; i < a.numel(); ++i) y[i] = f(x[i]);
+  return out;
+}
+
+// g * derivative(x_i, y_i), elementwise.
+template <class D>
+Tensor chain(const Tensor& g, const Tensor& x, const Tensor& y, D derivative) {
+  Tensor out = Tensor::empty(g.shape(), g.device());
+  const float* pg = g.data();
+  const float* px = x.data();
+  const float* py = y.data();
+  float* po = out.data();
+  for (int64_t i = 0; i < g.numel(); ++i) po[i] = pg[i] * derivative(px[i], py[i]);
+  return out;
+}
+
+// A pointwise op: forward f(x), and dy/dx from (x, y).
+template <class F, class D>
+Tensor pointwise(const char* op, const Tensor& a, F f, D derivative) {
+  Tensor out = map(a, f);
+  if (needs_grad({&a}))
+    record(out, op, {a}, [x = a.detach(), y = out.detach(), derivative](const Tensor& g) {
+      return Grads{chain(g, x, y, derivative)};
+    });
+  return out;
+}
+
+}  // namespace
+
+// ============================================================================
+// elementwise arithmetic with broadcasting
+// ============================================================================
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  size_t k = std::max(a.size(), b.size());
+  Shape out(k);
+  for (size_t i = 0; i < k; ++i) {
+    int64_t da = i < a.size() ? a[a.size() - 1 - i] : 1;
+    int64_t db = i < b.size() ? b[b.size() - 1 - i] : 1;
+    if (da != db && da != 1 && db != 1)
+      fail(op, ": shapes ", shape_str(a), " and ", shape_str(b), " cannot be broadcast (dim -", i + 1, ": ", da,
+           " vs ", db, "; sizes must match or be 1)");
+    out[k - 1 - i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+Tensor sum_to(const Tensor& grad, const Shape& shape) {
+  if (grad.shape() == shape) return grad;
+  if (broadcast_shapes(shape, grad.shape(), "sum_to") != grad.shape())
+    fail("sum_to: shape ", shape_str(shape), " does not broadcast to ", shape_str(grad.shape()));
+  Tensor out = Tensor::zeros(shape, grad.device());
+  float* po = out.data();
+  const float* pg = grad.data();
+  broadcast_rows(grad.shape(), shape, grad.shape(),
+                 [&](int64_t oo, int64_t o_step, int64_t go, int64_t, int64_t, int64_t n) {
+                   if (o_step) Array(po + oo, n) += ConstArray(pg + go, n);
+                   else po[oo] += ConstArray(pg + go, n).sum();
+                 });
+  return out;
+}
+
+void add_(Tensor a, const Tensor& b) {
+  check_device("add_", a, b);
+  if (broadcast_shapes(a.shape(), b.shape(), "add_") != a.shape())
+    fail("add_: ", shape_str(b.shape()), " cannot be added in place to ", shape_str(a.shape()),
+         " (it would change the shape)");
+  float* pa = a.data();
+  const float* pb = b.data();
+  broadcast_rows(a.shape(), a.shape(), b.shape(), [&](int64_t ao, int64_t, int64_t bo, int64_t b_step, int64_t, int64_t n) {
+    if (b_step) Array(pa + ao, n) += ConstArray(pb + bo, n);
+    else Array(pa + ao, n) += pb[bo];
+  });
+}
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  check_device("add", a, b);
+  Tensor out = broadcast_binary(a, b, broadcast_shapes(a.shape(), b.shape(), "add"),
+                                [](const auto& x, const auto& y) { return x + y; });
+  if (needs_grad({&a, &b}))
+    record(out, "add", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) {
+      return Grads{sum_to(g, sa), sum_to(g, sb)};  // da = g, db = g
+    });
+  return out;
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  check_device("sub", a, b);
+  Tensor out = broadcast_binary(a, b, broadcast_shapes(a.shape(), b.shape(), "sub"),
+                                [](const auto& x, const auto& y) { return x - y; });
+  if (needs_grad({&a, &b}))
+    record(out, "sub", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) {
+      return Grads{sum_to(g, sa), sum_to(neg(g), sb)};  // da = g, db = -g
+    });
+  return out;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  check_device("mul", a, b);
+  Tensor out = broadcast_binary(a, b, broadcast_shapes(a.shape(), b.shape(), "mul"),
+                                [](const auto& x, const auto& y) { return x * y; });
+  if (needs_grad({&a, &b}))
+    record(out, "mul", {a, b}, [a = a.detach(), b = b.detach(), ra = a.requires_grad(), rb = b.requires_grad()](const Tensor& g) {
+      return Grads{ra ? sum_to(mul(g, b), a.shape()) : Tensor(),   // da = g * b
+                   rb ? sum_to(mul(g, a), b.shape()) : Tensor()};  // db = g * a
+    });
+  return out;
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  check_device("div", a, b);
+  Tensor out = broadcast_binary(a, b, broadcast_shapes(a.shape(), b.shape(), "div"),
+                                [](const auto& x, const auto& y) { return x / y; });
+  if (needs_grad({&a, &b}))
+    record(out, "div", {a, b}, [a = a.detach(), b = b.detach(), ra = a.requires_grad(), rb = b.requires_grad()](const Tensor& g) {
+      Tensor g_over_b = div(g, b);
+      return Grads{ra ? sum_to(g_over_b, a.shape()) : Tensor(),                     // da = g / b
+                   rb ? sum_to(neg(div(mul(g_over_b, a), b)), b.shape()) : Tensor()};  // db = -g a / b^2
+    });
+  return out;
+}
+
+Tensor neg(const Tensor& a) {
+  Tensor out = map(a, [](float x) { return -x; });
+  if (needs_grad({&a})) record(out, "neg", {a}, [](const Tensor& g) { return Grads{neg(g)}; });
+  return out;
+}
+
+Tensor add(const Tensor& a, float b) { return add(a, Tensor::scalar(b)); }
+Tensor mul(const Tensor& a, float b) { return mul(a, Tensor::scalar(b)); }
+
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator-(const Tensor& a) { return neg(a); }
+Tensor operator+(const Tensor& a, float b) { return add(a, Tensor::scalar(b)); }
+Tensor operator+(float a, const Tensor& b) { return add(Tensor::scalar(a), b); }
+Tensor operator-(const Tensor& a, float b) { return sub(a, Tensor::scalar(b)); }
+Tensor operator-(float a, const Tensor& b) { return sub(Tensor::scalar(a), b); }
+Tensor operator*(const Tensor& a, float b) { return mul(a, Tensor::scalar(b)); }
+Tensor operator*(float a, const Tensor& b) { return mul(Tensor::scalar(a), b); }
+Tensor operator/(const Tensor& a, float b) { return div(a, Tensor::scalar(b)); }
+Tensor operator/(float a, const Tensor& b) { return div(Tensor::scalar(a), b); }
+
+// ============================================================================
+// linear algebra and shape
+// ============================================================================
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  check_device("matmul", a, b);
+  const Shape& sa = a.shape();
+  const Shape& sb = b.shape();
+  bool ok = (a.dim() == 2 && b.dim() == 2) || (a.dim() == 3 && b.dim() == 3 && sa[0] == sb[0]) ||
+            (a.dim() == 3 && b.dim() == 2);
+  if (!ok || sa[sa.size() - 1] != sb[sb.size() - 2])
+    fail("matmul: cannot multiply ", shape_str(sa), " by ", shape_str(sb),
+         " (expected (M,K)@(K,N), (B,M,K)@(B,K,N) or (B,M,K)@(K,N) with matching K and B)");
+  int64_t m = sa[sa.size() - 2], k = sa.back(), n = sb.back();
+  int64_t batches = a.dim() == 3 ? sa[0] : 1;
+  Shape out_shape = a.dim() == 3 ? Shape{batches, m, n} : Shape{m, n};
+  Tensor out = Tensor::empty(out_shape, a.device());
+  if (b.dim() == 2) {  // one B for every batch: a single (batches*M, K) @ (K, N) product
+    Matrix(out.data(), batches * m, n).noalias() = ConstMatrix(a.data(), batches * m, k) * ConstMatrix(b.data(), k, n);
+  } else {
+    for (int64_t i = 0; i < batches; ++i)
+      Matrix(out.data() + i * m * n, m, n).noalias() =
+          ConstMatrix(a.data() + i * m * k, m, k) * ConstMatrix(b.data() + i * k * n, k, n);
+  }
+  if (needs_grad({&a, &b}))
+    record(out, "matmul", {a, b}, [a = a.detach(), b = b.detach(), ra = a.requires_grad(), rb = b.requires_grad()](const Tensor& g) {
+      Tensor ga = ra ? matmul(g, transpose(b)) : Tensor();  // dA = g @ B^T
+      Tensor gb;
+      if (rb && b.dim() == 2 && a.dim() == 3) {  // dB = Σ_batches A_i^T @ g_i, as one product
+        int64_t rows = a.size(0) * a.size(1);
+        gb = matmul(transpose(reshape(a, {rows, a.size(2)})), reshape(g, {rows, g.size(2)}));
+      } else if (rb) {
+        gb = matmul(transpose(a), g);  // dB = A^T @ g
+      }
+      return Grads{ga, gb};
+    });
+  return out;
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_device("linear", x, weight);
+  if (weight.dim() != 2 || x.dim() < 1 || x.shape().back() != weight.size(1))
+    fail("linear: input ", shape_str(x.shape()), " and weight ", shape_str(weight.shape()),
+         " do not fit (expected input (..., in) and weight (out, in))");
+  int64_t in = weight.size(1), out_features = weight.size(0), rows = x.numel() / std::max<int64_t>(in, 1);
+  if (bias.defined()) {
+    check_device("linear", x, bias);
+    if (bias.shape() != Shape{out_features})
+      fail("linear: bias ", shape_str(bias.shape()), " does not fit weight ", shape_str(weight.shape()),
+           " (expected [", out_features, "])");
+  }
+  Shape out_shape = x.shape();
+  out_shape.back() = out_features;
+  Tensor out = Tensor::empty(out_shape, x.device());
+  Matrix y(out.data(), rows, out_features);
+  y.noalias() = ConstMatrix(x.data(), rows, in) * ConstMatrix(weight.data(), out_features, in).transpose();
+  if (bias.defined()) y.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias.data(), out_features);
+
+  std::vector<Tensor> inputs{x, weight};
+  if (bias.defined()) inputs.push_back(bias);
+  if (needs_grad(inputs))
+    record(out, "linear", inputs, [x = x.detach(), w = weight.detach(), rx = x.requires_grad(),
+                                   rw = weight.requires_grad(), has_bias = bias.defined(),
+                                   rows, in, out_features](const Tensor& g) {
+      ConstMatrix G(g.data(), rows, out_features);
+      Grads grads(has_bias ? 3 : 2);
+      if (rx) {  // dx = g @ W
+        grads[0] = Tensor::empty(x.shape(), x.device());
+        Matrix(grads[0].data(), rows, in).noalias() = G * ConstMatrix(w.data(), out_features, in);
+      }
+      if (rw) {  // dW = g^T @ x
+        grads[1] = Tensor::empty(w.shape(), w.device());
+        Matrix(grads[1].data(), out_features, in).noalias() = G.transpose() * ConstMatrix(x.data(), rows, in);
+      }
+      if (has_bias) {  // db = Σ_rows g
+        grads[2] = Tensor::empty({out_features}, g.device());
+        Matrix(grads[2].data(), 1, out_features) = G.colwise().sum();
+      }
+      return grads;
+    });
+  return out;
+}
+
+Tensor transpose(const Tensor& a) {
+  if (a.dim() < 2) fail("transpose: needs at least 2 dims, got shape ", shape_str(a.shape()));
+  Shape out_shape = a.shape();
+  int64_t rows = out_shape[out_shape.size() - 2], cols = out_shape.back();
+  std::swap(out_shape[out_shape.size() - 2], out_shape.back());
+  Tensor out = Tensor::empty(out_shape, a.device());
+  int64_t batches = rows * cols != 0 ? a.numel() / (rows * cols) : 0;
+  for (int64_t i = 0; i < batches; ++i)
+    Matrix(out.data() + i * rows * cols, cols, rows) = ConstMatrix(a.data() + i * rows * cols, rows, cols).transpose();
+  if (needs_grad({&a})) record(out, "transpose", {a}, [](const Tensor& g) { return Grads{transpose(g)}; });
+  return out;
+}
+
+Tensor reshape(const Tensor& a, const Shape& shape) {
+  Shape target = shape;
+  int64_t known = 1, infer = -1;
+  for (size_t d = 0; d < target.size(); ++d) {
+    if (target[d] == -1 && infer < 0) infer = static_cast<int64_t>(d);
+    else if (target[d] < 0) fail("reshape: invalid target shape ", shape_str(shape), " (sizes >= 0, at most one -1)");
+    else known *= target[d];
+  }
+  if (infer >= 0 && known != 0 && a.numel() % known == 0) target[static_cast<size_t>(infer)] = a.numel() / known;
+  if (infer >= 0 && target[static_cast<size_t>(infer)] < 0)
+    fail("reshape: cannot infer the -1 in ", shape_str(shape), " for ", a.numel(), " elements of shape ", shape_str(a.shape()));
+  if (shape_numel(target) != a.numel())
+    fail("reshape: cannot reshape ", shape_str(a.shape()), " (", a.numel(), " elements) into ", shape_str(shape));
+  Tensor out = a.clone();
+  out.impl()->shape = target;
+  if (needs_grad({&a}))
+    record(out, "reshape", {a}, [sa = a.shape()](const Tensor& g) { return Grads{reshape(g, sa)}; });
+  return out;
+}
+
+// ============================================================================
+// reductions
+// ============================================================================
+
+Tensor sum(const Tensor& a) {
+  Tensor out = Tensor::scalar(ConstArray(a.data(), a.numel()).sum());
+  if (needs_grad({&a})) record(out, "sum", {a}, [sa = a.shape()](const Tensor& g) { return Grads{broadcast_to(g, sa)}; });
+  return out;
+}
+
+Tensor sum(const Tensor& a, int64_t dim, bool keepdim) {
+  int64_t d = normalize_dim("sum", dim, a.shape());
+  Split s = split_at(a.shape(), d);
+  Shape kept = a.shape();
+  kept[static_cast<size_t>(d)] = 1;
+  Tensor out = Tensor::empty(kept, a.device());
+  for (int64_t o = 0; o < s.outer; ++o)  // each outer block is an (n, inner) matrix: sum its columns
+    Matrix(out.data() + o * s.inner, 1, s.inner) = ConstMatrix(a.data() + o * s.n * s.inner, s.n, s.inner).colwise().sum();
+  if (!keepdim) {
+    Shape squeezed = a.shape();
+    squeezed.erase(squeezed.begin() + d);
+    out.impl()->shape = squeezed;
+  }
+  if (needs_grad({&a}))
+    record(out, "sum", {a}, [sa = a.shape(), kept](const Tensor& g) { return Grads{broadcast_to(reshape(g, kept), sa)}; });
+  return out;
+}
+
+Tensor mean(const Tensor& a) {
+  float n = static_cast<float>(a.numel());
+  Tensor out = Tensor::scalar(ConstArray(a.data(), a.numel()).sum() / n);
+  if (needs_grad({&a}))
+    record(out, "mean", {a}, [sa = a.shape(), n](const Tensor& g) { return Grads{broadcast_to(g / n, sa)}; });
+  return out;
+}
+
+Tensor mean(const Tensor& a, int64_t dim, bool keepdim) {
+  int64_t d = normalize_dim("mean", dim, a.shape());
+  float n = static_cast<float>(a.shape()[static_cast<size_t>(d)]);
+  Tensor out;
+  {
+    NoGradGuard plain;  // one "mean" node below instead of a sum node and a div node
+    out = div(sum(a, d, keepdim), Tensor::scalar(n));
+  }
+  if (needs_grad({&a})) {
+    Shape kept = a.shape();
+    kept[static_cast<size_t>(d)] = 1;
+    record(out, "mean", {a}, [sa = a.shape(), kept, n](const Tensor& g) {
+      return Grads{broadcast_to(reshape(g, kept) / n, sa)};  // da = g / n, broadcast back
+    });
+  }
+  return out;
+}
+
+MaxResult max(const Tensor& a, int64_t dim, bool keepdim) {
+  int64_t d = normalize_dim("max", dim, a.shape());
+  Split s = split_at(a.shape(), d);
+  if (s.n == 0) fail("max: dim ", dim, " of shape ", shape_str(a.shape()), " is empty; a maximum needs one element");
+  Shape out_shape = a.shape();
+  if (keepdim) out_shape[static_cast<size_t>(d)] = 1;
+  else out_shape.erase(out_shape.begin() + d);
+  MaxResult result{Tensor::empty(out_shape, a.device()), std::vector<int64_t>(static_cast<size_t>(s.outer * s.inner))};
+  const float* x = a.data();
+  float* values = result.values.data();
+  for (int64_t o = 0; o < s.outer; ++o)
+    for (int64_t i = 0; i < s.inner; ++i) {
+      int64_t best = 0;
+      const float* column = x + o * s.n * s.inner + i;
+      for (int64_t j = 1; j < s.n; ++j)  // a NaN wins, as in PyTorch
+        if (column[j * s.inner] > column[best * s.inner] || (std::isnan(column[j * s.inner]) && !std::isnan(column[best * s.inner])))
+          best = j;
+      values[o * s.inner + i] = column[best * s.inner];
+      result.indices[static_cast<size_t>(o * s.inner + i)] = best;
+    }
+  if (needs_grad({&a}))
+    record(result.values, "max", {a}, [sa = a.shape(), s, indices = result.indices](const Tensor& g) {
+      Tensor ga = Tensor::zeros(sa, g.device());  // da = g at the argmax, 0 elsewhere
+      for (int64_t o = 0; o < s.outer; ++o)
+        for (int64_t i = 0; i < s.inner; ++i) {
+          int64_t k = o * s.inner + i;
+          ga.data()[o * s.n * s.inner + indices[static_cast<size_t>(k)] * s.inner + i] = g.data()[k];
+        }
+      return Grads{ga};
+    });
+  return result;
+}
+
+// ============================================================================
+// pointwise functions (formulas shared with CUDA in elementwise.hpp)
+// ============================================================================
+namespace ew = elementwise;
+
+Tensor exp(const Tensor& a) {
+  return pointwise("exp", a, [](float x) { return expf(x); }, [](float, float y) { return y; });
+}
+Tensor log(const Tensor& a) {
+  return pointwise("log", a, [](float x) { return logf(x); }, [](float x, float) { return 1.0f / x; });
+}
+Tensor sqrt(const Tensor& a) {
+  return pointwise("sqrt", a, [](float x) { return sqrtf(x); }, [](float, float y) { return 0.5f / y; });
+}
+Tensor pow(const Tensor& a, float p) {
+  return pointwise("pow", a, [p](float x) { return powf(x, p); }, [p](float x, float) { return ew::pow_grad(x, p); });
+}
+Tensor relu(const Tensor& a) {
+  return pointwise("relu", a, ew::relu, [](float x, float) { return ew::relu_grad(x); });
+}
+Tensor gelu(const Tensor& a) {
+  return pointwise("gelu", a, ew::gelu, [](float x, float) { return ew::gelu_grad(x); });
+}
+Tensor tanh(const Tensor& a) {
+  return pointwise("tanh", a, [](float x) { return tanhf(x); },
+                   [](float, float y) { return ew::tanh_grad_from_output(y); });
+}
+Tensor sigmoid(const Tensor& a) {
+  return pointwise("sigmoid", a, ew::sigmoid, [](float, float y) { return ew::sigmoid_grad_from_output(y); });
+}
+
+// ============================================================================
+// the last dim as a distribution
+// ============================================================================
+namespace {
+
+// Calls f(in_row, out_row) for each row along the last dim, as Eigen arrays.
+template <class F>
+void for_each_row(const Tensor& in, Tensor& out, F f) {
+  int64_t n = in.dim() ? in.shape().back() : 1;
+  int64_t rows = n ? in.numel() / n : 0;
+  for (int64_t r = 0; r < rows; ++r) f(ConstArray(in.data() + r * n, n), Array(out.data() + r * n, n));
+}
+
+void check_has_classes(const char* op, const Tensor& a) {
+  if (a.dim() == 0 || a.shape().back() == 0)
+    fail(op, ": needs a last dim of size >= 1, got shape ", shape_str(a.shape()));
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& a) {
+  check_has_classes("softmax", a);
+  Tensor out = Tensor::empty(a.shape(), a.device());
+  for_each_row(a, out, [](ConstArray x, Array y) {
+    y = (x - x.maxCoeff()).exp();  // subtracting the max keeps exp from overflowing
+    y /= y.sum();
+  });
+  if (needs_grad({&a}))
+    record(out, "softmax", {a}, [y = out.detach()](const Tensor& g) {
+      Tensor ga = Tensor::empty(g.shape(), g.device());  // da = y * (g - Σ g y)
+      for_each_row(g, ga, [&, r = int64_t{0}](ConstArray gr, Array out_row) mutable {
+        ConstArray yr(y.data() + r++ * gr.size(), gr.size());
+        out_row = yr * (gr - (gr * yr).sum());
+      });
+      return Grads{ga};
+    });
+  return out;
+}
+
+Tensor log_softmax(const Tensor& a) {
+  check_has_classes("log_softmax", a);
+  Tensor out = Tensor::empty(a.shape(), a.device());
+  for_each_row(a, out, [](ConstArray x, Array y) {
+    float max = x.maxCoeff();
+    y = x - max - std::log((x - max).exp().sum());  // x - log Σ e^x, via log-sum-exp
+  });
+  if (needs_grad({&a}))
+    record(out, "log_softmax", {a}, [y = out.detach()](const Tensor& g) {
+      Tensor ga = Tensor::empty(g.shape(), g.device());  // da = g - softmax * Σ g
+      for_each_row(g, ga, [&, r = int64_t{0}](ConstArray gr, Array out_row) mutable {
+        ConstArray yr(y.data() + r++ * gr.size(), gr.size());
+        out_row = gr - yr.exp() * gr.sum();
+      });
+      return Grads{ga};
+    });
+  return out;
+}
+
+// ============================================================================
+// losses
+// ============================================================================
+
+Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& targets) {
+  if (logits.dim() != 2 || logits.size(1) == 0 || logits.size(0) == 0)
+    fail("cross_entropy: logits must be (N, C) with N, C >= 1, got ", shape_str(logits.shape()));
+  int64_t n = logits.size(0), classes = logits.size(1);
+  if (static_cast<int64_t>(targets.size()) != n)
+    fail("cross_entropy: ", targets.size(), " targets for logits of shape ", shape_str(logits.shape()), " (expected ", n, ")");
+  for (size_t i = 0; i < targets.size(); ++i)
+    if (targets[i] < 0 || targets[i] >= classes)
+      fail("cross_entropy: target ", targets[i], " at index ", i, " is not a class in [0, ", classes, ")");
+  Tensor probs;
+  {
+    NoGradGuard plain;
+    probs = softmax(logits);
+  }
+  Tensor log_probs = Tensor::empty(logits.shape(), logits.device());
+  for_each_row(logits, log_probs, [](ConstArray x, Array y) {
+    float max = x.maxCoeff();
+    y = x - max - std::log((x - max).exp().sum());
+  });
+  float total = 0.0f;
+  for (int64_t i = 0; i < n; ++i) total -= log_probs.data()[i * classes + targets[static_cast<size_t>(i)]];
+  Tensor out = Tensor::scalar(total / static_cast<float>(n));
+  if (needs_grad({&logits}))
+    record(out, "cross_entropy", {logits}, [probs, targets, n, classes](const Tensor& g) {
+      Tensor gz = probs.clone();  // dz = (softmax(z) - onehot(t)) * g / N
+      for (int64_t i = 0; i < n; ++i) gz.data()[i * classes + targets[static_cast<size_t>(i)]] -= 1.0f;
+      Array(gz.data(), gz.numel()) *= g.item() / static_cast<float>(n);
+      return Grads{gz};
+    });
+  return out;
+}
+
+Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
+  check_device("mse_loss", prediction, target);
+  if (prediction.shape() != target.shape())
+    fail("mse_loss: prediction ", shape_str(prediction.shape()), " and target ", shape_str(target.shape()),
+         " must have the same shape");
+  float n = static_cast<float>(prediction.numel());
+  ConstArray p(prediction.data(), prediction.numel()), t(target.data(), target.numel());
+  Tensor out = Tensor::scalar((p - t).square().sum() / n);
+  if (needs_grad({&prediction, &target}))
+    record(out, "mse_loss", {prediction, target}, [p = prediction.detach(), t = target.detach(), n](const Tensor& g) {
+      Tensor gp = Tensor::empty(p.shape(), p.device());  // dp = 2 (p - t) g / n, dt = -dp
+      Array(gp.data(), gp.numel()) = (ConstArray(p.data(), p.numel()) - ConstArray(t.data(), t.numel())) * (2.0f * g.item() / n);
+      return Grads{gp, neg(gp)};
+    });
+  return out;
+}
+
+// ============================================================================
+// layers as functions
+// ============================================================================
+
+Tensor embedding(const Tensor& weight, const std::vector<int64_t>& ids, const Shape& ids_shape) {
+  if (weight.dim() != 2) fail("embedding: weight must be (V, D), got ", shape_str(weight.shape()));
+  if (static_cast<int64_t>(ids.size()) != shape_numel(ids_shape))
+    fail("embedding: ", ids.size(), " ids do not fill ids_shape ", shape_str(ids_shape));
+  int64_t vocab = weight.size(0), width = weight.size(1);
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] < 0 || ids[i] >= vocab)
+      fail("embedding: id ", ids[i], " at index ", i, " is out of range for weight ", shape_str(weight.shape()),
+           " (expected [0, ", vocab, "))");
+  Shape out_shape = ids_shape;
+  out_shape.push_back(width);
+  Tensor out = Tensor::empty(out_shape, weight.device());
+  for (size_t i = 0; i < ids.size(); ++i)
+    std::memcpy(out.data() + static_cast<int64_t>(i) * width, weight.data() + ids[i] * width, sizeof(float) * static_cast<size_t>(width));
+  if (needs_grad({&weight}))
+    record(out, "embedding", {weight}, [ids, sw = weight.shape(), width](const Tensor& g) {
+      Tensor gw = Tensor::zeros(sw, g.device());  // dW[id] += g[i]
+      for (size_t i = 0; i < ids.size(); ++i)
+        Array(gw.data() + ids[i] * width, width) += ConstArray(g.data() + static_cast<int64_t>(i) * width, width);
+      return Grads{gw};
+    });
+  return out;
+}
+
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
+  check_device("layer_norm", x, weight);
+  check_device("layer_norm", x, bias);
+  if (x.dim() == 0) fail("layer_norm: input must have at least one dim, got shape []");
+  int64_t width = x.shape().back();
+  if (weight.shape() != Shape{width} || bias.shape() != Shape{width})
+    fail("layer_norm: weight ", shape_str(weight.shape()), " and bias ", shape_str(bias.shape()),
+         " must both be [", width, "] for input ", shape_str(x.shape()));
+  if (!(eps >= 0.0f)) fail("layer_norm: eps must be >= 0, got ", eps);
+  int64_t rows = width ? x.numel() / width : 0;
+  Tensor out = Tensor::empty(x.shape(), x.device());
+  Tensor x_hat = Tensor::empty(x.shape(), x.device());  // (rows, D) normalized input, kept for backward
+  Tensor inv_std = Tensor::empty({rows}, x.device());   // (rows) 1/√(σ² + ε)
+  ConstArray w(weight.data(), width), b(bias.data(), width);
+  for (int64_t r = 0; r < rows; ++r) {
+    ConstArray xr(x.data() + r * width, width);
+    float mu = xr.mean();
+    float var = (xr - mu).square().mean();  // biased variance, as PyTorch
+    float rstd = 1.0f / std::sqrt(var + eps);
+    Array xh(x_hat.data() + r * width, width);
+    xh = (xr - mu) * rstd;
+    Array(out.data() + r * width, width) = xh * w + b;
+    inv_std.data()[r] = rstd;
+  }
+  if (needs_grad({&x, &weight, &bias}))
+    record(out, "layer_norm", {x, weight, bias}, [x_hat, inv_std, w = weight.detach(), rows, width](const Tensor& g) {
+      Tensor gx = Tensor::empty(x_hat.shape(), g.device());
+      Tensor gw = Tensor::zeros({width}, g.device());
+      Tensor gb = Tensor::zeros({width}, g.device());
+      ConstArray wa(w.data(), width);
+      for (int64_t r = 0; r < rows; ++r) {
+        ConstArray gr(g.data() + r * width, width), xh(x_hat.data() + r * width, width);
+        Eigen::ArrayXf g_hat = gr * wa;  // ĝ = g w
+        Array(gx.data() + r * width, width) =
+            inv_std.data()[r] * (g_hat - g_hat.mean() - xh * (g_hat * xh).mean());  // dx
+        Array(gw.data(), width) += gr * xh;  // dw = Σ_rows g x̂
+        Array(gb.data(), width) += gr;       // db = Σ_rows g
+      }
+      return Grads{gx, gw, gb};
+    });
+  return out;
+}
+
+// ============================================================================
+// joining and cutting
+// ============================================================================
+
+Tensor concat(const std::vector<Tensor>& parts, int64_t dim) {
+  if (parts.empty()) fail("concat: needs at least one tensor");
+  const Shape& first = parts[0].shape();
+  int64_t d = normalize_dim("concat", dim, first);
+  Shape out_shape = first;
+  out_shape[static_cast<size_t>(d)] = 0;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    check_device("concat", parts[0], parts[i]);
+    Shape expect = first, got = parts[i].shape();
+    if (got.size() == expect.size()) expect[static_cast<size_t>(d)] = got[static_cast<size_t>(d)];
+    if (got != expect)
+      fail("concat: tensor ", i, " has shape ", shape_str(got), ", tensor 0 has ", shape_str(first),
+           " (all sizes must match except along dim ", dim, ")");
+    out_shape[static_cast<size_t>(d)] += got[static_cast<size_t>(d)];
+  }
+  Tensor out = Tensor::empty(out_shape, parts[0].device());
+  Split s = split_at(out_shape, d);
+  int64_t offset = 0;  // where along dim this part starts
+  std::vector<int64_t> starts;
+  for (const Tensor& part : parts) {
+    int64_t chunk = part.size(d) * s.inner;  // contiguous floats per outer index
+    for (int64_t o = 0; o < s.outer; ++o)
+      std::memcpy(out.data() + o * s.n * s.inner + offset * s.inner, part.data() + o * chunk, sizeof(float) * static_cast<size_t>(chunk));
+    starts.push_back(offset);
+    offset += part.size(d);
+  }
+  if (needs_grad(parts))
+    record(out, "concat", parts, [starts, d, sizes = [&] {
+      std::vector<int64_t> v;
+      for (const Tensor& p : parts) v.push_back(p.size(d));
+      return v;
+    }()](const Tensor& g) {
+      Grads grads;  // each part's gradient is the slice of g it filled
+      for (size_t i = 0; i < starts.size(); ++i) grads.push_back(slice(g, d, starts[i], starts[i] + sizes[i]));
+      return grads;
+    });
+  return out;
+}
+
+Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t end) {
+  int64_t d = normalize_dim("slice", dim, a.shape());
+  int64_t size = a.size(d);
+  if (start < 0 || start > end || end > size)
+    fail("slice: [", start, ", ", end, ") is not a range within dim ", dim, " of shape ", shape_str(a.shape()),
+         " (expected 0 <= start <= end <= ", size, ")");
+  Shape out_shape = a.shape();
+  out_shape[static_cast<size_t>(d)] = end - start;
+  Tensor out = Tensor::empty(out_shape, a.device());
+  Split s = split_at(a.shape(), d);
+  int64_t chunk = (end - start) * s.inner;
+  for (int64_t o = 0; o < s.outer; ++o)
+    std::memcpy(out.data() + o * chunk, a.data() + o * s.n * s.inner + start * s.inner, sizeof(float) * static_cast<size_t>(chunk));
+  if (needs_grad({&a}))
+    record(out, "slice", {a}, [sa = a.shape(), s, start, chunk](const Tensor& g) {
+      Tensor ga = Tensor::zeros(sa, g.device());  // g placed where the slice came from
+      for (int64_t o = 0; o < s.outer; ++o)
+        std::memcpy(ga.data() + o * s.n * s.inner + start * s.inner, g.data() + o * chunk, sizeof(float) * static_cast<size_t>(chunk));
+      return Grads{ga};
+    });
+  return out;
+}
+
+}  // namespace moments

@@ -1,0 +1,277 @@
+// tensor.cpp — storage, factories, element access and printing.
+#include "tensor.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <iomanip>
+#include <new>
+#include <ostream>
+#include <sstream>
+
+#include "autograd.hpp"
+#ifdef MOMENTS_WITH_CUDA
+#include "device.hpp"
+#endif
+
+namespace moments {
+
+const char* device_name(Device device) { return device == Device::cpu ? "cpu" : "cuda"; }
+
+bool cuda_available() {
+#ifdef MOMENTS_WITH_CUDA
+  return cuda::device_count() > 0;
+#else
+  return false;
+#endif
+}
+
+static void require_device(Device device, const char* what) {
+  if (device == Device::cpu) return;
+#ifdef MOMENTS_WITH_CUDA
+  if (cuda::device_count() == 0) fail(what, ": no CUDA device is present (", cuda::no_device_reason(), ")");
+  fail(what, ": CUDA tensors are not implemented yet in this version of moments");
+#else
+  fail(what, ": this build of moments has no CUDA backend (nvcc was not found, or -Dcuda=disabled)");
+#endif
+}
+
+std::string shape_str(const Shape& shape) {
+  std::ostringstream out;
+  out << '[';
+  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
+  out << ']';
+  return out.str();
+}
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t s : shape) {
+    if (s < 0) fail("shape ", shape_str(shape), ": sizes must be >= 0");
+    n *= s;
+  }
+  return n;
+}
+
+// ---- Storage -------------------------------------------------------------
+
+static constexpr std::align_val_t kAlignment{64};  // a cache line; lets Eigen use aligned loads
+
+Storage::Storage(int64_t numel, Device device) : numel_(numel), device_(device) {
+  require_device(device, "Storage");
+  // Always allocate at least one float so data() is never null.
+  data_ = static_cast<float*>(::operator new(sizeof(float) * static_cast<size_t>(numel > 0 ? numel : 1), kAlignment));
+}
+
+Storage::~Storage() { ::operator delete(data_, kAlignment); }
+
+// ---- factories -----------------------------------------------------------
+
+Tensor Tensor::empty(const Shape& shape, Device device) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = shape;
+  impl->storage = std::make_shared<Storage>(shape_numel(shape), device);
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::full(const Shape& shape, float value, Device device) {
+  Tensor t = empty(shape, device);
+  std::fill(t.data(), t.data() + t.numel(), value);
+  return t;
+}
+Tensor Tensor::zeros(const Shape& shape, Device device) { return full(shape, 0.0f, device); }
+Tensor Tensor::ones(const Shape& shape, Device device) { return full(shape, 1.0f, device); }
+Tensor Tensor::scalar(float value) { return full({}, value); }
+
+Tensor Tensor::arange(int64_t n) { return arange(0.0f, static_cast<float>(n), 1.0f); }
+
+Tensor Tensor::arange(float start, float stop, float step) {
+  if (step == 0.0f || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))
+    fail("arange: start ", start, ", stop ", stop, ", step ", step, ": need finite values and step != 0");
+  double count = std::ceil((static_cast<double>(stop) - start) / step);
+  int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
+  Tensor t = empty({n});
+  for (int64_t i = 0; i < n; ++i) t.data()[i] = static_cast<float>(start + static_cast<double>(i) * step);
+  return t;
+}
+
+Tensor Tensor::from(const std::vector<float>& values, const Shape& shape) {
+  if (static_cast<int64_t>(values.size()) != shape_numel(shape))
+    fail("Tensor::from: ", values.size(), " values cannot fill shape ", shape_str(shape), " (",
+         shape_numel(shape), " elements)");
+  Tensor t = empty(shape);
+  std::copy(values.begin(), values.end(), t.data());
+  return t;
+}
+
+Tensor Tensor::from(const std::vector<float>& values) {
+  return from(values, {static_cast<int64_t>(values.size())});
+}
+
+// ---- properties and access ----------------------------------------------
+
+void Tensor::check_defined(const char* what) const {
+  if (!impl_) fail(what, ": the tensor is undefined (default-constructed, or a grad that was never computed)");
+}
+
+const Shape& Tensor::shape() const {
+  check_defined("Tensor::shape");
+  return impl_->shape;
+}
+
+int64_t Tensor::size(int64_t d) const {
+  int64_t n = dim();
+  if (d < -n || d >= n) fail("Tensor::size: dim ", d, " is out of range for shape ", shape_str(shape()));
+  return shape()[static_cast<size_t>(d < 0 ? d + n : d)];
+}
+
+int64_t Tensor::numel() const {
+  check_defined("Tensor::numel");
+  return impl_->storage->numel();
+}
+
+Device Tensor::device() const {
+  check_defined("Tensor::device");
+  return impl_->storage->device();
+}
+
+float* Tensor::data() {
+  check_defined("Tensor::data");
+  return impl_->storage->data();
+}
+const float* Tensor::data() const {
+  check_defined("Tensor::data");
+  return impl_->storage->data();
+}
+
+static void require_cpu(const Tensor& t, const char* what) {
+  if (t.device() != Device::cpu)
+    fail(what, ": element access needs a cpu tensor, this one is on ", device_name(t.device()), "; call .to(Device::cpu)");
+}
+
+float Tensor::item() const {
+  require_cpu(*this, "item");
+  if (numel() != 1) fail("item: needs a tensor with one element, got shape ", shape_str(shape()));
+  return data()[0];
+}
+
+static int64_t offset_of(const Shape& shape, std::initializer_list<int64_t> index) {
+  if (index.size() != shape.size())
+    fail("at: index has ", index.size(), " coordinates, tensor of shape ", shape_str(shape), " needs ", shape.size());
+  int64_t offset = 0;
+  size_t d = 0;
+  for (int64_t i : index) {
+    if (i < 0 || i >= shape[d]) fail("at: index ", i, " is out of range for dim ", d, " of shape ", shape_str(shape));
+    offset = offset * shape[d] + i;
+    ++d;
+  }
+  return offset;
+}
+
+float& Tensor::at(std::initializer_list<int64_t> index) {
+  require_cpu(*this, "at");
+  return data()[offset_of(shape(), index)];
+}
+float Tensor::at(std::initializer_list<int64_t> index) const {
+  require_cpu(*this, "at");
+  return data()[offset_of(shape(), index)];
+}
+
+std::vector<float> Tensor::to_vector() const {
+  require_cpu(*this, "to_vector");
+  return std::vector<float>(data(), data() + numel());
+}
+
+Tensor Tensor::clone() const {
+  Tensor t = empty(shape(), device());
+  std::memcpy(t.data(), data(), static_cast<size_t>(impl_->storage->bytes()));
+  return t;
+}
+
+Tensor Tensor::detach() const {
+  check_defined("detach");
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = impl_->shape;
+  impl->storage = impl_->storage;
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::to(Device target) const {
+  check_defined("to");
+  if (target == device()) return *this;
+  require_device(target, "Tensor::to");
+  return *this;  // unreachable until the CUDA backend exists
+}
+
+// ---- printing ------------------------------------------------------------
+
+namespace {
+constexpr int64_t kEdge = 3;           // entries shown at each end of a long dim
+constexpr int64_t kSummarize = 1000;   // tensors with more elements are summarized
+
+struct Printer {
+  std::ostream& out;
+  const Tensor& t;
+  bool summarize;
+  bool scientific;
+  bool integral;
+
+  void number(float v) {
+    std::ostringstream s;
+    if (std::isnan(v) || std::isinf(v)) s << v;
+    else if (integral) s << std::fixed << std::setprecision(0) << v << '.';
+    else if (scientific) s << std::scientific << std::setprecision(4) << v;
+    else s << std::fixed << std::setprecision(4) << v;
+    out << s.str();
+  }
+
+  void dim(size_t d, int64_t offset, int indent) {
+    const Shape& shape = t.shape();
+    int64_t n = shape[d];
+    int64_t stride = 1;
+    for (size_t j = d + 1; j < shape.size(); ++j) stride *= shape[j];
+    out << '[';
+    for (int64_t i = 0; i < n; ++i) {
+      if (summarize && n > 2 * kEdge && i == kEdge) {
+        out << "...";
+        i = n - kEdge - 1;
+        out << (d + 1 == shape.size() ? ", " : ",\n" + std::string(static_cast<size_t>(indent + 1), ' '));
+        continue;
+      }
+      if (d + 1 == shape.size()) number(t.data()[offset + i]);
+      else dim(d + 1, offset + i * stride, indent + 1);
+      if (i + 1 < n)
+        out << (d + 1 == shape.size() ? ", " : ",\n" + std::string(static_cast<size_t>(indent + 1), ' '));
+    }
+    out << ']';
+  }
+};
+}  // namespace
+
+std::ostream& operator<<(std::ostream& out, const Tensor& t) {
+  if (!t.defined()) return out << "tensor(undefined)";
+  if (t.device() != Device::cpu) return out << "tensor(shape=" << shape_str(t.shape()) << ", device=cuda)";
+  float max_abs = 0.0f;
+  bool integral = true;
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    float v = t.data()[i];
+    if (!std::isfinite(v)) continue;
+    max_abs = std::max(max_abs, std::fabs(v));
+    if (v != std::nearbyint(v)) integral = false;
+  }
+  bool scientific = max_abs >= 1e5f || (max_abs > 0.0f && max_abs < 1e-3f);
+  Printer printer{out, t, t.numel() > kSummarize, scientific, integral && max_abs < 1e7f};
+  out << "tensor(";
+  if (t.dim() == 0) printer.number(t.data()[0]);
+  else printer.dim(0, 0, 7);
+  out << ", shape=" << shape_str(t.shape());
+  if (t.requires_grad()) out << (t.is_leaf() ? ", requires_grad" : ", grad_fn=" + t.node()->op);
+  return out << ')';
+}
+
+std::string to_string(const Tensor& t) {
+  std::ostringstream out;
+  out << t;
+  return out.str();
+}
+
+}  // namespace moments
