@@ -1,4 +1,4 @@
-// moments.hpp — everything a program needs: tensors, autograd, ops, random numbers, layers.
+// moments.hpp — everything a program needs: tensors, autograd, ops, random numbers, layers, optimizers.
 #pragma once
 #include "autograd.hpp"
 #include "error.hpp"
@@ -6,3 +6,7 @@
 #include "ops.hpp"
 #include "random.hpp"
 #include "tensor.hpp"
+#include "optim/adafactor.hpp"
+#include "optim/adam.hpp"
+#include "optim/schedule.hpp"
+#include "optim/sgd.hpp"

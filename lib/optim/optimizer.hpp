@@ -1,0 +1,176 @@
+// optim/optimizer.hpp — what every optimizer shares: parameter groups, lazily
+// created per-parameter state, step counting, state dicts, state memory, and
+// the per-element "explain" trace.
+//
+// USAGE
+//   Adam adam(model.parameters(), {.learning_rate = 1e-3});
+//   adam.add_param_group(no_decay_params, {.learning_rate = 1e-3, .weight_decay = 0.0});
+//   for (...) {
+//     adam.zero_grad();        // gradients accumulate otherwise (see autograd.hpp)
+//     loss.backward();
+//     adam.step();             // runs under NoGradGuard; skips parameters without a grad
+//   }
+//   adam.state(p)->buffers.at("exp_avg");   // m for parameter p
+//   for (auto& row : adam.state_bytes()) ... // bytes of state per buffer name and device
+//
+// An optimizer subclass provides three things: its options struct (with a
+// visit() listing the hyperparameters), validate() with PyTorch's conditions,
+// and init_state()/update(), the per-parameter algorithm. Everything else lives here.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "tensor.hpp"
+
+namespace moments {
+
+// One parameter's optimizer state: named buffers and its step count t.
+struct ParamState {
+  int64_t step = 0;                       // t: updates applied to this parameter so far
+  std::map<std::string, Tensor> buffers;  // "exp_avg" (m), "exp_avg_sq" (v), "row_var" (R), ...
+};
+
+// Bytes held by one kind of state buffer on one device, from the real allocations.
+struct StateMemory {
+  std::string buffer;
+  Device device;
+  int64_t bytes;
+};
+
+// One element's trip through the last step, in the order the algorithm computes
+// it (for Adam: g, m, v, m_hat, v_hat, denom, update). See Optimizer::explain.
+struct Explanation {
+  int64_t step = 0;  // t of the step that produced it (0: nothing traced yet)
+  std::vector<std::pair<std::string, double>> values;
+  double get(const std::string& name) const;  // throws if absent
+};
+
+// A copy of everything an optimizer knows: per group its hyperparameters and
+// the (flat) indices of its parameters; per parameter index its state.
+// Tensors are deep copies, so later steps do not change a saved dict.
+struct StateDict {
+  struct Group {
+    std::map<std::string, double> hyperparameters;  // bools as 0 / 1
+    std::vector<int64_t> params;
+  };
+  std::vector<Group> groups;
+  std::map<int64_t, ParamState> state;
+};
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  virtual std::string name() const = 0;
+
+  // One update of every parameter that has a gradient (under NoGradGuard).
+  void step();
+  // Drops the gradient of every parameter (grad() becomes undefined).
+  void zero_grad();
+
+  size_t group_count() const { return groups_.size(); }
+  const std::vector<Tensor>& params(size_t group) const;
+  std::vector<Tensor> all_params() const;  // every group's, in order: the flat indices
+
+  // Hyperparameters by name, per group ("learning_rate", "beta1", ...).
+  virtual std::vector<std::pair<std::string, double>> hyperparameters(size_t group) const = 0;
+  double hyperparameter(size_t group, const std::string& name) const;
+  // Sets several at once, then validates the group as a whole (e.g. SGD's
+  // nesterov needs momentum > 0); on error nothing changes.
+  virtual void set_hyperparameters(size_t group, const std::map<std::string, double>& values) = 0;
+  void set_hyperparameter(size_t group, const std::string& key, double value) { set_hyperparameters(group, {{key, value}}); }
+  double learning_rate(size_t group) const { return hyperparameter(group, "learning_rate"); }
+  void set_learning_rate(size_t group, double value) { set_hyperparameter(group, "learning_rate", value); }
+
+  // The state of `param`, or nullptr before its first step.
+  const ParamState* state(const Tensor& param) const;
+  // Bytes per (buffer name, device), summed over parameters; and their total.
+  std::vector<StateMemory> state_bytes() const;
+  int64_t state_bytes_total() const;
+
+  StateDict state_dict() const;
+  // Restores hyperparameters and state. The groups must hold the same number
+  // of parameters, and every buffer must have the shape this optimizer would
+  // create for its parameter; the first mismatch is named in the error.
+  void load_state_dict(const StateDict& dict);
+
+  // Trace element `index` (flat, row-major) of `param` on every following step.
+  void explain(const Tensor& param, int64_t index);
+  const Explanation& explanation() const { return explanation_; }
+
+ protected:
+  // Appends a group (the options are stored by the subclass). Rejects
+  // undefined tensors, non-leaves, and parameters already in a group.
+  void add_params(const std::vector<Tensor>& params);
+
+  // Creates the buffers of `param`'s state (called at its first step).
+  virtual void init_state(const Tensor& param, ParamState& state, size_t group) const = 0;
+  // Applies one update; state.step has already been incremented to t.
+  virtual void update(Tensor& param, const Tensor& grad, ParamState& state, size_t group) = 0;
+
+  // For update(): is this the traced parameter, and which element?
+  bool traced(const Tensor& param) const { return param.impl() == traced_param_; }
+  int64_t traced_index() const { return traced_index_; }
+  Explanation explanation_;
+
+ private:
+  std::vector<std::vector<Tensor>> groups_;
+  std::unordered_map<const TensorImpl*, ParamState> state_;
+  const TensorImpl* traced_param_ = nullptr;
+  int64_t traced_index_ = 0;
+};
+
+// The typed half: an optimizer with options struct `Options` per group.
+// Options lists its hyperparameters with
+//   template <class F> void visit(F&& f) { f("learning_rate", learning_rate); ... }
+template <class Options>
+class OptimizerWith : public Optimizer {
+ public:
+  // A new group with its own hyperparameters, validated as PyTorch does.
+  void add_param_group(const std::vector<Tensor>& params, Options options) {
+    validate(options);
+    add_params(params);
+    options_.push_back(options);
+  }
+  const Options& options(size_t group) const { return options_.at(group); }
+
+  std::vector<std::pair<std::string, double>> hyperparameters(size_t group) const override {
+    std::vector<std::pair<std::string, double>> out;
+    Options copy = options_.at(group);
+    copy.visit([&](const char* name, auto& value) { out.emplace_back(name, static_cast<double>(value)); });
+    return out;
+  }
+
+  void set_hyperparameters(size_t group, const std::map<std::string, double>& values) override {
+    params(group);  // range check
+    Options copy = options_[group];
+    size_t found = 0;
+    copy.visit([&](const char* field, auto& slot) {
+      auto it = values.find(field);
+      if (it == values.end()) return;
+      ++found;
+      slot = static_cast<std::remove_reference_t<decltype(slot)>>(it->second);
+    });
+    if (found != values.size())
+      for (const auto& [key, value] : values)
+        if (!has_hyperparameter(copy, key)) fail(this->name(), ": no hyperparameter named '", key, "'");
+    validate(copy);
+    options_[group] = copy;
+  }
+
+ protected:
+  static bool has_hyperparameter(Options& options, const std::string& key) {
+    bool found = false;
+    options.visit([&](const char* field, auto&) { found = found || key == field; });
+    return found;
+  }
+  // Throws moments::Error naming the hyperparameter and its value.
+  virtual void validate(const Options& options) const = 0;
+  std::vector<Options> options_;
+};
+
+}  // namespace moments

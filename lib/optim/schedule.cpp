@@ -1,0 +1,107 @@
+// optim/schedule.cpp — schedules, the scheduler, and gradient clipping.
+#include "schedule.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+namespace moments {
+
+namespace {
+void check_steps(const char* who, const char* name, int64_t value, int64_t minimum) {
+  if (value < minimum) fail(who, ": invalid ", name, " ", value, " (must be >= ", minimum, ")");
+}
+}  // namespace
+
+Schedule constant_schedule() {
+  return [](int64_t) { return 1.0; };
+}
+
+Schedule linear_warmup(int64_t warmup_steps) {
+  check_steps("linear_warmup", "warmup_steps", warmup_steps, 0);
+  return [=](int64_t t) { return t < warmup_steps ? static_cast<double>(t + 1) / static_cast<double>(warmup_steps) : 1.0; };
+}
+
+Schedule warmup_cosine(int64_t warmup_steps, int64_t total_steps, double min_factor) {
+  check_steps("warmup_cosine", "warmup_steps", warmup_steps, 0);
+  if (total_steps <= warmup_steps)
+    fail("warmup_cosine: total_steps ", total_steps, " must be larger than warmup_steps ", warmup_steps);
+  if (!(min_factor >= 0.0 && min_factor <= 1.0)) fail("warmup_cosine: invalid min_factor ", min_factor, " (must be in [0, 1])");
+  return [=](int64_t t) {
+    if (t < warmup_steps) return static_cast<double>(t + 1) / static_cast<double>(warmup_steps);
+    double progress = std::min(1.0, static_cast<double>(t - warmup_steps) / static_cast<double>(total_steps - warmup_steps));
+    return min_factor + (1.0 - min_factor) * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
+  };
+}
+
+Schedule step_decay(int64_t step_size, double gamma) {
+  check_steps("step_decay", "step_size", step_size, 1);
+  if (!(gamma > 0.0)) fail("step_decay: invalid gamma ", gamma, " (must be > 0)");
+  return [=](int64_t t) { return std::pow(gamma, static_cast<double>(t / step_size)); };
+}
+
+Schedule linear_decay(int64_t total_steps, double end_factor) {
+  check_steps("linear_decay", "total_steps", total_steps, 1);
+  if (!(end_factor >= 0.0)) fail("linear_decay: invalid end_factor ", end_factor, " (must be >= 0)");
+  return [=](int64_t t) {
+    double progress = std::min(1.0, static_cast<double>(t) / static_cast<double>(total_steps));
+    return 1.0 + (end_factor - 1.0) * progress;
+  };
+}
+
+Schedule multiply(Schedule a, Schedule b) {
+  if (!a || !b) fail("multiply: both schedules must be set");
+  return [a = std::move(a), b = std::move(b)](int64_t t) { return a(t) * b(t); };
+}
+
+LrScheduler::LrScheduler(Optimizer& optimizer, Schedule schedule) : optimizer_(optimizer), schedule_(std::move(schedule)) {
+  if (!schedule_) fail("LrScheduler: the schedule is empty");
+  for (size_t g = 0; g < optimizer_.group_count(); ++g) base_.push_back(optimizer_.learning_rate(g));
+  apply();
+}
+
+void LrScheduler::step() {
+  ++step_;
+  apply();
+}
+
+void LrScheduler::apply() {
+  double f = schedule_(step_);
+  if (!(f >= 0.0)) fail("LrScheduler: the schedule gave factor ", f, " at step ", step_, " (must be >= 0)");
+  for (size_t g = 0; g < base_.size(); ++g) optimizer_.set_learning_rate(g, base_[g] * f);
+}
+
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, bool error_if_nonfinite) {
+  if (!(max_norm >= 0.0)) fail("clip_grad_norm: invalid max_norm ", max_norm, " (must be >= 0)");
+  double sum = 0.0;  // ‖g‖² over every element of every gradient
+  for (const Tensor& p : params) {
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    for (int64_t i = 0; i < g.numel(); ++i) sum += static_cast<double>(g.data()[i]) * g.data()[i];
+  }
+  double norm = std::sqrt(sum);
+  if (error_if_nonfinite && !std::isfinite(norm))
+    fail("clip_grad_norm: the total gradient norm is ", norm, "; a gradient holds NaN or inf");
+  double coefficient = std::min(1.0, max_norm / (norm + 1e-6));
+  if (coefficient < 1.0 || !std::isfinite(norm)) {
+    float scale = static_cast<float>(coefficient);
+    for (const Tensor& p : params) {
+      Tensor g = p.grad();
+      if (!g.defined()) continue;
+      for (int64_t i = 0; i < g.numel(); ++i) g.data()[i] *= scale;
+    }
+  }
+  return norm;
+}
+
+void clip_grad_value(const std::vector<Tensor>& params, double clip_value) {
+  if (!(clip_value >= 0.0)) fail("clip_grad_value: invalid clip_value ", clip_value, " (must be >= 0)");
+  float c = static_cast<float>(clip_value);
+  for (const Tensor& p : params) {
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    for (int64_t i = 0; i < g.numel(); ++i) g.data()[i] = std::clamp(g.data()[i], -c, c);
+  }
+}
+
+}  // namespace moments

@@ -1,0 +1,46 @@
+// optim/sgd.cpp — SGD's state, validation and step (math in sgd_math.hpp).
+#include "sgd.hpp"
+
+#include "sgd_math.hpp"
+#include "validate.hpp"
+
+namespace moments {
+
+SGD::SGD(const std::vector<Tensor>& params, SgdOptions options) { add_param_group(params, options); }
+
+void SGD::validate(const SgdOptions& o) const {
+  check_at_least("SGD", "learning_rate", o.learning_rate, 0.0);
+  check_at_least("SGD", "momentum", o.momentum, 0.0);
+  check_at_least("SGD", "weight_decay", o.weight_decay, 0.0);
+  if (o.nesterov && (o.momentum <= 0.0 || o.dampening != 0.0))
+    fail("SGD: nesterov momentum requires momentum > 0 and dampening = 0 (got momentum ", o.momentum,
+         ", dampening ", o.dampening, ")");
+}
+
+void SGD::init_state(const Tensor& param, ParamState& state, size_t group) const {
+  if (options_[group].momentum != 0.0) state.buffers["momentum_buffer"] = Tensor::zeros(param.shape(), param.device());
+}
+
+void SGD::update(Tensor& param, const Tensor& grad, ParamState& state, size_t group) {
+  const SgdOptions& o = options_[group];
+  bool first_step = state.step == 1;
+  if (o.momentum != 0.0 && !state.buffers.count("momentum_buffer")) {  // momentum switched on later
+    init_state(param, state, group);
+    first_step = true;  // PyTorch starts the buffer as a copy of g whenever it is created
+  }
+  auto buffer = state.buffers.find("momentum_buffer");
+  bool has_buffer = o.momentum != 0.0;
+  SgdScalars s{static_cast<float>(o.learning_rate), static_cast<float>(o.momentum),
+               static_cast<float>(1.0 - o.dampening), static_cast<float>(o.weight_decay),
+               o.nesterov, o.maximize, first_step};
+  float theta_before = traced(param) ? param.data()[traced_index()] : 0.0f;
+  sgd_update(param.data(), grad.data(), has_buffer ? buffer->second.data() : nullptr, param.numel(), s);
+  if (!traced(param)) return;
+  int64_t i = traced_index();
+  explanation_ = {state.step,
+                  {{"g", grad.data()[i] * (o.maximize ? -1.0 : 1.0) + o.weight_decay * theta_before},
+                   {"momentum_buffer", has_buffer ? buffer->second.data()[i] : 0.0},
+                   {"update", static_cast<double>(param.data()[i]) - theta_before}}};
+}
+
+}  // namespace moments

@@ -1,0 +1,21 @@
+// optim/validate.hpp — hyperparameter checks with PyTorch's conditions and
+// messages that name the optimizer, the hyperparameter and its value.
+// Each check is written as "not (ok)", so NaN is rejected too, as in PyTorch.
+#pragma once
+#include "error.hpp"
+
+namespace moments {
+
+inline void check_at_least(const char* who, const char* name, double value, double minimum) {
+  if (!(value >= minimum)) fail(who, ": invalid ", name, " ", value, " (must be >= ", minimum, ")");
+}
+
+inline void check_at_most(const char* who, const char* name, double value, double maximum) {
+  if (!(value <= maximum)) fail(who, ": invalid ", name, " ", value, " (must be <= ", maximum, ")");
+}
+
+inline void check_in_unit_interval(const char* who, const char* name, double value) {  // [0, 1)
+  if (!(value >= 0.0 && value < 1.0)) fail(who, ": invalid ", name, " ", value, " (must be in [0, 1))");
+}
+
+}  // namespace moments

@@ -1,0 +1,370 @@
+// Suite `optim`: optimizers against PyTorch (reference/optim_golden.hpp),
+// their invariants, validation, schedules and clipping.
+//
+// Tolerance for the golden trajectories: PyTorch's CPU kernels fuse some
+// multiply-adds (AVX2 FMA) where moments rounds twice, so the two differ by a
+// few float32 ulps per step; after 30 steps we allow 8 ulps relative
+// (rtol 1e-6) plus 1e-7 absolute for values that cross zero.
+#include <memory>
+
+#include "reference/optim_golden.hpp"
+#include "testing.hpp"
+
+using namespace moments;
+using testing::check_close;
+using testing::check_error;
+using testing::pattern;
+
+namespace {
+
+// The parameters, targets and weights of reference/make_optim_golden.py.
+struct Problem {
+  std::vector<Tensor> params, targets, weights;
+  explicit Problem(bool batched) {
+    std::vector<Shape> shapes{{4, 3}, {5}};
+    if (batched) shapes.push_back({2, 3, 4});
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      params.push_back(pattern(shapes[i], static_cast<int>(i) + 1).requires_grad_());
+      targets.push_back(pattern(shapes[i], 5, 0.125f));
+      Tensor w = pattern(shapes[i], 9);
+      for (int64_t k = 0; k < w.numel(); ++k) w.data()[k] = std::fabs(w.data()[k]) + 0.5f;
+      weights.push_back(w);
+    }
+  }
+  void set_gradients() {  // g = (p - target) * weight, in float32 like the script
+    NoGradGuard off;
+    for (size_t i = 0; i < params.size(); ++i) params[i].set_grad((params[i].detach() - targets[i]) * weights[i]);
+  }
+};
+
+template <class Opt, class Options>
+std::unique_ptr<Optimizer> build(const golden::OptimCase& c, const std::vector<Tensor>& params) {
+  auto pick = [&](const golden::OptimGroup& g) {
+    std::vector<Tensor> out;
+    for (int i : g.params) out.push_back(params[static_cast<size_t>(i)]);
+    return out;
+  };
+  auto opt = std::make_unique<Opt>(pick(c.groups[0]));
+  for (size_t g = 1; g < c.groups.size(); ++g) opt->add_param_group(pick(c.groups[g]), Options{});
+  for (size_t g = 0; g < c.groups.size(); ++g) opt->set_hyperparameters(g, c.groups[g].hyperparameters);
+  return opt;
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const golden::OptimCase& c, const std::vector<Tensor>& params) {
+  std::string kind = c.optimizer;
+  if (kind == "SGD") return build<SGD, SgdOptions>(c, params);
+  if (kind == "Adam") return build<Adam, AdamOptions>(c, params);
+  if (kind == "AdamW") return build<AdamW, AdamWOptions>(c, params);
+  if (kind == "Adafactor") return build<Adafactor, AdafactorOptions>(c, params);
+  FAIL("unknown optimizer ", kind);
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("SGD, Adam, AdamW and Adafactor follow PyTorch's trajectories for 30 steps") {
+  for (const golden::OptimCase& c : golden::optim_cases) {
+    std::string case_name = c.name;
+    CAPTURE(case_name);
+    Problem problem(c.batched);
+    auto opt = make_optimizer(c, problem.params);
+    size_t snapshot = 0;
+    for (int t = 1; t <= c.steps.back(); ++t) {
+      problem.set_gradients();
+      opt->step();
+      if (t != c.steps[snapshot]) continue;
+      for (size_t p = 0; p < problem.params.size(); ++p)
+        check_close(problem.params[p], c.params[snapshot][p], 1e-7f, 1e-6f,
+                    std::string(c.name) + ": param " + std::to_string(p) + " after step " + std::to_string(t));
+      ++snapshot;
+    }
+  }
+}
+
+// ---- invariants ---------------------------------------------------------------
+
+TEST_CASE("AdamW with weight_decay 0 is Adam, bit for bit") {
+  Problem a(false), b(false);
+  Adam adam(a.params, {.learning_rate = 0.05, .amsgrad = true});
+  AdamW adamw(b.params, {.learning_rate = 0.05, .weight_decay = 0.0, .amsgrad = true});
+  for (int t = 0; t < 20; ++t) {
+    a.set_gradients();
+    b.set_gradients();
+    adam.step();
+    adamw.step();
+  }
+  for (size_t p = 0; p < a.params.size(); ++p) CHECK(a.params[p].to_vector() == b.params[p].to_vector());
+}
+
+TEST_CASE("a state_dict round trip mid-training gives exactly the same next steps") {
+  auto check_round_trip = [](auto make) {
+    Problem original(true);
+    auto opt = make(original.params);
+    for (int t = 0; t < 5; ++t) {
+      original.set_gradients();
+      opt->step();
+    }
+    StateDict saved = opt->state_dict();
+    Problem resumed(true);
+    for (size_t p = 0; p < resumed.params.size(); ++p) {
+      NoGradGuard off;
+      std::copy_n(original.params[p].data(), original.params[p].numel(), resumed.params[p].data());
+    }
+    auto fresh = make(resumed.params);
+    fresh->load_state_dict(saved);
+    for (int t = 0; t < 5; ++t) {
+      original.set_gradients();
+      resumed.set_gradients();
+      opt->step();
+      fresh->step();
+    }
+    CAPTURE(opt->name());
+    for (size_t p = 0; p < original.params.size(); ++p)
+      CHECK(original.params[p].to_vector() == resumed.params[p].to_vector());
+  };
+  check_round_trip([](const std::vector<Tensor>& p) { return std::make_unique<SGD>(p, SgdOptions{.learning_rate = 0.1, .momentum = 0.9}); });
+  check_round_trip([](const std::vector<Tensor>& p) { return std::make_unique<Adam>(p, AdamOptions{.learning_rate = 0.05, .amsgrad = true}); });
+  check_round_trip([](const std::vector<Tensor>& p) { return std::make_unique<AdamW>(p, AdamWOptions{.learning_rate = 0.05}); });
+  check_round_trip([](const std::vector<Tensor>& p) { return std::make_unique<Adafactor>(p, AdafactorOptions{.beta1 = 0.9}); });
+}
+
+TEST_CASE("a saved state_dict is a copy, and a mismatched one is rejected without changing anything") {
+  Problem problem(false);
+  Adam adam(problem.params, {.learning_rate = 0.1});
+  problem.set_gradients();
+  adam.step();
+  StateDict saved = adam.state_dict();
+  float m0 = saved.state.at(0).buffers.at("exp_avg").data()[0];
+  problem.set_gradients();
+  adam.step();
+  CHECK(saved.state.at(0).buffers.at("exp_avg").data()[0] == m0);  // later steps do not reach the copy
+
+  StateDict wrong_shape = saved;
+  wrong_shape.state.at(1).buffers["exp_avg"] = Tensor::zeros({7});
+  check_error([&] { adam.load_state_dict(wrong_shape); }, {"Adam", "parameter 1", "exp_avg", "[7]", "[5]"});
+  StateDict missing = saved;
+  missing.state.at(0).buffers.erase("exp_avg_sq");
+  check_error([&] { adam.load_state_dict(missing); }, {"parameter 0", "exp_avg_sq"});
+  StateDict bad_hyper = saved;
+  bad_hyper.groups[0].hyperparameters["beta1"] = 1.5;
+  check_error([&] { adam.load_state_dict(bad_hyper); }, {"Adam", "beta1", "1.5"});
+  CHECK(adam.hyperparameter(0, "beta1") == 0.9);
+  CHECK(adam.learning_rate(0) == doctest::Approx(0.1));
+  StateDict extra_group = saved;
+  extra_group.groups.push_back(saved.groups[0]);
+  check_error([&] { adam.load_state_dict(extra_group); }, {"2 parameter groups", "has 1"});
+  CHECK(adam.state(problem.params[0])->step == 2);  // untouched by the failed loads
+}
+
+TEST_CASE("state_bytes counts the real buffers: Adafactor keeps n + m floats per matrix") {
+  Tensor matrix = Tensor::ones({64, 32}).requires_grad_();
+  Tensor vector = Tensor::ones({10}).requires_grad_();
+  Tensor batch = Tensor::ones({3, 4, 5}).requires_grad_();
+  for (Tensor p : {matrix, vector, batch}) p.set_grad(Tensor::full(p.shape(), 0.5f));
+  Adafactor adafactor({matrix, vector, batch});
+  CHECK(adafactor.state_bytes_total() == 0);  // lazily created at the first step
+  adafactor.step();
+  std::map<std::string, int64_t> by_buffer;
+  for (const StateMemory& row : adafactor.state_bytes()) {
+    CHECK(row.device == Device::cpu);
+    by_buffer[row.buffer] += row.bytes;
+  }
+  CHECK(by_buffer.at("row_var") == 4 * (64 + 3 * 4));  // n per matrix
+  CHECK(by_buffer.at("col_var") == 4 * (32 + 3 * 5));  // m per matrix
+  CHECK(by_buffer.at("variance") == 4 * 10);           // a vector keeps all n
+  CHECK(adafactor.state(matrix)->buffers.at("row_var").shape() == Shape{64, 1});
+  CHECK(adafactor.state(batch)->buffers.at("col_var").shape() == Shape{3, 1, 5});
+
+  Adam adam({matrix, vector});
+  adam.step();
+  CHECK(adam.state_bytes_total() == 2 * 4 * (64 * 32 + 10));  // m and v: 2 floats per element
+  Adam ams({matrix}, {.amsgrad = true});
+  ams.step();
+  CHECK(ams.state_bytes_total() == 3 * 4 * 64 * 32);
+  SGD plain({matrix});
+  plain.step();
+  CHECK(plain.state_bytes_total() == 0);  // no momentum, no buffer
+}
+
+TEST_CASE("Adafactor's update clipping caps the RMS of the update at d") {
+  Generator gen(3);
+  Tensor x = randn({8, 8}, gen).requires_grad_();
+  for (double d : {1.0, 1.2}) {
+    CAPTURE(d);
+    Tensor p = x.clone().requires_grad_();
+    // relative_step and scale_parameter off: α_t = learning_rate, so the step is lr · Û.
+    Adafactor opt({p}, {.learning_rate = 0.01, .clip_threshold = d, .relative_step = false, .scale_parameter = false});
+    opt.explain(p, 0);
+    p.set_grad(randn({8, 8}, gen, 0.0f, 0.01f));  // small gradients first...
+    opt.step();
+    Tensor before = p.clone();
+    p.set_grad(randn({8, 8}, gen, 0.0f, 10.0f));  // ...then large: V̂ lags behind, RMS(U) > d
+    opt.step();
+    CHECK(opt.explanation().get("rms_u") > d);
+    CHECK(opt.explanation().get("clip") == doctest::Approx(opt.explanation().get("rms_u") / d));
+    double sum = 0.0;
+    for (int64_t k = 0; k < 64; ++k) sum += std::pow(p.data()[k] - before.data()[k], 2);
+    CHECK(std::sqrt(sum / 64.0) == doctest::Approx(0.01 * d).epsilon(1e-5));  // RMS(α Û) = α d
+  }
+}
+
+TEST_CASE("a zero gradient leaves parameters unchanged, except for decoupled decay") {
+  auto run = [](auto&& make, float expected_factor) {
+    Tensor p = pattern({4, 3}, 1).requires_grad_();
+    Tensor before = p.clone();
+    auto opt = make(p);
+    for (int t = 0; t < 3; ++t) {
+      p.set_grad(Tensor::zeros({4, 3}));
+      opt->step();
+    }
+    CAPTURE(opt->name());
+    for (int64_t k = 0; k < p.numel(); ++k)
+      CHECK(p.data()[k] == doctest::Approx(before.data()[k] * expected_factor).epsilon(1e-6));
+  };
+  run([](Tensor p) { return std::make_unique<SGD>(std::vector{p}, SgdOptions{.learning_rate = 0.1, .momentum = 0.9}); }, 1.0f);
+  run([](Tensor p) { return std::make_unique<Adam>(std::vector{p}, AdamOptions{.learning_rate = 0.1}); }, 1.0f);
+  run([](Tensor p) { return std::make_unique<AdamW>(std::vector{p}, AdamWOptions{.learning_rate = 0.1, .weight_decay = 0.5}); },
+      0.95f * 0.95f * 0.95f);
+  run([](Tensor p) { return std::make_unique<Adafactor>(std::vector{p}, AdafactorOptions{}); }, 1.0f);
+  run([](Tensor p) { return std::make_unique<Adafactor>(std::vector{p}, AdafactorOptions{.learning_rate = 0.1, .weight_decay = 0.5}); },
+      0.95f * 0.95f * 0.95f);
+}
+
+TEST_CASE("parameters without a gradient are skipped and get no state") {
+  Tensor a = Tensor::ones({3}).requires_grad_(), b = Tensor::ones({3}).requires_grad_();
+  a.set_grad(Tensor::ones({3}));
+  Adam adam({a, b}, {.learning_rate = 0.1});
+  adam.step();
+  CHECK(adam.state(a)->step == 1);
+  CHECK(adam.state(b) == nullptr);
+  CHECK(b.to_vector() == std::vector<float>{1, 1, 1});
+  CHECK(a.to_vector() != std::vector<float>{1, 1, 1});
+  adam.zero_grad();
+  CHECK_FALSE(a.grad().defined());
+}
+
+TEST_CASE("the explain trace reports Adam's quantities for one element") {
+  Tensor p = Tensor::from({1.0f, -2.0f}).requires_grad_();
+  Adam adam({p}, {.learning_rate = 0.1});
+  adam.explain(p, 1);
+  p.set_grad(Tensor::from({0.5f, 3.0f}));
+  adam.step();
+  const Explanation& e = adam.explanation();
+  CHECK(e.step == 1);
+  CHECK(e.get("g") == 3.0);
+  CHECK(e.get("m") == doctest::Approx(0.1 * 3.0));         // (1 − β1) g
+  CHECK(e.get("v") == doctest::Approx(0.001 * 9.0));       // (1 − β2) g²
+  CHECK(e.get("m_hat") == doctest::Approx(3.0));           // m / (1 − β1): the gradient itself at t = 1
+  CHECK(e.get("v_hat") == doctest::Approx(9.0).epsilon(1e-5));
+  CHECK(e.get("update") == doctest::Approx(-0.1).epsilon(1e-5));  // −α g/|g| at t = 1
+  check_error([&] { adam.explain(p, 2); }, {"explain", "element 2", "[2]"});
+  check_error([&] { adam.explain(Tensor::ones({1}), 0); }, {"explain", "not one of this optimizer's parameters"});
+  check_error([&] { (void)e.get("nope"); }, {"nope"});
+}
+
+// ---- validation ------------------------------------------------------------------
+
+TEST_CASE("invalid hyperparameters are rejected at construction with PyTorch's conditions") {
+  std::vector<Tensor> p{Tensor::ones({2}).requires_grad_()};
+  check_error([&] { SGD(p, {.learning_rate = -0.1}); }, {"SGD", "learning_rate", "-0.1"});
+  check_error([&] { SGD(p, {.momentum = -0.5}); }, {"SGD", "momentum", "-0.5"});
+  check_error([&] { SGD(p, {.weight_decay = -1}); }, {"SGD", "weight_decay", "-1"});
+  check_error([&] { SGD(p, {.momentum = 0.0, .nesterov = true}); }, {"SGD", "nesterov", "momentum 0"});
+  check_error([&] { SGD(p, {.momentum = 0.9, .dampening = 0.1, .nesterov = true}); }, {"SGD", "nesterov", "dampening 0.1"});
+  check_error([&] { Adam(p, {.learning_rate = -1e-3}); }, {"Adam", "learning_rate", "-0.001"});
+  check_error([&] { Adam(p, {.eps = -1e-8}); }, {"Adam", "eps", "-1e-08"});
+  check_error([&] { Adam(p, {.beta1 = 1.0}); }, {"Adam", "beta1", "1", "[0, 1)"});
+  check_error([&] { Adam(p, {.beta2 = -0.1}); }, {"Adam", "beta2", "-0.1"});
+  check_error([&] { Adam(p, {.weight_decay = -0.1}); }, {"Adam", "weight_decay", "-0.1"});
+  check_error([&] { AdamW(p, {.beta1 = std::nan("")}); }, {"AdamW", "beta1", "nan"});
+  check_error([&] { AdamW(p, {.weight_decay = -0.01}); }, {"AdamW", "weight_decay"});
+  check_error([&] { Adafactor(p, {.learning_rate = -1}); }, {"Adafactor", "learning_rate", "-1"});
+  check_error([&] { Adafactor(p, {.beta2_decay = 0.5}); }, {"Adafactor", "beta2_decay", "0.5", "<= 0"});
+  check_error([&] { Adafactor(p, {.eps1 = -1}); }, {"Adafactor", "eps1"});
+  check_error([&] { Adafactor(p, {.eps2 = -1}); }, {"Adafactor", "eps2"});
+  check_error([&] { Adafactor(p, {.clip_threshold = 0.5}); }, {"Adafactor", "clip_threshold", "0.5", ">= 1"});
+  check_error([&] { Adafactor(p, {.weight_decay = -1}); }, {"Adafactor", "weight_decay"});
+  check_error([&] { Adafactor(p, {.beta1 = 1.0}); }, {"Adafactor", "beta1"});
+  // Zero learning rate and zero eps are allowed, as in PyTorch.
+  CHECK_NOTHROW(Adam(p, {.learning_rate = 0.0, .eps = 0.0}));
+  CHECK_NOTHROW(SGD(p, {.learning_rate = 0.0}));
+  CHECK_NOTHROW(Adafactor(p, {.learning_rate = 0.0, .eps1 = 0.0, .eps2 = 0.0}));
+}
+
+TEST_CASE("parameter groups: own hyperparameters, no duplicates, leaves only") {
+  Tensor w = Tensor::ones({2, 2}).requires_grad_(), b = Tensor::ones({2}).requires_grad_();
+  AdamW opt({w}, {.learning_rate = 0.1});
+  opt.add_param_group({b}, {.learning_rate = 0.1, .weight_decay = 0.0});  // no decay for the bias
+  CHECK(opt.group_count() == 2);
+  CHECK(opt.hyperparameter(0, "weight_decay") == 0.01);
+  CHECK(opt.hyperparameter(1, "weight_decay") == 0.0);
+  check_error([&] { opt.add_param_group({w}, {}); }, {"AdamW", "more than one parameter group"});
+  check_error([&] { opt.add_param_group({w * 2.0f}, {}); }, {"AdamW", "not a leaf", "mul"});
+  check_error([&] { opt.add_param_group({Tensor()}, {}); }, {"AdamW", "undefined"});
+  check_error([&] { opt.add_param_group({Tensor::ones({1})}, {.beta2 = 2.0}); }, {"AdamW", "beta2", "2"});
+  check_error([&] { opt.set_hyperparameter(0, "momentum", 0.9); }, {"AdamW", "no hyperparameter named 'momentum'"});
+  check_error([&] { opt.set_learning_rate(0, -1.0); }, {"AdamW", "learning_rate", "-1"});
+  check_error([&] { (void)opt.params(5); }, {"AdamW", "group 5"});
+  CHECK(opt.learning_rate(0) == 0.1);
+}
+
+// ---- schedules and clipping ---------------------------------------------------
+
+TEST_CASE("schedules give the documented multipliers") {
+  CHECK(constant_schedule()(123) == 1.0);
+  Schedule warm = linear_warmup(4);
+  CHECK(warm(0) == 0.25);
+  CHECK(warm(3) == 1.0);
+  CHECK(warm(10) == 1.0);
+  Schedule cosine = warmup_cosine(2, 12, 0.1);
+  CHECK(cosine(0) == 0.5);
+  CHECK(cosine(2) == 1.0);
+  CHECK(cosine(7) == doctest::Approx(0.55));  // halfway: 0.1 + 0.9 · ½
+  CHECK(cosine(12) == doctest::Approx(0.1));
+  CHECK(cosine(50) == doctest::Approx(0.1));
+  Schedule steps = step_decay(3, 0.5);
+  CHECK(steps(2) == 1.0);
+  CHECK(steps(3) == 0.5);
+  CHECK(steps(9) == 0.125);
+  Schedule linear = linear_decay(10, 0.2);
+  CHECK(linear(5) == doctest::Approx(0.6));
+  CHECK(linear(20) == doctest::Approx(0.2));
+  CHECK(multiply(linear_warmup(2), step_decay(1, 0.5))(1) == 0.5);
+  check_error([] { warmup_cosine(10, 5); }, {"warmup_cosine", "total_steps 5", "warmup_steps 10"});
+  check_error([] { step_decay(0, 0.5); }, {"step_decay", "step_size 0"});
+  check_error([] { step_decay(2, 0.0); }, {"step_decay", "gamma 0"});
+  check_error([] { linear_warmup(-1); }, {"linear_warmup", "warmup_steps -1"});
+}
+
+TEST_CASE("LrScheduler drives every group's learning rate from its own base") {
+  Tensor a = Tensor::ones({2}).requires_grad_(), b = Tensor::ones({2}).requires_grad_();
+  SGD sgd({a}, {.learning_rate = 0.1});
+  sgd.add_param_group({b}, {.learning_rate = 0.01});
+  LrScheduler sched(sgd, linear_warmup(2));
+  CHECK(sgd.learning_rate(0) == doctest::Approx(0.05));  // f(0) = ½ already applied
+  CHECK(sgd.learning_rate(1) == doctest::Approx(0.005));
+  sched.step();
+  CHECK(sgd.learning_rate(0) == doctest::Approx(0.1));
+  CHECK(sched.last_step() == 1);
+  LrScheduler decay(sgd, step_decay(1, 0.5));  // composes: its base is the current rate
+  decay.step();
+  CHECK(sgd.learning_rate(1) == doctest::Approx(0.005));
+}
+
+TEST_CASE("clip_grad_norm scales all gradients together; clip_grad_value clamps") {
+  Tensor a = Tensor::ones({2}).requires_grad_(), b = Tensor::ones({1}).requires_grad_();
+  a.set_grad(Tensor::from({3.0f, 0.0f}));
+  b.set_grad(Tensor::from({4.0f}));
+  double norm = clip_grad_norm({a, b}, 1.0);
+  CHECK(norm == 5.0);
+  CHECK(a.grad().at({0}) == doctest::Approx(0.6).epsilon(1e-5));
+  CHECK(b.grad().at({0}) == doctest::Approx(0.8).epsilon(1e-5));
+  CHECK(clip_grad_norm({a, b}, 10.0) == doctest::Approx(1.0).epsilon(1e-5));  // under the cap: unchanged
+  CHECK(b.grad().at({0}) == doctest::Approx(0.8).epsilon(1e-5));
+  b.set_grad(Tensor::from({std::numeric_limits<float>::infinity()}));
+  check_error([&] { clip_grad_norm({a, b}, 1.0, true); }, {"clip_grad_norm", "inf"});
+  a.set_grad(Tensor::from({-5.0f, 0.5f}));
+  clip_grad_value({a}, 1.0);
+  CHECK(a.grad().to_vector() == std::vector<float>{-1.0f, 0.5f});
+  check_error([&] { clip_grad_norm({a}, -1.0); }, {"clip_grad_norm", "max_norm -1"});
+}
