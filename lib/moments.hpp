@@ -1,6 +1,7 @@
 // moments.hpp — everything a program needs: tensors, autograd, ops, random numbers, layers, optimizers.
 #pragma once
 #include "autograd.hpp"
+#include "data/datasets.hpp"
 #include "error.hpp"
 #include "nn.hpp"
 #include "ops.hpp"

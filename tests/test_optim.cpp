@@ -5,6 +5,9 @@
 // multiply-adds (AVX2 FMA) where moments rounds twice, so the two differ by a
 // few float32 ulps per step; after 30 steps we allow 8 ulps relative
 // (rtol 1e-6) plus 1e-7 absolute for values that cross zero.
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <memory>
 
 #include "reference/optim_golden.hpp"
@@ -367,4 +370,129 @@ TEST_CASE("clip_grad_norm scales all gradients together; clip_grad_value clamps"
   clip_grad_value({a}, 1.0);
   CHECK(a.grad().to_vector() == std::vector<float>{-1.0f, 0.5f});
   check_error([&] { clip_grad_norm({a}, -1.0); }, {"clip_grad_norm", "max_norm -1"});
+}
+
+// ---- convergence ---------------------------------------------------------------
+
+namespace {
+
+using Params = std::vector<Tensor>;
+using Factory = std::function<std::unique_ptr<Optimizer>(const Params&)>;
+
+// Minimizes f from `start`; returns the final point.
+std::vector<float> minimize(const std::function<Tensor(const Tensor&)>& f, std::vector<float> start, const Factory& make,
+                            int steps) {
+  Tensor p = Tensor::from(start).requires_grad_();
+  auto opt = make({p});
+  for (int t = 0; t < steps; ++t) {
+    opt->zero_grad();  // forward, backward, update
+    f(p).backward();
+    opt->step();
+  }
+  return p.to_vector();
+}
+
+double distance(const std::vector<float>& a, const std::vector<float>& b) {
+  double sum = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) sum += std::pow(static_cast<double>(a[i]) - b[i], 2);
+  return std::sqrt(sum);
+}
+
+// f(x) = 1·(x0 − 1)² + 10·(x1 + 2)²: an ill-conditioned bowl with its minimum at (1, −2).
+Tensor bowl(const Tensor& p) { return sum(Tensor::from({1.0f, 10.0f}) * pow(p - Tensor::from({1.0f, -2.0f}), 2.0f)); }
+
+// Rosenbrock: f(x, y) = (1 − x)² + 100 (y − x²)², minimum at (1, 1) at the end of a curved valley.
+Tensor rosenbrock(const Tensor& p) {
+  Tensor x = slice(p, 0, 0, 1), y = slice(p, 0, 1, 2);
+  return sum(pow(1.0f - x, 2.0f) + 100.0f * pow(y - x * x, 2.0f));
+}
+
+}  // namespace
+
+TEST_CASE("every optimizer reaches the bottom of an ill-conditioned bowl (300 steps, within 1e-3)") {
+  std::vector<std::pair<const char*, Factory>> cases = {
+      {"SGD momentum", [](const Params& p) { return std::make_unique<SGD>(p, SgdOptions{.learning_rate = 0.02, .momentum = 0.9}); }},
+      {"Adam", [](const Params& p) { return std::make_unique<Adam>(p, AdamOptions{.learning_rate = 0.1}); }},
+      {"AdamW", [](const Params& p) { return std::make_unique<AdamW>(p, AdamWOptions{.learning_rate = 0.1, .weight_decay = 0.0}); }},
+      {"Adafactor", [](const Params& p) { return std::make_unique<Adafactor>(p, AdafactorOptions{.learning_rate = 0.1}); }},
+  };
+  for (auto& [name, make] : cases) {
+    CAPTURE(name);
+    CHECK(distance(minimize(bowl, {-3.0f, 4.0f}, make, 300), {1.0f, -2.0f}) < 1e-3);
+  }
+}
+
+TEST_CASE("every optimizer finds Rosenbrock's minimum from (-1.5, 2)") {
+  struct Case {
+    const char* name;
+    Factory make;
+    int steps;
+    double tolerance;
+  };
+  std::vector<Case> cases = {
+      {"SGD momentum", [](const Params& p) { return std::make_unique<SGD>(p, SgdOptions{.learning_rate = 1e-3, .momentum = 0.9}); }, 5000, 1e-3},
+      {"Adam", [](const Params& p) { return std::make_unique<Adam>(p, AdamOptions{.learning_rate = 0.02}); }, 5000, 1e-3},
+      {"AdamW", [](const Params& p) { return std::make_unique<AdamW>(p, AdamWOptions{.learning_rate = 0.02, .weight_decay = 0.0}); }, 5000, 1e-3},
+      // Without momentum, Adafactor's clipped, sign-like steps crawl along the valley as ρ_t = 1/√t shrinks.
+      {"Adafactor", [](const Params& p) { return std::make_unique<Adafactor>(p, AdafactorOptions{.learning_rate = 0.05}); }, 20000, 0.02},
+      {"Adafactor β1 = 0.9", [](const Params& p) {
+         return std::make_unique<Adafactor>(p, AdafactorOptions{.learning_rate = 0.02, .beta1 = 0.9, .relative_step = false, .scale_parameter = false});
+       }, 5000, 1e-3},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    std::vector<float> end = minimize(rosenbrock, {-1.5f, 2.0f}, c.make, c.steps);
+    CAPTURE(end[0]);
+    CAPTURE(end[1]);
+    CHECK(distance(end, {1.0f, 1.0f}) < c.tolerance);
+  }
+}
+
+TEST_CASE("every optimizer trains an MLP on the UCI digits to >= 88% held-out accuracy") {
+  Dataset digits = load_digits_csv(MOMENTS_DATA_DIR "/digits.csv");
+  REQUIRE(digits.size() == 1797);
+  auto [train, test] = split(digits, 1400);
+  std::vector<std::pair<const char*, Factory>> cases = {
+      {"SGD momentum", [](const Params& p) { return std::make_unique<SGD>(p, SgdOptions{.learning_rate = 0.1, .momentum = 0.9}); }},
+      {"Adam", [](const Params& p) { return std::make_unique<Adam>(p, AdamOptions{.learning_rate = 3e-3}); }},
+      {"AdamW", [](const Params& p) { return std::make_unique<AdamW>(p, AdamWOptions{.learning_rate = 3e-3}); }},
+      {"Adafactor", [](const Params& p) { return std::make_unique<Adafactor>(p, AdafactorOptions{}); }},
+  };
+  for (auto& [name, make] : cases) {
+    CAPTURE(name);
+    Generator gen(0);
+    MLP model({64, 32, 10}, gen);
+    auto opt = make(model.parameters());
+    for (int epoch = 0; epoch < 20; ++epoch)
+      for (int64_t b = 0; b + 50 <= train.size(); b += 50) {
+        opt->zero_grad();
+        Tensor loss = cross_entropy(model.forward(rows(train.inputs, b, b + 50)), labels_of(train, b, b + 50));  // forward
+        loss.backward();                                                                                       // backward
+        opt->step();                                                                                           // update
+      }
+    NoGradGuard eval;
+    double train_accuracy = accuracy(model.forward(train.inputs), train.labels);
+    double test_accuracy = accuracy(model.forward(test.inputs), test.labels);
+    CAPTURE(train_accuracy);
+    CAPTURE(test_accuracy);
+    CHECK(train_accuracy >= 0.95);
+    CHECK(test_accuracy >= 0.88);
+  }
+}
+
+TEST_CASE("the digits reader rejects malformed files, naming the line") {
+  std::string path = (std::filesystem::temp_directory_path() / "moments_test_digits.csv").string();
+  auto write = [&](const std::string& text) {
+    std::ofstream(path) << text;
+    return path;
+  };
+  std::string good;
+  for (int i = 0; i < 64; ++i) good += "1,";
+  check_error([] { load_digits_csv("/nonexistent/digits.csv"); }, {"load_digits_csv", "/nonexistent/digits.csv"});
+  check_error([&] { load_digits_csv(write(good + "3\n" + good + "x\n")); }, {":2:", "'x'", "not an integer"});
+  check_error([&] { load_digits_csv(write(good + "11\n")); }, {":1:", "label 11"});
+  check_error([&] { load_digits_csv(write("1,2,3\n")); }, {":1:", "3 fields", "65"});
+  check_error([&] { load_digits_csv(write("17," + good.substr(2) + "0\n")); }, {":1:", "pixel 0 is 17"});
+  check_error([&] { load_digits_csv(write("")); }, {"no rows"});
+  std::filesystem::remove(path);
 }

@@ -1,0 +1,83 @@
+// data/datasets.cpp — dataset readers that trust no file.
+#include "datasets.hpp"
+
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "ops.hpp"
+
+namespace moments {
+
+Dataset load_digits_csv(const std::string& path) {
+  constexpr int64_t kPixels = 64, kMaxValue = 16, kClasses = 10;
+  std::ifstream in(path);
+  if (!in) fail("load_digits_csv: cannot open '", path, "': ", std::strerror(errno));
+  std::vector<float> pixels;
+  Dataset data;
+  data.classes = kClasses;
+  std::string line;
+  int64_t line_number = 0;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    std::vector<int64_t> fields;
+    const char* p = line.data();
+    const char* end = line.data() + line.size();
+    while (p <= end) {
+      const char* comma = std::find(p, end, ',');
+      int64_t value = 0;
+      auto [stop, error] = std::from_chars(p, comma, value);
+      if (error != std::errc() || stop != comma || p == comma)
+        fail("load_digits_csv: ", path, ":", line_number, ": field ", fields.size() + 1, " '", std::string(p, comma),
+             "' is not an integer");
+      fields.push_back(value);
+      p = comma + 1;
+    }
+    if (static_cast<int64_t>(fields.size()) != kPixels + 1)
+      fail("load_digits_csv: ", path, ":", line_number, ": ", fields.size(), " fields, expected ", kPixels + 1,
+           " (64 pixels and a label)");
+    for (int64_t i = 0; i < kPixels; ++i) {
+      if (fields[static_cast<size_t>(i)] < 0 || fields[static_cast<size_t>(i)] > kMaxValue)
+        fail("load_digits_csv: ", path, ":", line_number, ": pixel ", i, " is ", fields[static_cast<size_t>(i)],
+             ", expected 0..16");
+      pixels.push_back(static_cast<float>(fields[static_cast<size_t>(i)]) / kMaxValue);
+    }
+    int64_t label = fields.back();
+    if (label < 0 || label >= kClasses)
+      fail("load_digits_csv: ", path, ":", line_number, ": label ", label, " is not a digit 0..9");
+    data.labels.push_back(label);
+  }
+  if (data.labels.empty()) fail("load_digits_csv: ", path, " holds no rows");
+  data.inputs = Tensor::from(pixels, {data.size(), kPixels});
+  return data;
+}
+
+std::pair<Dataset, Dataset> split(const Dataset& data, int64_t first_count) {
+  if (first_count < 0 || first_count > data.size())
+    fail("split: cannot take ", first_count, " of ", data.size(), " examples");
+  Dataset a{rows(data.inputs, 0, first_count), labels_of(data, 0, first_count), data.classes};
+  Dataset b{rows(data.inputs, first_count, data.size()), labels_of(data, first_count, data.size()), data.classes};
+  return {a, b};
+}
+
+Tensor rows(const Tensor& inputs, int64_t begin, int64_t end) { return slice(inputs, 0, begin, end); }
+
+std::vector<int64_t> labels_of(const Dataset& data, int64_t begin, int64_t end) {
+  if (begin < 0 || begin > end || end > data.size())
+    fail("labels_of: [", begin, ", ", end, ") is not within ", data.size(), " examples");
+  return {data.labels.begin() + begin, data.labels.begin() + end};
+}
+
+double accuracy(const Tensor& logits, const std::vector<int64_t>& labels) {
+  if (logits.dim() != 2 || logits.size(0) != static_cast<int64_t>(labels.size()))
+    fail("accuracy: logits ", shape_str(logits.shape()), " do not match ", labels.size(), " labels");
+  MaxResult best = max(logits, 1);
+  int64_t correct = 0;
+  for (size_t i = 0; i < labels.size(); ++i) correct += best.indices[i] == labels[i];
+  return labels.empty() ? 0.0 : static_cast<double>(correct) / static_cast<double>(labels.size());
+}
+
+}  // namespace moments
