@@ -496,3 +496,16 @@ TEST_CASE("the digits reader rejects malformed files, naming the line") {
   check_error([&] { load_digits_csv(write("")); }, {"no rows"});
   std::filesystem::remove(path);
 }
+
+TEST_CASE("tutorial 05's example follows PyTorch's Adam for 100 steps") {
+  Tensor x = Tensor::from({3.0f}).requires_grad_();
+  Adam adam({x}, {.learning_rate = 0.1});
+  for (size_t t = 0; t < golden::adam_seed_example.size(); ++t) {
+    adam.zero_grad();
+    sum(pow(x, 4.0f) + 3.0f * pow(x, 3.0f) + 2.0f).backward();
+    adam.step();
+    CAPTURE(t + 1);
+    CHECK(x.item() == doctest::Approx(golden::adam_seed_example[t]).epsilon(1e-6));
+  }
+  CHECK(x.item() == doctest::Approx(0.2464).epsilon(1e-4));  // the value tutorial 05 quotes
+}
