@@ -7,6 +7,17 @@
 
 namespace moments {
 
+MOMENTS_CPU_CLONES void adam_update(float* theta, const float* grad, float* m, float* v, float* v_max, int64_t n,
+                                    const AdamScalars& scalars) {
+  const AdamScalars s = scalars;  // a local copy: the stores below cannot alias it, so the loop vectorizes
+  if (s.amsgrad) {
+    for (int64_t i = 0; i < n; ++i) adam_update_element(theta[i], grad[i], m[i], v[i], v_max[i], s);
+  } else {
+    float unused = 0.0f;
+    for (int64_t i = 0; i < n; ++i) adam_update_element(theta[i], grad[i], m[i], v[i], unused, s);
+  }
+}
+
 namespace {
 
 // Both classes share everything but the decay line; `Options` is AdamOptions or AdamWOptions.

@@ -65,15 +65,8 @@ MOMENTS_HD inline void adam_update_element(float& theta, float g, float& m, floa
   theta = theta + (-s.step_size) * m / denom;              // θ_t ← θ_{t−1} − α m̂_t / (√v̂_t + ε)
 }
 
-// The CPU loop: n elements, flat arrays (v_max may be null without amsgrad).
-inline void adam_update(float* theta, const float* grad, float* m, float* v, float* v_max, int64_t n,
-                        const AdamScalars& s) {
-  if (s.amsgrad) {
-    for (int64_t i = 0; i < n; ++i) adam_update_element(theta[i], grad[i], m[i], v[i], v_max[i], s);
-  } else {
-    float unused = 0.0f;
-    for (int64_t i = 0; i < n; ++i) adam_update_element(theta[i], grad[i], m[i], v[i], unused, s);
-  }
-}
+// The CPU loop over n elements of flat arrays (v_max may be null without
+// amsgrad); defined in adam.cpp, compiled for AVX2 and for any x86-64.
+void adam_update(float* theta, const float* grad, float* m, float* v, float* v_max, int64_t n, const AdamScalars& s);
 
 }  // namespace moments

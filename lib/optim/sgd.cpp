@@ -6,6 +6,16 @@
 
 namespace moments {
 
+MOMENTS_CPU_CLONES void sgd_update(float* theta, const float* grad, float* buffer, int64_t n, const SgdScalars& scalars) {
+  const SgdScalars s = scalars;  // a local copy: the stores below cannot alias it, so the loop vectorizes
+  if (buffer) {
+    for (int64_t i = 0; i < n; ++i) sgd_update_element(theta[i], grad[i], buffer[i], s);
+  } else {
+    float unused = 0.0f;
+    for (int64_t i = 0; i < n; ++i) sgd_update_element(theta[i], grad[i], unused, s);
+  }
+}
+
 SGD::SGD(const std::vector<Tensor>& params, SgdOptions options) { add_param_group(params, options); }
 
 void SGD::validate(const SgdOptions& o) const {

@@ -32,10 +32,8 @@ MOMENTS_HD inline void sgd_update_element(float& theta, float g, float& b, const
   theta = theta + (-s.lr) * g;                          // θ_t ← θ_{t−1} − γ g_t
 }
 
-// The CPU loop: n elements, flat arrays.
-inline void sgd_update(float* theta, const float* grad, float* buffer, int64_t n, const SgdScalars& s) {
-  float unused = 0.0f;
-  for (int64_t i = 0; i < n; ++i) sgd_update_element(theta[i], grad[i], buffer ? buffer[i] : unused, s);
-}
+// The CPU loop over n elements of flat arrays (buffer may be null without
+// momentum); defined in sgd.cpp, compiled for AVX2 and for any x86-64.
+void sgd_update(float* theta, const float* grad, float* buffer, int64_t n, const SgdScalars& s);
 
 }  // namespace moments
