@@ -3,6 +3,8 @@
 #include "autograd.hpp"
 #include "data/datasets.hpp"
 #include "error.hpp"
+#include "monitor/monitor.hpp"
+#include "monitor/progress.hpp"
 #include "nn.hpp"
 #include "ops.hpp"
 #include "random.hpp"

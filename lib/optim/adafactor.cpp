@@ -45,6 +45,18 @@ void Adafactor::validate(const AdafactorOptions& o) const {
   check_in_unit_interval("Adafactor", "beta1", o.beta1);
 }
 
+double Adafactor::effective_learning_rate(size_t group) const {
+  double sum = 0.0;
+  int count = 0;
+  for (const Tensor& p : params(group)) {
+    auto it = last_alpha_.find(p.impl());
+    if (it == last_alpha_.end()) continue;
+    sum += it->second;
+    ++count;
+  }
+  return count ? sum / count : learning_rate(group);
+}
+
 void Adafactor::init_state(const Tensor& param, ParamState& state, size_t group) const {
   Layout l = layout_of(param);
   if (l.factored) {
@@ -71,6 +83,7 @@ void Adafactor::update(Tensor& param, const Tensor& grad, ParamState& state, siz
   double rho = o.relative_step ? std::min(o.learning_rate, 1.0 / std::sqrt(t)) : o.learning_rate;
   double alpha = o.scale_parameter ? std::max(o.eps2, rms(x, numel)) * rho : rho;
   float x_before = traced(param) ? x[traced_index()] : 0.0f;
+  last_alpha_[param.impl()] = alpha;
 
   // Decoupled weight decay: X ← X (1 − lr λ).
   if (o.weight_decay != 0.0) {

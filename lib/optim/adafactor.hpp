@@ -43,6 +43,7 @@
 //   - State: row_var (R, shape [..., n, 1]) and col_var (C, [..., 1, m]) for
 //     matrices, n + m floats per matrix; variance (V̂) for vectors; exp_avg with beta1.
 #pragma once
+#include <unordered_map>
 #include <vector>
 
 #include "optimizer.hpp"
@@ -74,6 +75,8 @@ class Adafactor : public OptimizerWith<AdafactorOptions> {
  public:
   explicit Adafactor(const std::vector<Tensor>& params, AdafactorOptions options = {});
   std::string name() const override { return "Adafactor"; }
+  // Mean α_t over the group's parameters in their last step (learning_rate before any step).
+  double effective_learning_rate(size_t group) const override;
 
  protected:
   void validate(const AdafactorOptions& options) const override;
@@ -83,6 +86,7 @@ class Adafactor : public OptimizerWith<AdafactorOptions> {
  private:
   std::vector<double> column_sums_;  // scratch for mean_i G², reused across steps (no allocation per step)
   std::vector<float> r_means_;       // scratch for mean(R) of each matrix
+  std::unordered_map<const TensorImpl*, double> last_alpha_;  // α_t of each parameter's last step
 };
 
 }  // namespace moments

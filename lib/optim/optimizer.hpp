@@ -84,6 +84,9 @@ class Optimizer {
   virtual void set_hyperparameters(size_t group, const std::map<std::string, double>& values) = 0;
   void set_hyperparameter(size_t group, const std::string& key, double value) { set_hyperparameters(group, {{key, value}}); }
   double learning_rate(size_t group) const { return hyperparameter(group, "learning_rate"); }
+  // The step size actually applied in the last step: the learning rate for
+  // most optimizers; Adafactor's α_t = ρ_t · max(ε2, RMS(θ)) (mean over the group).
+  virtual double effective_learning_rate(size_t group) const { return learning_rate(group); }
   void set_learning_rate(size_t group, double value) { set_hyperparameter(group, "learning_rate", value); }
 
   // The state of `param`, or nullptr before its first step.

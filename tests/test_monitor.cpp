@@ -1,0 +1,215 @@
+// Suite `monitor`: every statistic against a hand computation on a tiny model,
+// the CSV, non-finite detection, loss spikes, memory, and the progress line.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "testing.hpp"
+
+using namespace moments;
+using testing::check_error;
+
+namespace {
+
+// A 2 → 1 linear model with fixed weights: w = [1, -2], b = [0.5].
+struct Tiny {
+  Generator gen{0};
+  Linear layer{2, 1, gen};
+  Tiny() {
+    layer.weight.data()[0] = 1.0f;
+    layer.weight.data()[1] = -2.0f;
+    layer.bias.data()[0] = 0.5f;
+  }
+  // loss = mean((x w + b − y)²) on one example x = [1, 1], y = 0: z = −0.5, dL/dz = −1,
+  // so dL/dw = [−1, −1] and dL/db = [−1].
+  float forward_backward() {
+    Tensor loss = mse_loss(layer.forward(Tensor::from({1.0f, 1.0f}, {1, 2})), Tensor::zeros({1, 1}));
+    loss.backward();
+    return loss.item();
+  }
+};
+
+std::string temp_path(const char* name) { return (std::filesystem::temp_directory_path() / name).string(); }
+
+}  // namespace
+
+TEST_CASE("SGD: norms, update ratio and cosine match a hand computation") {
+  Tiny tiny;
+  SGD sgd(tiny.layer.parameters(), {.learning_rate = 0.1});
+  Monitor monitor(sgd, tiny.layer.named_parameters());
+  float loss = tiny.forward_backward();
+  monitor.before_step();
+  sgd.step();
+  const Record* r = monitor.record(1, loss);
+  REQUIRE(r != nullptr);
+  CHECK(r->loss == doctest::Approx(0.25));
+  CHECK(r->learning_rates == std::vector<double>{0.1});
+  CHECK(r->grad_norm == doctest::Approx(std::sqrt(3.0)));                    // ‖[−1, −1, −1]‖
+  CHECK(r->update_norm == doctest::Approx(0.1 * std::sqrt(3.0)).epsilon(1e-6));  // SGD: Δθ = −γ g
+  CHECK(r->cosine == doctest::Approx(1.0));                                   // straight down the gradient
+  // After the step θ = [1.1, −1.9, 0.6].
+  CHECK(r->param_norm == doctest::Approx(std::sqrt(1.21 + 3.61 + 0.36)).epsilon(1e-6));
+  CHECK(r->update_ratio == doctest::Approx(r->update_norm / r->param_norm));
+  REQUIRE(r->params.size() == 2);
+  CHECK(r->params[0].name == "weight");
+  CHECK(r->params[1].name == "bias");
+  CHECK(r->params[0].grad_norm == doctest::Approx(std::sqrt(2.0)));
+  CHECK(r->params[1].update_norm == doctest::Approx(0.1).epsilon(1e-6));
+  CHECK(r->params[1].param_norm == doctest::Approx(0.6));
+  CHECK(r->nonfinite.empty());
+  CHECK(r->buffers.empty());  // plain SGD keeps no state
+  CHECK(std::isnan(r->step_ms));  // no previous record to time against
+}
+
+TEST_CASE("Adam: state buffer statistics, memory, and a cosine below 1") {
+  Tiny tiny;
+  Adam adam(tiny.layer.parameters(), {.learning_rate = 0.01});
+  Monitor monitor(adam, tiny.layer.named_parameters());
+  float loss = tiny.forward_backward();
+  tiny.layer.weight.grad().data()[1] = -3.0f;  // make the gradient uneven: g = [−1, −3, −1]
+  monitor.before_step();
+  adam.step();
+  const Record* r = monitor.record(1, loss);
+  REQUIRE(r->buffers.size() == 2);
+  CHECK(r->buffers[0].buffer == "exp_avg");                               // m = (1 − β1) g
+  CHECK(r->buffers[0].mean_abs == doctest::Approx(0.1 * 5.0 / 3.0));
+  CHECK(r->buffers[0].max_abs == doctest::Approx(0.3));
+  CHECK(r->buffers[1].buffer == "exp_avg_sq");                            // v = (1 − β2) g²
+  CHECK(r->buffers[1].mean_abs == doctest::Approx(0.001 * 11.0 / 3.0));
+  CHECK(r->buffers[1].max_abs == doctest::Approx(0.009));
+  // Adam's first step is −α sign(g): every element moves 0.01, so cos = Σ|g| / (√3 ‖g‖).
+  CHECK(r->update_norm == doctest::Approx(0.01 * std::sqrt(3.0)).epsilon(1e-4));
+  CHECK(r->cosine == doctest::Approx(5.0 / (std::sqrt(3.0) * std::sqrt(11.0))).epsilon(1e-4));
+  int64_t bytes = 0;
+  for (const StateMemory& m : r->memory) bytes += m.bytes;
+  CHECK(bytes == 2 * 3 * 4);  // m and v, 3 floats each
+  CHECK(bytes == adam.state_bytes_total());
+}
+
+TEST_CASE("Adafactor's effective learning rate is alpha_t = rho_t max(eps2, RMS(theta))") {
+  Tiny tiny;
+  Adafactor adafactor({tiny.layer.weight}, {.learning_rate = 0.01});
+  Monitor monitor(adafactor);
+  float loss = tiny.forward_backward();
+  double rms = std::sqrt((1.0 + 4.0) / 2.0);  // RMS of w = [1, −2] before the step
+  monitor.before_step();
+  adafactor.step();
+  const Record* r = monitor.record(1, loss);
+  CHECK(r->learning_rates[0] == doctest::Approx(0.01 * rms));
+  CHECK(r->params[0].name == "param0");  // no names given
+  REQUIRE(r->buffers.size() == 2);
+  CHECK(r->buffers[0].buffer == "col_var");
+  CHECK(r->buffers[1].buffer == "row_var");
+}
+
+TEST_CASE("the CSV has a stable header and one row per recorded step") {
+  std::string path = temp_path("moments_monitor_test.csv");
+  {
+    Tiny tiny;
+    Adam adam(tiny.layer.parameters(), {.learning_rate = 0.01});
+    Monitor monitor(adam, tiny.layer.named_parameters(), {.every = 2, .csv_path = path});
+    for (int64_t step = 1; step <= 6; ++step) {
+      adam.zero_grad();
+      float loss = tiny.forward_backward();
+      monitor.before_step();
+      adam.step();
+      const Record* r = monitor.record(step, loss);
+      CHECK((r != nullptr) == (step % 2 == 0));  // every = 2
+    }
+    CHECK(monitor.history().size() == 3);
+    CHECK(std::isfinite(monitor.history()[1].step_ms));
+    CHECK(monitor.history()[1].step_ms >= 0.0);
+  }
+  std::ifstream in(path);
+  std::string header, line;
+  std::getline(in, header);
+  CHECK(header.rfind("step,loss,smoothed_loss,step_ms,lr.0,grad_norm,param_norm,update_norm,update_ratio,cosine,", 0) == 0);
+  CHECK(header.find(",grad_norm.weight,param_norm.weight,update_norm.weight,update_ratio.weight,") != std::string::npos);
+  CHECK(header.find(",state.exp_avg.mean_abs,state.exp_avg.max_abs,state.exp_avg_sq.mean_abs,") != std::string::npos);
+  CHECK(header.find(",bytes.exp_avg.cpu,bytes.exp_avg_sq.cpu") != std::string::npos);
+  size_t columns = static_cast<size_t>(std::count(header.begin(), header.end(), ',')) + 1;
+  int rows = 0;
+  while (std::getline(in, line)) {
+    ++rows;
+    CHECK(static_cast<size_t>(std::count(line.begin(), line.end(), ',')) + 1 == columns);
+    CHECK(line.rfind(std::to_string(2 * rows) + ",", 0) == 0);  // steps 2, 4, 6
+  }
+  CHECK(rows == 3);
+  std::filesystem::remove(path);
+  check_error([] {
+    Tensor p = Tensor::ones({1}).requires_grad_();
+    SGD sgd({p});
+    Monitor monitor(sgd, {}, {.csv_path = "/nonexistent-dir/run.csv"});
+    p.set_grad(Tensor::ones({1}));
+    monitor.record(1, 1.0);
+  }, {"Monitor", "/nonexistent-dir/run.csv"});
+}
+
+TEST_CASE("a NaN gradient or value is named with its parameter and step, and can throw") {
+  Tiny tiny;
+  SGD sgd(tiny.layer.parameters(), {.learning_rate = 0.1});
+  Monitor monitor(sgd, tiny.layer.named_parameters());
+  float loss = tiny.forward_backward();
+  tiny.layer.bias.grad().data()[0] = std::nanf("");
+  monitor.before_step();
+  sgd.step();
+  const Record* r = monitor.record(7, loss);
+  CHECK(r->nonfinite.find("step 7") != std::string::npos);
+  CHECK(r->nonfinite.find("gradient of 'bias'") != std::string::npos);
+  CHECK(monitor.warnings().back() == r->nonfinite);
+
+  Tiny other;
+  SGD sgd2(other.layer.parameters(), {.learning_rate = 0.1});
+  Monitor strict(sgd2, other.layer.named_parameters(), {.throw_on_nonfinite = true});
+  other.forward_backward();
+  other.layer.weight.data()[1] = std::numeric_limits<float>::infinity();  // a value, not a gradient
+  check_error([&] { strict.record(3, 1.0); }, {"Monitor", "step 3", "value of 'weight'", "inf"});
+}
+
+TEST_CASE("a loss far above the recent window is flagged as a spike") {
+  Tensor p = Tensor::ones({1}).requires_grad_();
+  SGD sgd({p}, {.learning_rate = 0.0});
+  Monitor monitor(sgd, {}, {.spike_window = 20, .spike_z = 4.0});
+  for (int64_t step = 1; step <= 30; ++step) {
+    p.set_grad(Tensor::ones({1}));
+    double loss = step == 25 ? 5.0 : 1.0 + 0.01 * static_cast<double>(step % 3);
+    const Record* r = monitor.record(step, loss);
+    CHECK(r->loss_spike == (step == 25));
+  }
+  REQUIRE(monitor.warnings().size() == 1);
+  CHECK(monitor.warnings()[0].find("step 25: loss spike") != std::string::npos);
+}
+
+TEST_CASE("the smoothed loss is a debiased EMA over every step") {
+  Tensor p = Tensor::ones({1}).requires_grad_();
+  SGD sgd({p});
+  Monitor monitor(sgd, {}, {.every = 2, .smoothing = 0.5});
+  p.set_grad(Tensor::ones({1}));
+  monitor.record(1, 4.0);                  // not recorded, but smoothed: ema = 2, weight 0.5
+  const Record* r = monitor.record(2, 2.0);  // ema = 0.5·2 + 0.5·2 = 2, weight 0.75 → 2/0.75
+  CHECK(r->smoothed_loss == doctest::Approx(2.0 / 0.75));
+  check_error([&] { Monitor(sgd, {}, {.every = 0}); }, {"Monitor", "every 0"});
+  check_error([&] { Monitor(sgd, {}, {.smoothing = 1.0}); }, {"Monitor", "smoothing 1"});
+}
+
+TEST_CASE("the progress line: plain lines when not on a terminal") {
+  CHECK(ProgressLine::format(120, 500, 0.43121, 0.452, 85.3) ==
+        "step 120/500  loss 0.4312  smoothed 0.4520  85.3 steps/s  ETA 0:04");
+  CHECK(ProgressLine::format(1, 10, 2.0, 2.0, 0.0) == "step 1/10  loss 2.0000  smoothed 2.0000");
+  std::FILE* out = std::tmpfile();
+  ProgressLine progress(5, out, 2);
+  progress.set_terminal(false);
+  for (int64_t step = 1; step <= 5; ++step) progress.update(step, 1.0);
+  progress.finish();
+  std::rewind(out);
+  char buffer[512] = {};
+  size_t n = std::fread(buffer, 1, sizeof buffer - 1, out);
+  std::fclose(out);
+  std::string text(buffer, n);
+  CHECK(std::count(text.begin(), text.end(), '\n') == 3);  // steps 2, 4 and the last, 5
+  CHECK(text.find("step 2/5  loss 1.0000  smoothed 1.0000") == 0);
+  CHECK(text.find('\r') == std::string::npos);
+  check_error([] { ProgressLine(0); }, {"ProgressLine", "total_steps 0"});
+}
