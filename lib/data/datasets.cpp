@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <zlib.h>
+
 #include "ops.hpp"
 
 namespace moments {
@@ -52,6 +54,68 @@ Dataset load_digits_csv(const std::string& path) {
   }
   if (data.labels.empty()) fail("load_digits_csv: ", path, " holds no rows");
   data.inputs = Tensor::from(pixels, {data.size(), kPixels});
+  return data;
+}
+
+IdxData read_idx_gz(const std::string& path, uint32_t expected_magic) {
+  constexpr int64_t kMaxBytes = int64_t{1} << 30;  // no dataset here is near 1 GiB: refuse to allocate more
+  gzFile file = gzopen(path.c_str(), "rb");  // reads plain files too
+  if (!file)
+    fail("read_idx: cannot open '", path, "' (", std::strerror(errno),
+         "); Fashion-MNIST is installed by: sudo apt-get install dataset-fashion-mnist");
+  struct Closer {
+    gzFile f;
+    ~Closer() { gzclose(f); }
+  } closer{file};
+  auto read_exact = [&](void* into, size_t n, const char* what) {
+    int got = gzread(file, into, static_cast<unsigned>(n));
+    if (got < 0 || static_cast<size_t>(got) != n)
+      fail("read_idx: '", path, "' is truncated or corrupt while reading ", what, " (wanted ", n, " bytes, got ",
+           got < 0 ? 0 : got, ")");
+  };
+  auto big_endian = [](const uint8_t* b) {
+    return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | uint32_t{b[3]};
+  };
+  uint8_t word[4];
+  read_exact(word, 4, "the magic number");
+  uint32_t magic = big_endian(word);
+  if (magic != expected_magic)
+    fail("read_idx: '", path, "' has magic number 0x", std::hex, magic, ", expected 0x", expected_magic,
+         " (unsigned bytes, ", expected_magic & 0xff, " dims)");
+  IdxData data;
+  int64_t total = 1;
+  for (uint32_t d = 0; d < (expected_magic & 0xff); ++d) {
+    read_exact(word, 4, "the dimension sizes");
+    int64_t size = big_endian(word);
+    if (size > kMaxBytes || total * size > kMaxBytes)
+      fail("read_idx: '", path, "' claims dimension ", d, " of size ", size, ", over the ", kMaxBytes, "-byte limit");
+    data.dims.push_back(size);
+    total *= size;
+  }
+  data.bytes.resize(static_cast<size_t>(total));
+  read_exact(data.bytes.data(), data.bytes.size(), "the data");
+  if (gzread(file, word, 1) != 0) fail("read_idx: '", path, "' has bytes after its ", total, " data bytes");
+  return data;
+}
+
+Dataset load_fashion_mnist(const std::string& which, const std::string& directory) {
+  if (which != "train" && which != "test")
+    fail("load_fashion_mnist: split '", which, "' is not \"train\" or \"test\"");
+  std::string prefix = directory + "/" + (which == "train" ? "train" : "t10k");
+  IdxData images = read_idx_gz(prefix + "-images-idx3-ubyte.gz", 0x00000803);
+  IdxData labels = read_idx_gz(prefix + "-labels-idx1-ubyte.gz", 0x00000801);
+  if (images.dims[0] != labels.dims[0])
+    fail("load_fashion_mnist: ", images.dims[0], " images but ", labels.dims[0], " labels in ", prefix, "-*");
+  Dataset data;
+  data.classes = 10;
+  int64_t n = images.dims[0], pixels = images.dims[1] * images.dims[2];
+  data.inputs = Tensor::empty({n, pixels});
+  for (size_t i = 0; i < images.bytes.size(); ++i) data.inputs.data()[i] = static_cast<float>(images.bytes[i]) / 255.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t label = labels.bytes[static_cast<size_t>(i)];
+    if (label >= data.classes) fail("load_fashion_mnist: label ", label, " of example ", i, " is not a class 0..9");
+    data.labels.push_back(label);
+  }
   return data;
 }
 
