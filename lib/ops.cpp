@@ -51,6 +51,17 @@ Split split_at(const Shape& shape, int64_t dim) {
   return s;
 }
 
+// Eigen picks its matrix-product blocking from the processor's cache sizes,
+// and the blocking decides how partial sums are grouped: two machines could
+// round the same matmul differently. Fixed sizes give the same bits everywhere.
+void use_fixed_gemm_blocking() {
+  static const bool done = [] {
+    Eigen::setCpuCacheSizes(32 * 1024, 1024 * 1024, 8 * 1024 * 1024);  // L1, L2, L3 in bytes
+    return true;
+  }();
+  (void)done;
+}
+
 // ---- broadcasting machinery ------------------------------------------------
 
 // Stride of `in` along each dim of `out` (0 where `in` is broadcast).
@@ -277,6 +288,7 @@ Tensor operator/(float a, const Tensor& b) { return div(Tensor::scalar(a), b); }
 // ============================================================================
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  use_fixed_gemm_blocking();
   check_device("matmul", a, b);
   const Shape& sa = a.shape();
   const Shape& sb = b.shape();
@@ -312,6 +324,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  use_fixed_gemm_blocking();
   check_device("linear", x, weight);
   if (weight.dim() != 2 || x.dim() < 1 || x.shape().back() != weight.size(1))
     fail("linear: input ", shape_str(x.shape()), " and weight ", shape_str(weight.shape()),
