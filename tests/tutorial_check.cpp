@@ -1,7 +1,10 @@
-// tutorial_check PROGRAM README.md [ARGS...]
-// Runs PROGRAM and checks that its standard output equals the README's output
-// block: the first ```text fence after a line starting with "## Output".
-// On a mismatch prints the first differing line of each and exits 1.
+// tutorial_check [--section HEADING] [--varies UNIT]... PROGRAM README.md [ARGS...]
+// Runs PROGRAM with ARGS and checks that its standard output equals the
+// README's output block: the first ```text fence after the line HEADING
+// (default "## Output"). On a mismatch prints the first differing line of each
+// and exits 1.
+// --varies UNIT (repeatable) marks measurements that differ from run to run:
+// the word right before UNIT (e.g. "812" in "812 ms/epoch") is not compared.
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -19,7 +22,20 @@ std::vector<std::string> lines_of(const std::string& text) {
   return lines;
 }
 
-std::string expected_block(const std::string& readme_path) {
+// Replaces the word before each `unit` with "*", in place.
+std::string mask(const std::string& line, const std::vector<std::string>& units) {
+  std::vector<std::string> words;
+  std::istringstream in(line);
+  for (std::string w; in >> w;) words.push_back(w);
+  for (size_t i = 1; i < words.size(); ++i)
+    for (const std::string& unit : units)
+      if (words[i] == unit) words[i - 1] = "*";
+  std::string out;
+  for (const std::string& w : words) out += (out.empty() ? "" : " ") + w;
+  return units.empty() ? line : out;
+}
+
+std::string expected_block(const std::string& readme_path, const std::string& heading) {
   std::ifstream in(readme_path);
   if (!in) throw std::runtime_error("cannot open " + readme_path);
   std::string line, block;
@@ -28,13 +44,13 @@ std::string expected_block(const std::string& readme_path) {
     if (in_block) {
       if (line.rfind("```", 0) == 0) return block;
       block += line + "\n";
-    } else if (line.rfind("## Output", 0) == 0) {
+    } else if (line == heading) {
       in_section = true;
     } else if (in_section && line.rfind("```text", 0) == 0) {
       in_block = true;
     }
   }
-  throw std::runtime_error(readme_path + ": no ```text block after a '## Output' heading");
+  throw std::runtime_error(readme_path + ": no ```text block after a '" + heading + "' line");
 }
 
 std::string run(const std::string& command) {
@@ -52,20 +68,30 @@ std::string run(const std::string& command) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::cerr << "usage: tutorial_check PROGRAM README.md [ARGS...]\n";
+  std::string heading = "## Output";
+  std::vector<std::string> units;
+  int arg = 1;
+  for (; arg + 1 < argc && std::string(argv[arg]).rfind("--", 0) == 0; arg += 2) {
+    if (std::string(argv[arg]) == "--section") heading = argv[arg + 1];
+    else if (std::string(argv[arg]) == "--varies") units.push_back(argv[arg + 1]);
+    else break;
+  }
+  if (argc - arg < 2) {
+    std::cerr << "usage: tutorial_check [--section HEADING] [--varies UNIT]... PROGRAM README.md [ARGS...]\n";
     return 2;
   }
+  const char* program = argv[arg];
+  const char* readme = argv[arg + 1];
   try {
-    std::string command = std::string("'") + argv[1] + "'";
-    for (int i = 3; i < argc; ++i) command += std::string(" '") + argv[i] + "'";
-    std::vector<std::string> expected = lines_of(expected_block(argv[2]));
+    std::string command = std::string("'") + program + "'";
+    for (int i = arg + 2; i < argc; ++i) command += std::string(" '") + argv[i] + "'";
+    std::vector<std::string> expected = lines_of(expected_block(readme, heading));
     std::vector<std::string> actual = lines_of(run(command));
     for (size_t i = 0; i < std::max(expected.size(), actual.size()); ++i) {
       std::string e = i < expected.size() ? expected[i] : "<end of README block>";
       std::string a = i < actual.size() ? actual[i] : "<end of program output>";
-      if (e != a) {
-        std::cerr << argv[2] << ": line " << i + 1 << " differs\n  README:  " << e << "\n  program: " << a << "\n";
+      if (mask(e, units) != mask(a, units)) {
+        std::cerr << readme << ": line " << i + 1 << " differs\n  README:  " << e << "\n  program: " << a << "\n";
         return 1;
       }
     }
