@@ -3,6 +3,7 @@
 #include "autograd.hpp"
 #include "data/datasets.hpp"
 #include "error.hpp"
+#include "monitor/charts.hpp"
 #include "monitor/monitor.hpp"
 #include "monitor/progress.hpp"
 #include "nn.hpp"

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <stb/stb_image.h>
+
 #include "testing.hpp"
 
 using namespace moments;
@@ -212,4 +214,35 @@ TEST_CASE("the progress line: plain lines when not on a terminal") {
   CHECK(text.find("step 2/5  loss 1.0000  smoothed 1.0000") == 0);
   CHECK(text.find('\r') == std::string::npos);
   check_error([] { ProgressLine(0); }, {"ProgressLine", "total_steps 0"});
+}
+
+TEST_CASE("charts: trends, gradient norms, comparison and memory are written as PNG") {
+  Tiny tiny;
+  Adam adam(tiny.layer.parameters(), {.learning_rate = 0.01});
+  Monitor monitor(adam, tiny.layer.named_parameters());
+  for (int64_t step = 1; step <= 20; ++step) {
+    adam.zero_grad();
+    float loss = tiny.forward_backward();
+    monitor.before_step();
+    adam.step();
+    monitor.record(step, loss);
+  }
+  std::string dir = std::filesystem::temp_directory_path().string();
+  auto check_png = [](const std::string& path, int width, int height) {
+    int w = 0, h = 0, channels = 0;
+    CAPTURE(path);
+    REQUIRE(stbi_info(path.c_str(), &w, &h, &channels) == 1);
+    CHECK(w == width);
+    CHECK(h == height);
+    std::filesystem::remove(path);
+  };
+  save_trends_png(monitor, dir + "/moments_trends.png", "trends");
+  check_png(dir + "/moments_trends.png", 2 * 560, 2 * 360 + 38);  // 2 × 2 panels and a title band
+  save_grad_norms_png(monitor, dir + "/moments_grads.png");
+  check_png(dir + "/moments_grads.png", 800, 500);
+  save_comparison_png({{"a", &monitor}, {"b", &monitor}}, dir + "/moments_compare.png");
+  check_png(dir + "/moments_compare.png", 2 * 560, 2 * 360);  // no title, no band
+  save_memory_png({{"Adam", &adam}}, dir + "/moments_memory.png");
+  check_png(dir + "/moments_memory.png", 800, 500);
+  check_error([&] { save_trends_png(monitor, "/nonexistent-dir/t.png"); }, {"charts", "/nonexistent-dir/t.png"});
 }
