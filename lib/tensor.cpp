@@ -109,13 +109,8 @@ Tensor Tensor::from(const std::vector<float>& values) {
 
 // ---- properties and access ----------------------------------------------
 
-void Tensor::check_defined(const char* what) const {
-  if (!impl_) fail(what, ": the tensor is undefined (default-constructed, or a grad that was never computed)");
-}
-
-const Shape& Tensor::shape() const {
-  check_defined("Tensor::shape");
-  return impl_->shape;
+void Tensor::fail_undefined(const char* what) {
+  fail(what, ": the tensor is undefined (default-constructed, or a grad that was never computed)");
 }
 
 int64_t Tensor::size(int64_t d) const {
@@ -124,24 +119,6 @@ int64_t Tensor::size(int64_t d) const {
   return shape()[static_cast<size_t>(d < 0 ? d + n : d)];
 }
 
-int64_t Tensor::numel() const {
-  check_defined("Tensor::numel");
-  return impl_->storage->numel();
-}
-
-Device Tensor::device() const {
-  check_defined("Tensor::device");
-  return impl_->storage->device();
-}
-
-float* Tensor::data() {
-  check_defined("Tensor::data");
-  return impl_->storage->data();
-}
-const float* Tensor::data() const {
-  check_defined("Tensor::data");
-  return impl_->storage->data();
-}
 
 static void require_cpu(const Tensor& t, const char* what) {
   if (t.device() != Device::cpu)

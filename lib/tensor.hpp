@@ -95,15 +95,31 @@ class Tensor {
 
   // ---- properties ------------------------------------------------------
   bool defined() const { return impl_ != nullptr; }
-  const Shape& shape() const;
+  const Shape& shape() const {
+    check_defined("Tensor::shape");
+    return impl_->shape;
+  }
   int64_t dim() const { return static_cast<int64_t>(shape().size()); }
   int64_t size(int64_t d) const;  // negative d counts from the end
-  int64_t numel() const;
-  Device device() const;
+  int64_t numel() const {
+    check_defined("Tensor::numel");
+    return impl_->storage->numel();
+  }
+  Device device() const {
+    check_defined("Tensor::device");
+    return impl_->storage->device();
+  }
 
   // ---- data access (CPU) -----------------------------------------------
-  float* data();
-  const float* data() const;
+  // The raw buffer: numel() floats, row-major.
+  float* data() {
+    check_defined("Tensor::data");
+    return impl_->storage->data();
+  }
+  const float* data() const {
+    check_defined("Tensor::data");
+    return impl_->storage->data();
+  }
   float item() const;                              // the value of a 1-element tensor
   float& at(std::initializer_list<int64_t> index);  // bounds-checked element access
   float at(std::initializer_list<int64_t> index) const;
@@ -128,7 +144,10 @@ class Tensor {
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
 
  private:
-  void check_defined(const char* what) const;
+  void check_defined(const char* what) const {
+    if (!impl_) [[unlikely]] fail_undefined(what);
+  }
+  [[noreturn]] static void fail_undefined(const char* what);
   std::shared_ptr<TensorImpl> impl_;
 };
 

@@ -110,7 +110,8 @@ Dataset load_fashion_mnist(const std::string& which, const std::string& director
   data.classes = 10;
   int64_t n = images.dims[0], pixels = images.dims[1] * images.dims[2];
   data.inputs = Tensor::empty({n, pixels});
-  for (size_t i = 0; i < images.bytes.size(); ++i) data.inputs.data()[i] = static_cast<float>(images.bytes[i]) / 255.0f;
+  float* pixels_out = data.inputs.data();
+  for (size_t i = 0; i < images.bytes.size(); ++i) pixels_out[i] = static_cast<float>(images.bytes[i]) / 255.0f;
   for (int64_t i = 0; i < n; ++i) {
     int64_t label = labels.bytes[static_cast<size_t>(i)];
     if (label >= data.classes) fail("load_fashion_mnist: label ", label, " of example ", i, " is not a class 0..9");

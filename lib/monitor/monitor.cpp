@@ -9,6 +9,8 @@
 #include <map>
 #include <sstream>
 
+#include <Eigen/Core>
+
 #include "autograd.hpp"
 
 namespace moments {
@@ -17,27 +19,21 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// Σ x², Σ y², Σ x·y over two arrays (y may be null), accumulated in double.
-struct Sums {
-  double xx = 0, yy = 0, xy = 0;
-};
-Sums sums(const float* x, const float* y, int64_t n) {
-  Sums s;
-  for (int64_t i = 0; i < n; ++i) {
-    s.xx += static_cast<double>(x[i]) * x[i];
-    if (y) {
-      s.yy += static_cast<double>(y[i]) * y[i];
-      s.xy += static_cast<double>(x[i]) * y[i];
-    }
-  }
-  return s;
-}
+// The reductions below use Eigen's vectorized sums (float, pairwise-blocked):
+// the monitor must cost a few percent of a training step, so each statistic is
+// one fast pass over memory.
+using Vector = Eigen::Map<const Eigen::VectorXf>;
+Vector view(const Tensor& t) { return Vector(t.data(), t.numel()); }
+double squared_norm(const Tensor& t) { return static_cast<double>(view(t).squaredNorm()); }
 
 // "" if all finite, else a description of the first non-finite element.
-std::string first_nonfinite(const Tensor& t) {
+// `squared` is ‖t‖²: when it is finite every element is, and nothing is scanned.
+std::string first_nonfinite(const Tensor& t, double squared) {
+  if (std::isfinite(squared)) return "";
   const float* x = t.data();
+  const int64_t n = t.numel();
   int64_t count = 0, first = -1;
-  for (int64_t i = 0; i < t.numel(); ++i)
+  for (int64_t i = 0; i < n; ++i)
     if (!std::isfinite(x[i])) {
       if (first < 0) first = i;
       ++count;
@@ -97,35 +93,27 @@ const Record* Monitor::record(int64_t step, double loss) {
   for (size_t g = 0; g < optimizer_.group_count(); ++g) r.learning_rates.push_back(optimizer_.effective_learning_rate(g));
 
   // Norms, update ratios and cosines, per parameter and overall.
-  Sums total_grad, total_param, total_update;
-  double total_update_dot_neg_grad = 0;
+  double total_grad = 0, total_param = 0, total_update = 0, total_update_dot_neg_grad = 0;
   bool any_update = snapshot;
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     Tensor g = p.grad();
     ParamRecord pr;
     pr.name = names_[i];
-    Sums theta = sums(p.data(), nullptr, p.numel());
-    pr.param_norm = std::sqrt(theta.xx);
-    total_param.xx += theta.xx;
-    if (g.defined()) {
-      Sums gs = sums(g.data(), nullptr, g.numel());
-      pr.grad_norm = std::sqrt(gs.xx);
-      total_grad.xx += gs.xx;
-    }
+    double theta_squared = squared_norm(p), grad_squared = g.defined() ? squared_norm(g) : 0.0;
+    pr.param_norm = std::sqrt(theta_squared);
+    pr.grad_norm = std::sqrt(grad_squared);
+    total_param += theta_squared;
+    total_grad += grad_squared;
     if (snapshot) {
-      Sums ds;  // Σ Δθ², Σ Δθ·g, with Δθ = θ after − θ before
-      const float* gd = g.defined() ? g.data() : nullptr;
-      for (int64_t k = 0; k < p.numel(); ++k) {
-        double d = static_cast<double>(p.data()[k]) - before_[i].data()[k];
-        ds.xx += d * d;
-        if (gd) ds.xy += d * gd[k];
-      }
-      pr.update_norm = std::sqrt(ds.xx);
+      auto delta = view(p) - view(before_[i]);  // Δθ = θ after − θ before (an expression: nothing stored)
+      double update_squared = delta.squaredNorm();
+      double update_dot_grad = g.defined() ? static_cast<double>(delta.dot(view(g))) : 0.0;
+      pr.update_norm = std::sqrt(update_squared);
       pr.update_ratio = pr.param_norm > 0 ? pr.update_norm / pr.param_norm : kNaN;
-      pr.cosine = (pr.update_norm > 0 && pr.grad_norm > 0) ? -ds.xy / (pr.update_norm * pr.grad_norm) : kNaN;
-      total_update.xx += ds.xx;
-      total_update_dot_neg_grad -= ds.xy;
+      pr.cosine = (pr.update_norm > 0 && pr.grad_norm > 0) ? -update_dot_grad / (pr.update_norm * pr.grad_norm) : kNaN;
+      total_update += update_squared;
+      total_update_dot_neg_grad -= update_dot_grad;
     } else {
       pr.update_norm = pr.update_ratio = pr.cosine = kNaN;
     }
@@ -133,18 +121,18 @@ const Record* Monitor::record(int64_t step, double loss) {
 
     // Non-finite values: name the first parameter, gradient before value.
     if (r.nonfinite.empty()) {
-      std::string bad = g.defined() ? first_nonfinite(g) : "";
+      std::string bad = g.defined() ? first_nonfinite(g, grad_squared) : "";
       std::string what = "gradient";
       if (bad.empty()) {
-        bad = first_nonfinite(p);
+        bad = first_nonfinite(p, theta_squared);
         what = "value";
       }
       if (!bad.empty()) r.nonfinite = "step " + std::to_string(step) + ": " + what + " of '" + names_[i] + "' has " + bad;
     }
   }
-  r.grad_norm = std::sqrt(total_grad.xx);
-  r.param_norm = std::sqrt(total_param.xx);
-  r.update_norm = any_update ? std::sqrt(total_update.xx) : kNaN;
+  r.grad_norm = std::sqrt(total_grad);
+  r.param_norm = std::sqrt(total_param);
+  r.update_norm = any_update ? std::sqrt(total_update) : kNaN;
   r.update_ratio = any_update && r.param_norm > 0 ? r.update_norm / r.param_norm : kNaN;
   r.cosine = any_update && r.update_norm > 0 && r.grad_norm > 0 ? total_update_dot_neg_grad / (r.update_norm * r.grad_norm) : kNaN;
 
@@ -157,11 +145,9 @@ const Record* Monitor::record(int64_t step, double loss) {
     for (const auto& [buffer, t] : state->buffers) {
       auto& [sum, count] = abs_sum[buffer];
       double& peak = abs_max[buffer];
-      for (int64_t k = 0; k < t.numel(); ++k) {
-        double a = std::fabs(static_cast<double>(t.data()[k]));
-        sum += a;
-        peak = std::max(peak, a);
-      }
+      if (t.numel() == 0) continue;
+      sum += static_cast<double>(view(t).cwiseAbs().sum());
+      peak = std::max(peak, static_cast<double>(view(t).cwiseAbs().maxCoeff()));
       count += t.numel();
     }
   }

@@ -77,7 +77,8 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, bool e
   for (const Tensor& p : params) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    for (int64_t i = 0; i < g.numel(); ++i) sum += static_cast<double>(g.data()[i]) * g.data()[i];
+    const float* x = g.data();
+    for (int64_t i = 0, n = g.numel(); i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
   }
   double norm = std::sqrt(sum);
   if (error_if_nonfinite && !std::isfinite(norm))
@@ -88,7 +89,8 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, bool e
     for (const Tensor& p : params) {
       Tensor g = p.grad();
       if (!g.defined()) continue;
-      for (int64_t i = 0; i < g.numel(); ++i) g.data()[i] *= scale;
+      float* x = g.data();
+      for (int64_t i = 0, n = g.numel(); i < n; ++i) x[i] *= scale;
     }
   }
   return norm;
@@ -100,7 +102,8 @@ void clip_grad_value(const std::vector<Tensor>& params, double clip_value) {
   for (const Tensor& p : params) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    for (int64_t i = 0; i < g.numel(); ++i) g.data()[i] = std::clamp(g.data()[i], -c, c);
+    float* x = g.data();
+    for (int64_t i = 0, n = g.numel(); i < n; ++i) x[i] = std::clamp(x[i], -c, c);
   }
 }
 
