@@ -1,0 +1,63 @@
+// plots.hpp — moments' charts: trend lines and bars, drawn by our own rasterizer
+// and saved as PNG. Include this one header.
+//
+// ABOUT
+//   plots/ draws every chart moments shows with no plotting library: its own
+//   canvas, anti-aliased lines and hand-drawn bitmap font; only the PNG encoding
+//   is stb_image_write's. It depends on the C++ standard library and stb only,
+//   knows nothing of tensors, and can be read on its own, bottom up:
+//     canvas.hpp       pixels, blending, lines of any width, markers, clipping
+//     bitmap_font.hpp  the font (every glyph drawn in the source) and text
+//     ticks.hpp        nice 1-2-5 ticks, log decades, compact labels, scales
+//     series_prep.hpp  restarts, TensorBoard's EMA smoothing, min/max thinning
+//     chart_frame.hpp  layout, axes, grid, legend, the palette
+//     line_chart.hpp   trend charts        bar_chart.hpp  grouped/stacked bars
+//     figure.hpp       small multiples     csv_log.hpp    reading a CSV log
+//     png_io.hpp       PNG through stb_image_write
+//   The command-line tool moments-plot (moments_plot.cpp) turns a CSV log into
+//   a chart.
+//
+// USAGE
+//   #include "plots.hpp"
+//   using namespace moments::plots;
+//
+//   std::vector<double> step, adam, sgd;           // e.g. read from a log
+//   ...
+//   LineChart chart({.title = "Training loss", .y_label = "loss",
+//                    .y_scale = Scale::log,         // decades: 0.1, 1, 10
+//                    .smoothing = 0.9});            // TensorBoard-style EMA; raw drawn faint
+//   chart.add_series("Adam", step, adam);
+//   chart.add_series("SGD", step, sgd);
+//   chart.add_reference_line(0.1, "target");
+//   DrawStats stats = chart.save_png("loss.png");  // 800x500; throws PlotError if it cannot
+//   // stats.non_finite: NaN/inf points left as gaps (the chart says so too);
+//   // stats.non_positive: points <= 0 a log scale could not show.
+//
+//   Several charts in one PNG, two per row:
+//   Figure figure({.title = "run 7", .columns = 2});
+//   figure.add(chart).add(LineChart({.title = "learning rate"}).add_series("lr", step, lr));
+//   figure.save_png("run7.png");
+//
+//   Bars, e.g. optimizer-state memory in bytes:
+//   BarChart bars({.title = "Optimizer state", .layout = BarLayout::stacked,
+//                  .y_format = NumberFormat::bytes});
+//   bars.set_categories({"SGD", "Adam"}).add_series("exp_avg", {0, 4.2e6}).add_series("exp_avg_sq", {0, 4.2e6});
+//   bars.save_png("state.png");
+//
+// CONVENTIONS
+//   Same inputs, same PNG bytes, on every machine: integer blending, no locale,
+//   labels printed from exact decimals, no floating-point contraction.
+//   Errors are PlotError (a std::runtime_error) whose message names the file,
+//   line, column, series or option at fault.
+#pragma once
+
+#include "bar_chart.hpp"
+#include "bitmap_font.hpp"
+#include "canvas.hpp"
+#include "csv_log.hpp"
+#include "figure.hpp"
+#include "line_chart.hpp"
+#include "plot_error.hpp"
+#include "png_io.hpp"
+#include "series_prep.hpp"
+#include "ticks.hpp"

@@ -1,0 +1,76 @@
+// plots_testing.hpp — helpers shared by the plots suite: pixel comparisons that
+// say where and by how much, the test data folder, a checksum of a canvas.
+#pragma once
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <string>
+
+#include "plots.hpp"
+
+namespace plots_testing {
+using namespace moments::plots;
+
+inline const Color kWhite = rgb(0xffffff), kBlack = rgb(0x000000);
+
+// Where tests/plots/ is (meson passes it in PLOTS_TEST_DATA), for fixtures and
+// the reference chart.
+inline std::string data_dir() {
+  const char* dir = std::getenv("PLOTS_TEST_DATA");
+  REQUIRE_MESSAGE(dir != nullptr, "PLOTS_TEST_DATA is not set (run the tests through meson test)");
+  return dir;
+}
+
+inline std::string color_str(Color c) {
+  return "(" + std::to_string(c.r) + ", " + std::to_string(c.g) + ", " + std::to_string(c.b) + ", " +
+         std::to_string(c.a) + ")";
+}
+
+// Channels within `tolerance` of each other.
+inline bool close(Color a, Color b, int tolerance) {
+  auto near = [&](int u, int v) { return u - v <= tolerance && v - u <= tolerance; };
+  return near(a.r, b.r) && near(a.g, b.g) && near(a.b, b.b) && near(a.a, b.a);
+}
+
+// Every pixel of the canvas must be expected(x, y); reports the first that is not.
+inline void check_pixels(const Canvas& canvas, const std::function<Color(int, int)>& expected,
+                         const std::string& what) {
+  INFO(what);
+  for (int y = 0; y < canvas.height(); ++y)
+    for (int x = 0; x < canvas.width(); ++x)
+      if (canvas.pixel(x, y) != expected(x, y)) {
+        FAIL_CHECK("pixel (", x, ", ", y, ") is ", color_str(canvas.pixel(x, y)), ", expected ",
+                   color_str(expected(x, y)));
+        return;
+      }
+}
+
+// FNV-1a (64 bit) over the RGBA bytes, row by row: a fingerprint of a picture.
+inline uint64_t fnv1a(const Canvas& canvas) {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  const auto* bytes = reinterpret_cast<const uint8_t*>(canvas.data());
+  const size_t count = static_cast<size_t>(canvas.width()) * canvas.height() * 4;
+  for (size_t i = 0; i < count; ++i) hash = (hash ^ bytes[i]) * 0x100000001b3ull;
+  return hash;
+}
+
+// The message of the PlotError that f throws ("" if it throws none).
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const PlotError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+inline void check_error(const std::function<void()>& f, const std::string& piece) {
+  std::string message = error_of(f);
+  INFO("message: ", message);
+  REQUIRE_MESSAGE(!message.empty(), "expected a PlotError");
+  CHECK_MESSAGE(message.find(piece) != std::string::npos, "missing '", piece, "'");
+}
+
+}  // namespace plots_testing
