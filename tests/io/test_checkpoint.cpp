@@ -1,6 +1,7 @@
 // Suite `io`: checkpoints — resume determinism in a fresh process for every
 // optimizer, the names a PyTorch user sees, mismatches named on load, and saves
 // killed halfway that leave the previous checkpoint intact.
+#include "io_testing.hpp"
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,25 +28,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    path = fs::temp_directory_path() / ("moments_ckpt_test_" + tag + "_" + std::to_string(getpid()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+using io_testing::read_bytes;
+using io_testing::TempDir;
 
 std::vector<uint32_t> bits_of(const Tensor& t) {
   std::vector<uint32_t> bits;

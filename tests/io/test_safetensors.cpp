@@ -1,5 +1,6 @@
 // Suite `io`: safetensors save() / load() — bit-exact round trips, the layout on
 // disk, one malformed file per loader rule, and moments-inspect.
+#include "io_testing.hpp"
 #include <bit>
 #include <cmath>
 #include <cstdio>
@@ -23,25 +24,8 @@ namespace fs = std::filesystem;
 namespace {
 
 // A fresh directory per test binary run, removed at the end of each test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("moments_io_test_" + std::to_string(getpid()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+using io_testing::read_bytes;
+using io_testing::TempDir;
 
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;

@@ -1,0 +1,36 @@
+// tests/io/io_testing.hpp — helpers shared by the io suite: a scratch
+// directory removed at the end of a test, and reading a file's bytes.
+#pragma once
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace io_testing {
+
+namespace fs = std::filesystem;
+
+// A fresh directory under the system's temp dir, named by `tag` and the process id.
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& tag = "io") {
+    path = fs::temp_directory_path() / ("moments_" + tag + "_test_" + std::to_string(getpid()));
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+inline std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+}  // namespace io_testing
