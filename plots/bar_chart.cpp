@@ -301,17 +301,11 @@ DrawStats BarChart::draw(const Plan& plan, Canvas& canvas, const Margins& at_lea
   return stats;
 }
 
-Canvas BarChart::render(DrawStats* stats) const {
-  Canvas canvas(options.width, options.height, theme::background);
-  DrawStats s = draw(canvas, canvas.bounds());
-  if (stats) *stats = s;
-  return canvas;
-}
+Canvas BarChart::render(DrawStats* stats) const { return render_chart(*this, stats); }
 
 DrawStats BarChart::save_png(const std::string& path) const {
   DrawStats stats;
-  Canvas canvas = render(&stats);
-  plots::save_png(canvas, path);
+  plots::save_png(render(&stats), path);
   return stats;
 }
 

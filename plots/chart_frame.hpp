@@ -63,6 +63,16 @@ inline constexpr int title_gap = 10;  // title to what is below it
 inline constexpr int line_gap = 3;    // between lines of text
 }  // namespace theme
 
+// render() and save_png() for any chart with options.width, options.height and
+// draw(Canvas&, Rect): a canvas of the chart's size, drawn whole, then encoded.
+template <class Chart>
+Canvas render_chart(const Chart& chart, DrawStats* stats) {
+  Canvas canvas(chart.options.width, chart.options.height, theme::background);
+  DrawStats drawn = chart.draw(canvas, canvas.bounds());
+  if (stats) *stats = drawn;
+  return canvas;
+}
+
 // Distances from the edges of a chart's area to its plot area.
 struct Margins {
   int left = 0, top = 0, right = 0, bottom = 0;

@@ -531,17 +531,11 @@ DrawStats LineChart::draw(const Plan& plan, Canvas& canvas, const Margins& at_le
   return stats;
 }
 
-Canvas LineChart::render(DrawStats* stats) const {
-  Canvas canvas(options.width, options.height, theme::background);
-  DrawStats s = draw(canvas, canvas.bounds());
-  if (stats) *stats = s;
-  return canvas;
-}
+Canvas LineChart::render(DrawStats* stats) const { return render_chart(*this, stats); }
 
 DrawStats LineChart::save_png(const std::string& path) const {
   DrawStats stats;
-  Canvas canvas = render(&stats);
-  plots::save_png(canvas, path);
+  plots::save_png(render(&stats), path);
   return stats;
 }
 
