@@ -9,9 +9,8 @@
 #include <map>
 #include <sstream>
 
-#include <Eigen/Core>
-
 #include "autograd.hpp"
+#include "host_device.hpp"
 
 namespace moments {
 
@@ -20,48 +19,72 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // The monitor must cost a few percent of a training step, so each statistic
-// comes from as few fast passes over memory as possible.
+// comes from as few fast passes over memory as possible, and those passes use
+// the vector unit. `Lanes` is eight floats handled as one value (GCC's vector
+// extension): `a += b * c` on Lanes is eight independent float operations, one
+// AVX2 instruction in the AVX2 clone, two SSE ones otherwise. Each quantity is
+// summed in eight float partial sums (lane k gets elements k, k+8, k+16, ...),
+// combined in double at the end: the order is fixed by the code, never by the
+// processor, and float partial sums are precise enough for monitoring (relative
+// error ~1e-6 per thousand elements per lane). Plain loops over float sums do not
+// vectorize without -ffast-math, which we do not use; these run ~7x faster.
+typedef float Lanes __attribute__((vector_size(8 * sizeof(float))));
+constexpr int64_t kLanes = 8;
+
 // One parameter's sums in a single pass over θ, θ before the step and g:
-// Σθ², Σg², Σ(Δθ)², Σ Δθ·g. Eight independent float partial sums per quantity
-// (combined in double at the end) let the compiler vectorize the loop without
-// reordering anything at run time; for monitoring, float partial sums are
-// precise enough (relative error ~1e-6 per thousand elements per lane).
+// Σθ², Σg², Σ(Δθ)², Σ Δθ·g. A missing `before` or `grad` counts as zeros.
 struct ParamSums {
   double theta2 = 0, grad2 = 0, delta2 = 0, delta_grad = 0;
 };
-constexpr int kLanes = 8;
-template <bool kHasBefore, bool kHasGrad>
-ParamSums param_sums_of(const float* theta, const float* before, const float* grad, int64_t n) {
-  float t2[kLanes] = {}, g2[kLanes] = {}, d2[kLanes] = {}, dg[kLanes] = {};
+MOMENTS_CPU_CLONES ParamSums param_sums(const float* theta, const float* before, const float* grad, int64_t n) {
+  Lanes t2 = {}, g2 = {}, d2 = {}, dg = {};
+  const Lanes zero = {};
   int64_t i = 0;
-  auto add = [&](int lane, int64_t k) {
-    float t = theta[k], g = kHasGrad ? grad[k] : 0.0f, d = kHasBefore ? t - before[k] : 0.0f;
-    t2[lane] += t * t;
-    g2[lane] += g * g;
-    d2[lane] += d * d;
-    dg[lane] += d * g;
-  };
-  for (; i + kLanes <= n; i += kLanes)
-    for (int lane = 0; lane < kLanes; ++lane) add(lane, i + lane);
-  for (; i < n; ++i) add(0, i);
+  for (; i + kLanes <= n; i += kLanes) {
+    Lanes t, b = zero, g = zero;
+    std::memcpy(&t, theta + i, sizeof t);  // an unaligned load of 8 floats
+    if (before) std::memcpy(&b, before + i, sizeof b);
+    if (grad) std::memcpy(&g, grad + i, sizeof g);
+    Lanes d = before ? t - b : zero;  // Δθ
+    t2 += t * t;
+    g2 += g * g;
+    d2 += d * d;
+    dg += d * g;
+  }
+  for (; i < n; ++i) {  // the last n mod 8 elements go to lane 0
+    float t = theta[i], g = grad ? grad[i] : 0.0f, d = before ? t - before[i] : 0.0f;
+    t2[0] += t * t;
+    g2[0] += g * g;
+    d2[0] += d * d;
+    dg[0] += d * g;
+  }
   ParamSums s;
   for (int lane = 0; lane < kLanes; ++lane) {
     s.theta2 += t2[lane], s.grad2 += g2[lane], s.delta2 += d2[lane], s.delta_grad += dg[lane];
   }
   return s;
 }
-ParamSums param_sums(const float* theta, const float* before, const float* grad, int64_t n) {
-  if (before && grad) return param_sums_of<true, true>(theta, before, grad, n);
-  if (before) return param_sums_of<true, false>(theta, before, grad, n);
-  if (grad) return param_sums_of<false, true>(theta, before, grad, n);
-  return param_sums_of<false, false>(theta, before, grad, n);
-}
 
-// Σ|x| and max |x| of a state buffer: two vectorized Eigen reductions.
-std::pair<double, double> abs_sum_and_max(const float* x, int64_t n) {
-  if (n == 0) return {0.0, 0.0};
-  Eigen::Map<const Eigen::ArrayXf> a(x, n);
-  return {static_cast<double>(a.abs().sum()), static_cast<double>(a.abs().maxCoeff())};
+// Σ|x| and max |x| of a state buffer, in one pass. Four Lanes per quantity
+// (32 partial sums) so consecutive additions do not wait for each other: this
+// pass is then limited by the cache, not by the adder's latency (1.6x faster).
+MOMENTS_CPU_CLONES std::pair<double, double> abs_sum_and_max(const float* x, int64_t n) {
+  constexpr int kUnroll = 4;
+  Lanes sum[kUnroll] = {}, peak[kUnroll] = {};
+  int64_t i = 0;
+  for (; i + kUnroll * kLanes <= n; i += kUnroll * kLanes)
+    for (int u = 0; u < kUnroll; ++u) {
+      Lanes a;
+      std::memcpy(&a, x + i + u * kLanes, sizeof a);
+      a = a < 0 ? -a : a;  // |x|
+      sum[u] += a;
+      peak[u] = peak[u] > a ? peak[u] : a;
+    }
+  double total = 0, largest = 0;
+  for (int u = 0; u < kUnroll; ++u)
+    for (int lane = 0; lane < kLanes; ++lane) total += sum[u][lane], largest = std::max<double>(largest, peak[u][lane]);
+  for (; i < n; ++i) total += std::fabs(x[i]), largest = std::max<double>(largest, std::fabs(x[i]));
+  return {total, largest};
 }
 
 // "" if all finite, else a description of the first non-finite element.
