@@ -1,6 +1,8 @@
 // line_counts SOURCE_ROOT [--check README.md | --write README.md]
 // Counts the lines of code in each top-level folder of moments (.cpp, .hpp, .cu,
-// .py and meson.build files) and prints the README's table. With --check,
+// .py and meson.build files) and prints the README's tables: one line per folder,
+// then one line per file of the library itself (lib/, cuda/, plots/), so a reader
+// sees what each piece costs to read and we notice when one grows. With --check,
 // compares the table in README.md (between the line-counts markers) with the
 // tree and exits 1 with both tables if they differ; --write puts the current
 // table between the markers.
@@ -18,8 +20,8 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::vector<std::pair<std::string, std::string>> kFolders = {
-    {"lib", "tensor, autograd, ops, random, nn (the readable mainline)"},
-    {"cuda", "the CUDA backend"},
+    {"lib", "tensor, autograd, ops, nn, optim/, monitor/, data/, io/ (the readable mainline)"},
+    {"cuda", "the CUDA backend and its CPU emulator"},
     {"plots", "charts drawn by our own rasterizer"},
     {"tutorials", "the numbered course"},
     {"tests", "doctest suites, PyTorch reference scripts"},
@@ -30,16 +32,21 @@ bool is_code(const fs::path& p) {
   return ext == ".cpp" || ext == ".hpp" || ext == ".cu" || ext == ".py" || p.filename() == "meson.build";
 }
 
-std::pair<long, long> count(const fs::path& folder) {  // files, lines
-  long files = 0, lines = 0;
-  if (!fs::exists(folder)) return {0, 0};
-  for (const auto& entry : fs::recursive_directory_iterator(folder)) {
-    if (!entry.is_regular_file() || !is_code(entry.path())) continue;
-    ++files;
-    std::ifstream in(entry.path());
-    for (std::string line; std::getline(in, line);) ++lines;
-  }
-  return {files, lines};
+long lines_of(const fs::path& file) {
+  std::ifstream in(file);
+  long lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  return lines;
+}
+
+// The code files under `folder` with their line counts, sorted by path.
+std::map<std::string, long> files_of(const fs::path& root, const std::string& folder) {
+  std::map<std::string, long> files;
+  if (!fs::exists(root / folder)) return files;
+  for (const auto& entry : fs::recursive_directory_iterator(root / folder))
+    if (entry.is_regular_file() && is_code(entry.path()))
+      files[fs::relative(entry.path(), root).generic_string()] = lines_of(entry.path());
+  return files;
 }
 
 std::string table(const fs::path& root) {
@@ -47,12 +54,19 @@ std::string table(const fs::path& root) {
   out << "| folder | what | files | lines |\n|---|---|---:|---:|\n";
   long total_files = 0, total_lines = 0;
   for (const auto& [folder, what] : kFolders) {
-    auto [files, lines] = count(root / folder);
-    total_files += files;
+    long lines = 0;
+    auto files = files_of(root, folder);
+    for (const auto& [path, n] : files) lines += n;
+    total_files += static_cast<long>(files.size());
     total_lines += lines;
-    out << "| `" << folder << "/` | " << what << " | " << files << " | " << lines << " |\n";
+    out << "| `" << folder << "/` | " << what << " | " << files.size() << " | " << lines << " |\n";
   }
   out << "| total | | " << total_files << " | " << total_lines << " |\n";
+  out << "\n<details><summary>Lines per file of the library (lib/, cuda/, plots/)</summary>\n\n";
+  out << "| file | lines |\n|---|---:|\n";
+  for (const char* folder : {"lib", "cuda", "plots"})
+    for (const auto& [path, n] : files_of(root, folder)) out << "| `" << path << "` | " << n << " |\n";
+  out << "\n</details>\n";
   return out.str();
 }
 
