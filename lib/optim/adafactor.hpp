@@ -62,6 +62,11 @@ struct AdafactorOptions {
   bool relative_step = true;       // ρ_t = min(lr, 1/√t); false: ρ_t = lr
   bool scale_parameter = true;     // α_t = max(ε2, RMS(X)) ρ_t; false: α_t = ρ_t
   bool maximize = false;
+  // Not a hyperparameter (not visited, not saved): false runs the step through the
+  // v2 loops (fewer passes, vectorized, the speed of an Adam step); true through the
+  // v1 reference loops, written line by line after the algorithm box. The two agree
+  // to float rounding (tests/test_optim.cpp).
+  bool reference_loops = false;
   template <class F>
   void visit(F&& f) {
     f("learning_rate", learning_rate), f("beta2_decay", beta2_decay), f("eps1", eps1), f("eps2", eps2);
@@ -86,6 +91,7 @@ class Adafactor : public OptimizerWith<AdafactorOptions> {
  private:
   std::vector<double> column_sums_;  // scratch for mean_i G², reused across steps (no allocation per step)
   std::vector<float> r_means_;       // scratch for mean(R) of each matrix
+  std::vector<float> column_scratch_;  // v2: partial column sums of G², then 1/√C_j
   std::unordered_map<const TensorImpl*, double> last_alpha_;  // α_t of each parameter's last step
 };
 
