@@ -7,13 +7,18 @@
 // depends on the step h in float32, and catches a deliberately wrong gradient.
 // It is the method of tests/testing.hpp (check_gradients), written out.
 //
-// Build and run:  meson compile -C build && ./build/tutorials/03_gradient_checking
+// Build and run:  meson compile -C build && ./build/tutorials/03_gradient_checking [--out DIR]
+//   --out DIR  where step_size.png goes (default: the current directory)
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "moments.hpp"
+#include "plots.hpp"
 
 using namespace moments;
 using Inputs = std::vector<Tensor>;
@@ -80,7 +85,8 @@ void check(const char* name, const Function& f, const Inputs& inputs, Generator&
   }
 }
 
-int main() {
+int main(int argc, char** argv) {
+  std::string out_dir = argc == 3 && std::strcmp(argv[1], "--out") == 0 ? argv[2] : ".";
   Generator gen(3);
   std::vector<int64_t> targets = {2, 0, 4, 1};
 
@@ -102,9 +108,21 @@ int main() {
   Inputs x = {randn({10}, gen)};
   Tensor weights = randn({10}, gen);
   std::vector<float> exact = autograd_gradients(steep, x, weights)[0];
-  for (float h : {3e-1f, 1e-1f, 3e-2f, 1e-2f, 3e-3f, 1e-3f, 1e-4f, 1e-5f, 1e-6f})
-    std::printf("  %8.0e %16.2e %16.2e\n", h, max_abs_difference(exact, numeric_gradient(steep, x, 0, weights, h, false)),
-                max_abs_difference(exact, numeric_gradient(steep, x, 0, weights, h)));
+  std::vector<double> steps, forward_errors, central_errors;
+  for (float h : {3e-1f, 1e-1f, 3e-2f, 1e-2f, 3e-3f, 1e-3f, 1e-4f, 1e-5f, 1e-6f}) {
+    steps.push_back(h);
+    forward_errors.push_back(max_abs_difference(exact, numeric_gradient(steep, x, 0, weights, h, false)));
+    central_errors.push_back(max_abs_difference(exact, numeric_gradient(steep, x, 0, weights, h)));
+    std::printf("  %8.0e %16.2e %16.2e\n", h, forward_errors.back(), central_errors.back());
+  }
+  // A line chart's x must increase (a smaller x would read as a restarted run): smallest h first.
+  for (auto* v : {&steps, &forward_errors, &central_errors}) std::reverse(v->begin(), v->end());
+  plots::LineChart chart({.title = "Finite differences in float32: error against the step h", .x_label = "h",
+                          .y_label = "max |error|", .x_scale = plots::Scale::log, .y_scale = plots::Scale::log});
+  chart.add_series({.name = "forward (L(x+h) - L(x)) / h", .x = steps, .y = forward_errors, .markers = true});
+  chart.add_series({.name = "central (L(x+h) - L(x-h)) / 2h", .x = steps, .y = central_errors, .markers = true});
+  chart.save_png(out_dir + "/step_size.png");
+  std::printf("  wrote step_size.png\n");
 
   // ---- 3. A wrong backward, caught ------------------------------------------------
   // softmax's true rule is da = y ⊙ (g - Σ g y). A classic slip drops the Σ term.
