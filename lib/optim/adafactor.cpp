@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 
@@ -50,6 +51,15 @@ constexpr int64_t kBlock = 1024;
 // the loops run 8 elements at a time without reordering any float addition.
 using Lanes = float __attribute__((vector_size(kLanes * sizeof(float))));
 #define MOMENTS_LOAD(lanes, pointer) std::memcpy(&(lanes), (pointer), sizeof(Lanes))
+// Asks for the cache line kPrefetchAhead floats past p. One stream of reads (a
+// pass over G alone) gets about half an Adam step's bandwidth here without it.
+// Integer arithmetic: the address may lie past the array, where a prefetch is harmless.
+constexpr std::uintptr_t kPrefetchAhead = 2048;
+inline void prefetch_ahead(const float* p, bool for_writing = false) {
+  auto ahead = reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + kPrefetchAhead * sizeof(float));
+  if (for_writing) __builtin_prefetch(ahead, 1);
+  else __builtin_prefetch(ahead);
+}
 #define MOMENTS_STORE(pointer, lanes) std::memcpy((pointer), &(lanes), sizeof(Lanes))
 
 // Σ_j G_ij² and Σ_j X_ij² of one row; adds each G_ij² into columns[j].
@@ -62,6 +72,8 @@ MOMENTS_CPU_CLONES RowSquares row_squares_v2(const float* g, const float* x, int
     int64_t end = std::min(cols, start + kBlock), j = start;
     Lanes g_sum = {}, x_sum = {}, gj, xj, cj;
     for (; j + kLanes <= end; j += kLanes) {
+      prefetch_ahead(g + j);
+      prefetch_ahead(x + j);
       MOMENTS_LOAD(gj, g + j);
       MOMENTS_LOAD(xj, x + j);
       MOMENTS_LOAD(cj, columns + j);
@@ -99,6 +111,7 @@ MOMENTS_CPU_CLONES double row_update_squares_v2(const float* g, const float* b, 
     int64_t end = std::min(cols, start + kBlock), j = start;
     Lanes sum = {}, gj, bj;
     for (; j + kLanes <= end; j += kLanes) {
+      prefetch_ahead(g + j);
       MOMENTS_LOAD(gj, g + j);
       MOMENTS_LOAD(bj, b + j);
       Lanes inverse_sqrt_v = a_i * bj;
@@ -122,6 +135,8 @@ MOMENTS_CPU_CLONES void row_apply_v2(float* x, float* m, const float* g, const f
   Lanes xj, gj, bj, mj;
   float one_minus_beta1 = 1.0f - beta1;
   for (; j + kLanes <= cols; j += kLanes) {
+    prefetch_ahead(g + j);
+    prefetch_ahead(x + j, /*for_writing=*/true);
     MOMENTS_LOAD(xj, x + j);
     MOMENTS_LOAD(gj, g + j);
     MOMENTS_LOAD(bj, b + j);
