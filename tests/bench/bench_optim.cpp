@@ -1,15 +1,29 @@
-// bench_optim — optimizer step throughput against the memory bandwidth measured
-// in the same process: an in-place read-modify-write kernel (the shape of an
-// optimizer step: read two arrays, write one) compiled like the optimizer loops.
-// Run: meson test -C build --benchmark --suite bench (or ./build/tests/bench/bench_optim).
-// One thread; best of 15 steps after a warm-up, since the machine is shared.
-#include <algorithm>
-#include <chrono>
+// bench_optim — memory bandwidth and optimizer step throughput, in one process.
+//
+//   1. bandwidth: STREAM-style copy and triad and an in-place read-modify-write
+//      kernel (the shape of an optimizer step: read two arrays, write one), on
+//      one thread and on two, at 1M, 10M and 50M floats per array;
+//   2. one step of SGD (momentum), Adam, AdamW and Adafactor at 1M, 10M and 50M
+//      parameters, as one tensor and as 100 tensors of mixed sizes: ms, GB/s,
+//      the fraction of the in-place kernel's GB/s, and heap allocations per
+//      steady-state step (target 0). The baseline is the in-place kernel over
+//      Adam's footprint (two arrays of 2n floats: θ, g, m and v hold 16 bytes per
+//      parameter), since this machine's 260 MB L3 holds 10M parameters' arrays
+//      partly: a kernel over less memory would be measured in a faster cache;
+//   3. Adafactor against Adam on the same 4096×4096 matrix;
+//   4. scaling: Adam's step time from 1 to 50M parameters, and where it stops
+//      being overhead-bound.
+// The library is single-threaded: the optimizer figures are one thread; the
+// two-thread bandwidth is printed beside them for reference.
+// Run: meson test -C build --benchmark --suite bench -v  (or ./build/tests/bench/bench_optim)
+// Rows go to bench-results.csv under optim/ (see bench_common.hpp).
+#include <cmath>
 #include <cstdio>
-#include <functional>
 #include <memory>
+#include <thread>
 #include <vector>
 
+#include "bench_common.hpp"
 #include "host_device.hpp"
 #include "moments.hpp"
 
@@ -17,48 +31,257 @@ using namespace moments;
 
 namespace {
 
-double best_ms(const std::function<void()>& f, int repeats = 15) {
-  f();  // warm-up: state is allocated on the first step
-  double best = 1e30;
-  for (int r = 0; r < repeats; ++r) {
-    auto start = std::chrono::steady_clock::now();
-    f();
-    best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
-  return best;
+// ---- bandwidth kernels, compiled like the optimizer loops --------------------
+// Bytes per element, as STREAM counts them (reads + writes, no write-allocate).
+MOMENTS_CPU_CLONES void copy_kernel(float* __restrict a, const float* __restrict b, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) a[i] = b[i];  // 8 bytes
+}
+MOMENTS_CPU_CLONES void triad_kernel(float* __restrict a, const float* __restrict b, const float* __restrict c,
+                                     int64_t n, float s) {
+  for (int64_t i = 0; i < n; ++i) a[i] = b[i] + s * c[i];  // 12 bytes
+}
+MOMENTS_CPU_CLONES void in_place_kernel(float* __restrict x, const float* __restrict y, int64_t n, float a) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] * a + y[i];  // 12 bytes: the optimizer's shape
 }
 
-// x ← x·a + y: 12 bytes of traffic per element, vectorized like the optimizer loops.
-MOMENTS_CPU_CLONES void read_modify_write(float* __restrict x, const float* __restrict y, int64_t n, float a) {
-  for (int64_t i = 0; i < n; ++i) x[i] = x[i] * a + y[i];
+// Runs body(begin, end) over [0, n) split between `threads` threads.
+template <class Body>
+void split(int threads, int64_t n, Body body) {
+  if (threads == 1) return body(int64_t{0}, n);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back(body, n * t / threads, n * (t + 1) / threads);
+  for (std::thread& thread : pool) thread.join();
+}
+
+std::string size_label(int64_t n) {
+  if (n >= 1'000'000) return std::to_string(n / 1'000'000) + "M";
+  if (n >= 1'000) return std::to_string(n / 1'000) + "K";
+  return std::to_string(n);
+}
+
+int repeats_for(int64_t n) { return n >= 40'000'000 ? 5 : n >= 5'000'000 ? 8 : n >= 100'000 ? 15 : 200; }
+
+// A fixed, varied gradient: (((7 i) mod 17) − 8) · 10⁻³.
+void fill_gradient(float* g, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) g[i] = static_cast<float>((7 * i) % 17 - 8) * 1e-3f;
+}
+
+// Parameters with gradients attached, in the given shapes.
+std::vector<Tensor> make_params(const std::vector<Shape>& shapes) {
+  std::vector<Tensor> params;
+  for (const Shape& shape : shapes) {
+    Tensor p = Tensor::full(shape, 0.5f).requires_grad_();
+    Tensor g = Tensor::empty(shape);
+    fill_gradient(g.data(), g.numel());
+    p.set_grad(g);
+    params.push_back(p);
+  }
+  return params;
+}
+
+int64_t total_numel(const std::vector<Tensor>& params) {
+  int64_t n = 0;
+  for (const Tensor& p : params) n += p.numel();
+  return n;
+}
+
+// "one": a single matrix of about n parameters. "list": 100 tensors of mixed
+// sizes, like a model's layers: 50 matrices k_i × c (k_i ∝ 1..10) and their 50 biases (k_i).
+std::vector<Shape> one_shape(int64_t n) {
+  if (n == 1'000'000) return {{1000, 1000}};
+  if (n == 10'000'000) return {{2500, 4000}};
+  if (n == 50'000'000) return {{5000, 10000}};
+  return {{n}};
+}
+std::vector<Shape> mixed_shapes(int64_t n) {
+  int64_t c = std::max<int64_t>(1, std::llround(std::sqrt(static_cast<double>(n) / 50.0)));
+  double weight_sum = 0;
+  for (int i = 0; i < 50; ++i) weight_sum += 1 + (3 * i) % 10;
+  std::vector<Shape> shapes;
+  for (int i = 0; i < 50; ++i) {
+    int64_t k = std::max<int64_t>(1, std::llround((1 + (3 * i) % 10) / weight_sum * static_cast<double>(n) / static_cast<double>(c)));
+    shapes.push_back({k, c});
+    shapes.push_back({k});
+  }
+  return shapes;
+}
+
+struct OptimizerCase {
+  const char* name;
+  double bytes_per_param;  // reads + writes one step must make
+  std::function<std::unique_ptr<Optimizer>(const std::vector<Tensor>&)> make;
+};
+
+const std::vector<OptimizerCase>& optimizer_cases() {
+  static const std::vector<OptimizerCase> cases = {
+      {"SGD", 20,  // θ, g, momentum buffer b: read 3, write 2
+       [](const std::vector<Tensor>& p) {
+         return std::make_unique<SGD>(p, SgdOptions{.learning_rate = 1e-3, .momentum = 0.9});
+       }},
+      {"Adam", 28,  // θ, g, m, v: read 4, write 3
+       [](const std::vector<Tensor>& p) { return std::make_unique<Adam>(p); }},
+      {"AdamW", 28, [](const std::vector<Tensor>& p) { return std::make_unique<AdamW>(p); }},
+      {"Adafactor", 12,  // θ, g: read 2, write 1 (its state is n + m per matrix)
+       [](const std::vector<Tensor>& p) { return std::make_unique<Adafactor>(p); }},
+  };
+  return cases;
+}
+
+struct StepMeasure {
+  double ms;
+  double allocations_per_step;
+};
+
+// Best step time, then allocations over `repeats` steady-state steps. Fails
+// (exits 1) if the step left a non-finite value or did not move the parameters.
+StepMeasure measure_steps(Optimizer& optimizer, const std::vector<Tensor>& params, int repeats) {
+  float before = params.front().data()[0];
+  double ms = bench::best_ms([&] { optimizer.step(); }, repeats);
+  int64_t start = bench::allocations();
+  for (int r = 0; r < repeats; ++r) optimizer.step();
+  double per_step = static_cast<double>(bench::allocations() - start) / repeats;
+  for (const Tensor& p : params)
+    for (int64_t i = 0; i < p.numel(); i += 997)
+      if (!std::isfinite(p.data()[i])) {
+        std::printf("FAIL: %s left a non-finite parameter value\n", optimizer.name().c_str());
+        std::exit(1);
+      }
+  if (params.front().data()[0] == before) {
+    std::printf("FAIL: %s did not change the parameters\n", optimizer.name().c_str());
+    std::exit(1);
+  }
+  return {ms, per_step};
 }
 
 }  // namespace
 
 int main() {
-  std::printf("optimizer step throughput, one tensor, one thread (GB/s; ratio to the in-place kernel)\n");
-  std::printf("%-10s %10s %10s %10s %8s\n", "optimizer", "params", "ms/step", "GB/s", "ratio");
-  for (int64_t n : {int64_t{1} << 20, int64_t{10'000'000}}) {
-    std::vector<float> x(static_cast<size_t>(n), 1.0f), y(static_cast<size_t>(n), 0.5f);
-    double kernel_ms = best_ms([&] { read_modify_write(x.data(), y.data(), n, 0.999f); });
-    double kernel_gbs = 12.0 * static_cast<double>(n) / kernel_ms / 1e6;
-    std::printf("%-10s %10lld %10.3f %10.1f %8s\n", "in-place", static_cast<long long>(n), kernel_ms, kernel_gbs, "1.00");
-    Tensor p = Tensor::zeros({n}).requires_grad_();
-    p.set_grad(Tensor::full({n}, 0.1f));
-    struct Case {
-      const char* name;
-      double bytes_per_param;  // reads + writes of one step
-      std::unique_ptr<Optimizer> opt;
-    };
-    std::vector<Case> cases;
-    cases.push_back({"SGD+mom", 20, std::make_unique<SGD>(std::vector{p}, SgdOptions{.learning_rate = 1e-3, .momentum = 0.9})});
-    cases.push_back({"Adam", 28, std::make_unique<Adam>(std::vector{p})});
-    cases.push_back({"AdamW", 28, std::make_unique<AdamW>(std::vector{p})});
-    for (Case& c : cases) {
-      double ms = best_ms([&] { c.opt->step(); });
-      double gbs = c.bytes_per_param * static_cast<double>(n) / ms / 1e6;
-      std::printf("%-10s %10lld %10.3f %10.1f %8.2f\n", c.name, static_cast<long long>(n), ms, gbs, gbs / kernel_gbs);
+  bench::Results results("optim");
+  std::printf("bench_optim: load average %s, %u hardware threads; library steps run on one thread\n\n",
+              bench::load_average().c_str(), std::thread::hardware_concurrency());
+
+  // ---- 1. bandwidth --------------------------------------------------------
+  const std::vector<int64_t> sizes = {1'000'000, 10'000'000, 50'000'000};
+  std::printf("memory bandwidth (GB/s, best of several; STREAM byte counts)\n");
+  std::printf("%-10s %12s %12s %12s %12s %12s %12s %16s\n", "floats", "copy 1t", "triad 1t", "in-place 1t", "copy 2t",
+              "triad 2t", "in-place 2t", "in-place 1t, 2n");
+  for (int64_t n : sizes) {
+    std::vector<float> a(static_cast<size_t>(n), 1.0f), b(static_cast<size_t>(n), 0.5f), c(static_cast<size_t>(n), 0.25f);
+    std::string label = size_label(n);
+    double gbs[2][3];
+    for (int threads : {1, 2}) {
+      int repeats = repeats_for(n);
+      double copy_ms = bench::best_ms([&] { split(threads, n, [&](int64_t i, int64_t j) { copy_kernel(a.data() + i, b.data() + i, j - i); }); }, repeats);
+      double triad_ms = bench::best_ms([&] { split(threads, n, [&](int64_t i, int64_t j) { triad_kernel(a.data() + i, b.data() + i, c.data() + i, j - i, 0.5f); }); }, repeats);
+      double in_place_ms = bench::best_ms([&] { split(threads, n, [&](int64_t i, int64_t j) { in_place_kernel(a.data() + i, b.data() + i, j - i, 0.999f); }); }, repeats);
+      double* row = gbs[threads - 1];
+      row[0] = 8.0 * static_cast<double>(n) / copy_ms / 1e6;
+      row[1] = 12.0 * static_cast<double>(n) / triad_ms / 1e6;
+      row[2] = 12.0 * static_cast<double>(n) / in_place_ms / 1e6;
+      std::string t = std::to_string(threads) + "t";
+      results.add("bandwidth/copy/" + label + "/" + t, row[0], "GB/s");
+      results.add("bandwidth/triad/" + label + "/" + t, row[1], "GB/s");
+      results.add("bandwidth/in_place/" + label + "/" + t, row[2], "GB/s");
+    }
+    // Adam's footprint: the in-place kernel over two arrays of 2n floats (the optimizers' baseline).
+    a.clear();
+    c.clear();
+    a.shrink_to_fit();
+    c.shrink_to_fit();
+    b.assign(static_cast<size_t>(2 * n), 0.5f);
+    std::vector<float> x(static_cast<size_t>(2 * n), 1.0f);
+    double footprint_ms = bench::best_ms([&] { in_place_kernel(x.data(), b.data(), 2 * n, 0.999f); }, repeats_for(n));
+    double footprint_gbs = 12.0 * static_cast<double>(2 * n) / footprint_ms / 1e6;
+    results.add("bandwidth/in_place_footprint/" + label + "/1t", footprint_gbs, "GB/s");
+    std::printf("%-10s %12.1f %12.1f %12.1f %12.1f %12.1f %12.1f %16.1f\n", label.c_str(), gbs[0][0], gbs[0][1],
+                gbs[0][2], gbs[1][0], gbs[1][1], gbs[1][2], footprint_gbs);
+  }
+
+  // ---- 2. optimizer steps ---------------------------------------------------
+  std::printf("\noptimizer step, one thread (GB/s from the bytes a step must move; 'of in-place' = fraction of the\n"
+              "in-place kernel's 1-thread GB/s over Adam's footprint, 2n floats per array; allocs = heap allocations\n"
+              "per steady-state step)\n");
+  std::printf("%-10s %6s %-5s %10s %10s %8s %11s %7s\n", "optimizer", "params", "as", "ms/step", "GB/s", "of in-place",
+              "ns/param", "allocs");
+  double worst_allocs = 0;
+  for (int64_t n : sizes) {
+    std::string label = size_label(n);
+    std::string in_place = "optim/bandwidth/in_place_footprint/" + label + "/1t";
+    for (const char* layout : {"one", "list"}) {
+      std::vector<Tensor> params = make_params(std::string(layout) == "one" ? one_shape(n) : mixed_shapes(n));
+      int64_t count = total_numel(params);
+      for (const OptimizerCase& c : optimizer_cases()) {
+        std::unique_ptr<Optimizer> optimizer = c.make(params);
+        StepMeasure m = measure_steps(*optimizer, params, repeats_for(n));
+        double gbs = c.bytes_per_param * static_cast<double>(count) / m.ms / 1e6;
+        double ns_per_param = m.ms * 1e6 / static_cast<double>(count);
+        std::string key = std::string(c.name) + "/" + label + "/" + layout;
+        results.add(key + "/ms", m.ms, "ms");
+        std::string gbs_row = results.add(key + "/gbs", gbs, "GB/s", in_place);
+        results.add(key + "/ns_per_param", ns_per_param, "ns");
+        results.add(key + "/allocs_per_step", m.allocations_per_step, "allocs");
+        worst_allocs = std::max(worst_allocs, m.allocations_per_step);
+        std::printf("%-10s %6s %-5s %10.3f %10.1f %11.2f %8.3f %7.1f\n", c.name, label.c_str(), layout, m.ms, gbs,
+                    gbs / results.value(in_place), ns_per_param, m.allocations_per_step);
+        if (std::string(layout) == "list") {  // the list's cost per parameter against the single tensor's
+          std::string one = "optim/" + std::string(c.name) + "/" + label + "/one/ns_per_param";
+          results.add(key + "/list_over_one", ns_per_param, "ns", one);
+        }
+      }
     }
   }
+
+  // ---- 3. Adafactor against Adam on one 4096×4096 matrix ---------------------
+  std::printf("\nAdafactor and Adam on the same 4096x4096 matrix (16.8M parameters), one thread\n");
+  {
+    std::vector<Tensor> params = make_params({{4096, 4096}});
+    AdafactorOptions v1;
+    v1.reference_loops = true;
+    Adam adam(params);
+    Adafactor adafactor(params), reference(params, v1);
+    double adam_ms = measure_steps(adam, params, 8).ms;
+    double adafactor_ms = measure_steps(adafactor, params, 8).ms;
+    double reference_ms = measure_steps(reference, params, 3).ms;
+    std::string adam_row = results.add("square4096/Adam/ms", adam_ms, "ms");
+    results.add("square4096/Adafactor/ms", adafactor_ms, "ms", adam_row);
+    results.add("square4096/Adafactor_v1_reference/ms", reference_ms, "ms", adam_row);
+    std::printf("  Adam %.2f ms; Adafactor %.2f ms (v2 loops, the default); its v1 reference loops %.2f ms\n", adam_ms,
+                adafactor_ms, reference_ms);
+  }
+
+  // ---- 4. scaling with the parameter count -----------------------------------
+  std::printf("\nscaling: Adam step, one tensor, one thread (overhead-bound while the fixed cost of a step,\n"
+              "measured at 1 parameter, is over half the step; memory-bound once it is under a tenth)\n");
+  std::printf("%10s %10s %10s %10s   %s\n", "params", "us/step", "ns/param", "GB/s", "bound by");
+  double overhead_us = 0;
+  for (int64_t n : {int64_t{1}, int64_t{1'000}, int64_t{10'000}, int64_t{100'000}, int64_t{1'000'000},
+                    int64_t{10'000'000}, int64_t{50'000'000}}) {
+    std::vector<Tensor> params = make_params({{n}});
+    Adam adam(params);
+    double us = 1e3 * measure_steps(adam, params, repeats_for(n)).ms;
+    if (n == 1) overhead_us = us;
+    double share = overhead_us / us;  // of the step spent on the fixed cost
+    const char* bound = share > 0.5 ? "overhead" : share > 0.1 ? "overhead + memory" : "memory bandwidth";
+    double gbs = 28.0 * static_cast<double>(n) / us / 1e3;
+    results.add("scaling/Adam/" + size_label(n) + "/us", us, "us");
+    std::printf("%10s %10.2f %10.3f %10.1f   %s\n", size_label(n).c_str(), us, 1e3 * us / static_cast<double>(n), gbs, bound);
+  }
+
+  // ---- targets ---------------------------------------------------------------
+  std::printf("\ntargets (issue 8; one thread, same run)\n");
+  for (const char* name : {"Adam", "AdamW"})
+    for (const char* label : {"10M", "50M"}) {
+      std::string key = std::string("optim/") + name + "/" + label;
+      bench::print_target(std::string(name) + " " + label + " GB/s / in-place kernel GB/s",
+                          results.value(key + "/one/gbs") /
+                              results.value(std::string("optim/bandwidth/in_place_footprint/") + label + "/1t"),
+                          0.85, true);
+      bench::print_target(std::string(name) + " " + label + " 100 tensors / one tensor (time per param)",
+                          results.value(key + "/list/ns_per_param") / results.value(key + "/one/ns_per_param"), 1.15, false);
+    }
+  bench::print_target("Adafactor / Adam time, 4096x4096",
+                      results.value("optim/square4096/Adafactor/ms") / results.value("optim/square4096/Adam/ms"), 1.0, false);
+  bench::print_target("heap allocations per steady-state step (worst case)", worst_allocs, 0.0, false);
+  results.write();
   return 0;
 }
