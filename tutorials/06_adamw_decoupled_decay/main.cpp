@@ -25,7 +25,7 @@ int main() {
   AdamW decoupled_weak({w[3]}, {.learning_rate = 0.01, .weight_decay = 0.001});
   std::vector<Optimizer*> optimizers{&l2_strong, &l2_weak, &decoupled_strong, &decoupled_weak};
   for (int t = 1; t <= 150; ++t) {
-    for (Tensor& p : w) p.set_grad(Tensor::zeros({1}));  // forward and backward: the loss does not see w
+    for (Tensor& p : w) p.set_grad(Tensor::zeros({1}));  // forward, backward: the loss does not see w, so g = 0
     for (Optimizer* opt : optimizers) opt->step();        // update
     if (t % 25 == 0)
       std::printf("%7d %16.4f %18.4f %14.4f %16.4f\n", t, w[0].item(), w[1].item(), w[2].item(), w[3].item());
@@ -44,9 +44,10 @@ int main() {
   for (int t = 1; t <= 6000; ++t) {
     adam.zero_grad();
     adamw.zero_grad();
-    f(a).backward();  // forward, backward
-    f(b).backward();
-    adam.step();      // update
+    Tensor loss_a = f(a), loss_b = f(b);  // forward
+    loss_a.backward();                    // backward
+    loss_b.backward();
+    adam.step();                          // update
     adamw.step();
     if (t == 100 || t % 2000 == 0)
       std::printf("%7d %11.4f %7.4f %11.4f %7.4f\n", t, a.data()[0], a.data()[1], b.data()[0], b.data()[1]);
