@@ -11,7 +11,12 @@ Torch runs with 1 thread (the headline, against moments' one thread) and with
 2 beside it. Debian's torch calls whatever BLAS Debian's alternatives select;
 the reference BLAS is about 15x slower than OpenBLAS for these matmuls, so the
 script says which library it found loaded. For the fair MLP comparison install
-OpenBLAS (apt install libopenblas0; it becomes the libblas.so.3 alternative).
+OpenBLAS (apt install libopenblas0; it becomes the libblas.so.3 alternative), or,
+without installing, unpack the package and put it first on the library path:
+  dpkg-deb -x libopenblas0-pthread_*.deb /tmp/openblas
+  OPENBLAS_NUM_THREADS=1 LD_LIBRARY_PATH=/tmp/openblas/usr/lib/x86_64-linux-gnu/openblas-pthread \
+    MOMENTS_BENCH_CSV=build/bench-results.csv /usr/bin/python3 tests/bench/bench_torch.py
+(OpenBLAS's own threads then stay at 1: read the 1-thread columns.)
 Rows go to bench-results.csv under torch/: torch/<what>/<threads>t/ms is
 torch's time; torch/vs/<what>/<threads>t/ms holds moments' time with the torch
 row as baseline, so its ratio is moments/torch (bench_common.hpp has the format).
