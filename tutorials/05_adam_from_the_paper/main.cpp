@@ -5,11 +5,16 @@
 // first steps (every quantity of Algorithm 1 for x), the true trajectory, and
 // why Adam stalls near x = 0 while the minimum is at x = −2.25.
 //
-// Build and run:  meson compile -C build && ./build/tutorials/05_adam_from_the_paper
+// Build and run:  meson compile -C build && ./build/tutorials/05_adam_from_the_paper [--out DIR]
+//   --out DIR  where adam_trajectory.png goes (default: the current directory)
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
 
 #include "moments.hpp"
+#include "plots.hpp"
 
 using namespace moments;
 
@@ -34,7 +39,9 @@ float run_adam(float x0, int steps, Report report) {
   return x.item();
 }
 
-int main() {
+int main(int argc, char** argv) {
+  std::string out_dir = argc == 3 && std::strcmp(argv[1], "--out") == 0 ? argv[2] : ".";
+  std::vector<double> steps, right_x, left_steps, left_x;  // the trajectories, for the chart
   std::printf("Adam on f(x) = x^4 + 3x^3 + 2 from x = 3: lr 0.1, betas (0.9, 0.999), eps 1e-8\n\n");
   std::printf("The first three steps, every quantity of Algorithm 1:\n");
   std::printf("  t        g        m        v    m_hat      v_hat    denom   update       x\n");
@@ -45,13 +52,21 @@ int main() {
 
   std::printf("\nThe trajectory (the ratio m_hat / sqrt(v_hat) is the step in units of lr):\n");
   std::printf("   step        x       f(x)   m_hat/sqrt(v_hat)\n");
-  run_adam(3.0f, 3000, [](int t, float x, const Explanation& e) {
+  run_adam(3.0f, 3000, [&](int t, float x, const Explanation& e) {
+    steps.push_back(t), right_x.push_back(x);
     if ((t <= 100 && t % 10 == 1) || t == 100 || t % 1000 == 0)  // the seed printed steps 1, 11, ..., 91
       std::printf("%7d %8.4f %10.4f %12.2e\n", t, x, f_value(x), e.get("m_hat") / std::sqrt(e.get("v_hat")));
   });
 
-  float left = run_adam(-1.0f, 200, [](int, float, const Explanation&) {});
+  float left = run_adam(-1.0f, 200, [&](int t, float x, const Explanation&) { left_steps.push_back(t), left_x.push_back(x); });
   std::printf("\nFrom x = -1 instead, after 200 steps: x = %.4f, f(x) = %.4f\n", left, f_value(left));
   std::printf("The minimum: x = -2.25, f = %.4f\n", f_value(-2.25f));
+
+  plots::LineChart chart({.title = "Adam on x^4 + 3x^3 + 2: x after each step", .y_label = "x",
+                          .x_scale = plots::Scale::log});
+  chart.add_series("from x = 3", steps, right_x).add_series("from x = -1", left_steps, left_x);
+  chart.add_reference_line(0.0, "x = 0: f' = 0, not a minimum").add_reference_line(-2.25, "x = -2.25: the minimum");
+  chart.save_png(out_dir + "/adam_trajectory.png");
+  std::printf("wrote adam_trajectory.png\n");
   return 0;
 }

@@ -4,15 +4,21 @@
 // (1 − αλ) outside the adaptive step (decoupled). Two experiments show where
 // the two differ and why (Loshchilov & Hutter, ICLR 2019).
 //
-// Build and run:  meson compile -C build && ./build/tutorials/06_adamw_decoupled_decay
+// Build and run:  meson compile -C build && ./build/tutorials/06_adamw_decoupled_decay [--out DIR]
+//   --out DIR  where weight_decay.png goes (default: the current directory)
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
 
 #include "moments.hpp"
+#include "plots.hpp"
 
 using namespace moments;
 
-int main() {
+int main(int argc, char** argv) {
+  std::string out_dir = argc == 3 && std::strcmp(argv[1], "--out") == 0 ? argv[2] : ".";
   // ---- 1. A weight the loss ignores ------------------------------------------
   // Its gradient is always 0, so only the decay moves it.
   std::printf("1. A weight with zero gradient, from w = 1, lr = 0.01\n");
@@ -24,9 +30,12 @@ int main() {
   AdamW decoupled_strong({w[2]}, {.learning_rate = 0.01, .weight_decay = 0.1});
   AdamW decoupled_weak({w[3]}, {.learning_rate = 0.01, .weight_decay = 0.001});
   std::vector<Optimizer*> optimizers{&l2_strong, &l2_weak, &decoupled_strong, &decoupled_weak};
+  std::vector<double> steps, trajectory[4];  // w after each step, for the chart
   for (int t = 1; t <= 150; ++t) {
     for (Tensor& p : w) p.set_grad(Tensor::zeros({1}));  // forward, backward: the loss does not see w, so g = 0
     for (Optimizer* opt : optimizers) opt->step();        // update
+    steps.push_back(t);
+    for (size_t i = 0; i < 4; ++i) trajectory[i].push_back(w[i].item());
     if (t % 25 == 0)
       std::printf("%7d %16.4f %18.4f %14.4f %16.4f\n", t, w[0].item(), w[1].item(), w[2].item(), w[3].item());
   }
@@ -58,5 +67,12 @@ int main() {
   std::printf("Adam L2's effective decay l / (sqrt(v_hat) + eps) at step 6000: w1 %.3g, w2 %.3g\n",
               0.1 / (std::sqrt(v[0] / bias_correction2) + 1e-8), 0.1 / (std::sqrt(v[1] / bias_correction2) + 1e-8));
   std::printf("L2's fixed point, the minimum of f + (l/2)|w|^2: w1 = %.4f, w2 = %.4f\n", 100.0 / 100.1, 0.01 / 0.11);
+
+  plots::LineChart chart(
+      {.title = "A weight with zero gradient (the two Adam L2 curves coincide)", .y_label = "w", .y_min = 0.0});
+  const char* names[4] = {"Adam L2, l = 0.1", "Adam L2, l = 0.001", "AdamW, l = 0.1", "AdamW, l = 0.001"};
+  for (size_t i = 0; i < 4; ++i) chart.add_series(names[i], steps, trajectory[i]);
+  chart.save_png(out_dir + "/weight_decay.png");
+  std::printf("wrote weight_decay.png\n");
   return 0;
 }

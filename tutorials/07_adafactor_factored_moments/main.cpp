@@ -6,11 +6,16 @@
 // full second moment Adam would keep, and (3) update clipping catching the
 // jump in gradients when the data changes.
 //
-// Build and run:  meson compile -C build && ./build/tutorials/07_adafactor_factored_moments
+// Build and run:  meson compile -C build && ./build/tutorials/07_adafactor_factored_moments [--out DIR]
+//   --out DIR  where adafactor_clipping.png goes (default: the current directory)
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
 
 #include "moments.hpp"
+#include "plots.hpp"
 
 using namespace moments;
 
@@ -23,7 +28,9 @@ double relative_gap(const Tensor& row_var, const Tensor& col_var, const Tensor& 
   return std::sqrt(sum(difference * difference).item() / sum(full).item());
 }
 
-int main() {
+int main(int argc, char** argv) {
+  std::string out_dir = argc == 3 && std::strcmp(argv[1], "--out") == 0 ? argv[2] : ".";
+  std::vector<double> steps, losses, rms_u, clip;  // every step, for the chart
   Generator gen(7);
   Tensor x = randn({256, 64}, gen);                    // inputs (256 examples, 64 features)
   Tensor w_true = randn({64, 32}, gen, 0.0f, 0.5f);    // the weights to find
@@ -52,6 +59,7 @@ int main() {
       full_v = full_v + weight * (pow(w.grad(), 2.0f) - full_v);
     }
     const Explanation& e = adafactor.explanation();
+    steps.push_back(t), losses.push_back(loss.item()), rms_u.push_back(e.get("rms_u")), clip.push_back(e.get("clip"));
     if (t <= 3 || t == 10 || t == 50 || t == 100 || (t >= 101 && t <= 103) || t == 110 || t == 200) {
       const ParamState& s = *adafactor.state(w);
       std::printf("%5d %9.4f %8.4f %7.3f %7.4f %8.5f %11.3f\n", t, loss.item(), e.get("rms_u"), e.get("clip"),
@@ -69,5 +77,14 @@ int main() {
     for (const StateMemory& m : opt->state_bytes()) std::printf("  %s %lld B", m.buffer.c_str(), static_cast<long long>(m.bytes));
     std::printf("  (total %lld B)\n", static_cast<long long>(opt->state_bytes_total()));
   }
+
+  plots::LineChart loss_chart({.title = "loss", .y_label = "loss", .y_scale = plots::Scale::log});
+  plots::LineChart clip_chart({.title = "RMS(U) and the clip factor max(1, RMS(U)/d)", .y_scale = plots::Scale::log});
+  loss_chart.add_series("loss", steps, losses);
+  clip_chart.add_series("RMS(U)", steps, rms_u).add_series("clip factor", steps, clip);
+  plots::Figure figure({.title = "Adafactor: the targets change at step 101"});
+  figure.add(loss_chart).add(clip_chart);
+  figure.save_png(out_dir + "/adafactor_clipping.png");
+  std::printf("wrote adafactor_clipping.png\n");
   return 0;
 }
