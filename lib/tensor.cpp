@@ -9,30 +9,18 @@
 #include <sstream>
 
 #include "autograd.hpp"
-#ifdef MOMENTS_WITH_CUDA
-#include "device.hpp"
-#endif
+#include "backend.hpp"  // cuda/: the executor behind Device::cuda (GPU or CPU emulator)
 
 namespace moments {
 
 const char* device_name(Device device) { return device == Device::cpu ? "cpu" : "cuda"; }
 
-bool cuda_available() {
-#ifdef MOMENTS_WITH_CUDA
-  return cuda::device_count() > 0;
-#else
-  return false;
-#endif
-}
+bool cuda_available() { return cuda::available(); }
 
-static void require_device(Device device, const char* what) {
-  if (device == Device::cpu) return;
-#ifdef MOMENTS_WITH_CUDA
-  if (cuda::device_count() == 0) fail(what, ": no CUDA device is present (", cuda::no_device_reason(), ")");
-  fail(what, ": CUDA tensors are not implemented yet in this version of moments");
-#else
-  fail(what, ": this build of moments has no CUDA backend (nvcc was not found, or -Dcuda=disabled)");
-#endif
+// The backend that makes new cuda buffers, or an error naming `what` and how to get one.
+static cuda::Backend& backend_for_new(const char* what) {
+  if (!cuda::available()) fail(what, ": cannot make a cuda tensor: ", cuda::unavailable_reason());
+  return cuda::active_backend();
 }
 
 std::string shape_str(const Shape& shape) {
@@ -57,12 +45,28 @@ int64_t shape_numel(const Shape& shape) {
 static constexpr std::align_val_t kAlignment{64};  // a cache line; lets Eigen use aligned loads
 
 Storage::Storage(int64_t numel, Device device) : numel_(numel), device_(device) {
-  require_device(device, "Storage");
   // Always allocate at least one float so data() is never null.
-  data_ = static_cast<float*>(::operator new(sizeof(float) * static_cast<size_t>(numel > 0 ? numel : 1), kAlignment));
+  int64_t count = numel > 0 ? numel : 1;
+  if (device == Device::cuda) {
+    backend_ = &backend_for_new("Storage");
+    data_ = backend_->allocate(count);
+    return;
+  }
+  data_ = static_cast<float*>(::operator new(sizeof(float) * static_cast<size_t>(count), kAlignment));
 }
 
-Storage::~Storage() { ::operator delete(data_, kAlignment); }
+Storage::~Storage() {
+  if (!backend_) {
+    ::operator delete(data_, kAlignment);
+    return;
+  }
+  try {
+    backend_->release(data_);
+  } catch (const Error&) {
+    // A destructor cannot throw. The only expected failure is at program exit, when
+    // the CUDA runtime has already shut down and taken the memory with it.
+  }
+}
 
 // ---- factories -----------------------------------------------------------
 
@@ -75,7 +79,8 @@ Tensor Tensor::empty(const Shape& shape, Device device) {
 
 Tensor Tensor::full(const Shape& shape, float value, Device device) {
   Tensor t = empty(shape, device);
-  std::fill(t.data(), t.data() + t.numel(), value);
+  if (device == Device::cuda) t.impl()->storage->backend()->fill(t.data(), t.numel(), value);
+  else std::fill(t.data(), t.data() + t.numel(), value);
   return t;
 }
 Tensor Tensor::zeros(const Shape& shape, Device device) { return full(shape, 0.0f, device); }
@@ -120,14 +125,20 @@ int64_t Tensor::size(int64_t d) const {
 }
 
 
+cuda::Backend& Tensor::cuda_backend() const {
+  check_defined("cuda_backend");
+  if (!impl_->storage->backend()) fail("cuda_backend: this tensor is on ", device_name(device()), ", not cuda");
+  return *impl_->storage->backend();
+}
+
 static void require_cpu(const Tensor& t, const char* what) {
   if (t.device() != Device::cpu)
     fail(what, ": element access needs a cpu tensor, this one is on ", device_name(t.device()), "; call .to(Device::cpu)");
 }
 
 float Tensor::item() const {
-  require_cpu(*this, "item");
   if (numel() != 1) fail("item: needs a tensor with one element, got shape ", shape_str(shape()));
+  if (device() == Device::cuda) return to_vector()[0];
   return data()[0];
 }
 
@@ -154,11 +165,29 @@ float Tensor::at(std::initializer_list<int64_t> index) const {
 }
 
 std::vector<float> Tensor::to_vector() const {
-  require_cpu(*this, "to_vector");
+  check_defined("to_vector");
+  if (device() == Device::cuda) {
+    std::vector<float> host(static_cast<size_t>(numel()));
+    if (numel() > 0) impl_->storage->backend()->copy_to_host(host.data(), data(), numel());
+    return host;
+  }
   return std::vector<float>(data(), data() + numel());
 }
 
 Tensor Tensor::clone() const {
+  check_defined("clone");
+  if (device() == Device::cuda) {
+    // On the backend that holds this tensor, which may not be the active one.
+    cuda::Backend* backend = impl_->storage->backend();
+    auto impl = std::make_shared<TensorImpl>();
+    impl->shape = shape();
+    impl->storage = std::make_shared<Storage>(numel(), Device::cuda);
+    if (impl->storage->backend() != backend)
+      fail("clone: this cuda tensor lives on the ", backend->name(), " executor, new ones go to the ",
+           impl->storage->backend()->name(), " (emulation was switched after it was made)");
+    backend->copy_on_device(impl->storage->data(), data(), numel());
+    return Tensor(std::move(impl));
+  }
   Tensor t = empty(shape(), device());
   std::memcpy(t.data(), data(), static_cast<size_t>(impl_->storage->bytes()));
   return t;
@@ -175,8 +204,15 @@ Tensor Tensor::detach() const {
 Tensor Tensor::to(Device target) const {
   check_defined("to");
   if (target == device()) return *this;
-  require_device(target, "Tensor::to");
-  return *this;  // unreachable until the CUDA backend exists
+  if (target == Device::cuda) {  // host → device
+    backend_for_new("Tensor::to(cuda)");
+    Tensor t = empty(shape(), Device::cuda);
+    t.impl()->storage->backend()->copy_to_device(t.data(), data(), numel());
+    return t;
+  }
+  Tensor t = empty(shape(), Device::cpu);  // device → host
+  impl_->storage->backend()->copy_to_host(t.data(), data(), numel());
+  return t;
 }
 
 // ---- printing ------------------------------------------------------------
@@ -226,7 +262,12 @@ struct Printer {
 
 std::ostream& operator<<(std::ostream& out, const Tensor& t) {
   if (!t.defined()) return out << "tensor(undefined)";
-  if (t.device() != Device::cpu) return out << "tensor(shape=" << shape_str(t.shape()) << ", device=cuda)";
+  if (t.device() == Device::cuda) {  // print a host copy, then say where it lives
+    std::string text = to_string(t.to(Device::cpu));
+    text.insert(text.size() - 1, ", device=cuda");
+    if (t.requires_grad()) text.insert(text.size() - 1, t.is_leaf() ? ", requires_grad" : ", grad_fn=" + t.node()->op);
+    return out << text;
+  }
   float max_abs = 0.0f;
   bool integral = true;
   for (int64_t i = 0; i < t.numel(); ++i) {

@@ -30,17 +30,25 @@
 
 namespace moments {
 
+namespace cuda {
+class Backend;  // cuda/backend.hpp: the executor (GPU or CPU emulator) behind Device::cuda
+}
+
 using Shape = std::vector<int64_t>;
 
 enum class Device { cpu, cuda };
 const char* device_name(Device device);
-// True when this build has the CUDA backend and a device is present.
+// True when Device::cuda tensors can be made: a GPU is present, or the CPU
+// emulator is switched on (cuda::set_emulation, MOMENTS_CUDA_EMULATION=1,
+// -Dgpu_emulation=enabled; see cuda/backend.hpp).
 bool cuda_available();
 
 std::string shape_str(const Shape& shape);  // "[2, 3]"
 int64_t shape_numel(const Shape& shape);
 
-// The memory behind a tensor. CPU storage is plain host memory.
+// The memory behind a tensor. CPU storage is plain host memory; CUDA storage is
+// device memory from the active cuda::Backend, which it remembers: data() is then
+// a device pointer, for kernels only (copy with Tensor::to or to_vector to read it).
 class Storage {
  public:
   Storage(int64_t numel, Device device);
@@ -53,11 +61,13 @@ class Storage {
   int64_t numel() const { return numel_; }
   int64_t bytes() const { return numel_ * static_cast<int64_t>(sizeof(float)); }
   Device device() const { return device_; }
+  cuda::Backend* backend() const { return backend_; }  // null for cpu storage
 
  private:
   float* data_ = nullptr;
   int64_t numel_ = 0;
   Device device_ = Device::cpu;
+  cuda::Backend* backend_ = nullptr;
 };
 
 class Tensor;
@@ -109,9 +119,12 @@ class Tensor {
     check_defined("Tensor::device");
     return impl_->storage->device();
   }
+  // The executor holding a cuda tensor's memory, whose kernels must work on it
+  // (throws for a cpu tensor).
+  cuda::Backend& cuda_backend() const;
 
-  // ---- data access (CPU) -----------------------------------------------
-  // The raw buffer: numel() floats, row-major.
+  // ---- data access ------------------------------------------------------
+  // The raw buffer: numel() floats, row-major (a device pointer for cuda tensors).
   float* data() {
     check_defined("Tensor::data");
     return impl_->storage->data();
@@ -120,14 +133,14 @@ class Tensor {
     check_defined("Tensor::data");
     return impl_->storage->data();
   }
-  float item() const;                              // the value of a 1-element tensor
-  float& at(std::initializer_list<int64_t> index);  // bounds-checked element access
+  float item() const;                              // the value of a 1-element tensor (copied back from cuda)
+  float& at(std::initializer_list<int64_t> index);  // bounds-checked element access (cpu only)
   float at(std::initializer_list<int64_t> index) const;
-  std::vector<float> to_vector() const;
+  std::vector<float> to_vector() const;            // a host copy, from either device
 
   Tensor clone() const;   // deep copy, detached from the graph
   Tensor detach() const;  // same storage, no graph, requires_grad false
-  Tensor to(Device device) const;
+  Tensor to(Device device) const;  // a copy on `device` (this tensor itself if already there)
 
   // ---- autograd (implemented in autograd.cpp) ---------------------------
   bool requires_grad() const;
@@ -152,7 +165,8 @@ class Tensor {
 };
 
 // Prints shape and values; large tensors show their first and last 3 entries
-// along each dimension with "..." between.
+// along each dimension with "..." between. cuda tensors are copied back to print,
+// and say ", device=cuda".
 std::ostream& operator<<(std::ostream& out, const Tensor& tensor);
 std::string to_string(const Tensor& tensor);
 

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "adafactor_math.hpp"
+#include "backend.hpp"
 #include "host_device.hpp"
 #include "validate.hpp"
 
@@ -236,6 +237,22 @@ double factored_step_v2(float* x, const float* g, float* r, float* c, float* m, 
   return alpha;
 }
 
+// The step on a cuda tensor: the same algorithm as kernels, in cuda/adafactor.cu. Returns α_t.
+double update_on_device(Tensor& param, const Tensor& grad, ParamState& state, const AdafactorOptions& o) {
+  Layout l = layout_of(param);
+  auto buffer = [&](const char* name) {
+    auto it = state.buffers.find(name);
+    return it == state.buffers.end() ? nullptr : it->second.data();
+  };
+  cuda::AdafactorStep step{o.learning_rate, o.beta2_decay, o.eps1,          o.eps2,          o.clip_threshold,
+                           o.weight_decay,  o.beta1,       o.eps1_in_square, o.relative_step, o.scale_parameter,
+                           o.maximize,      state.step,    l.factored,      l.batches,       l.rows,
+                           l.cols};
+  float* m = o.beta1 > 0.0 ? state.buffers.at("exp_avg").data() : nullptr;
+  return param.cuda_backend().adafactor_update(param.data(), grad.data(), buffer("row_var"), buffer("col_var"),
+                                               buffer("variance"), m, step);
+}
+
 }  // namespace
 
 Adafactor::Adafactor(const std::vector<Tensor>& params, AdafactorOptions options) { add_param_group(params, options); }
@@ -278,6 +295,10 @@ void Adafactor::init_state(const Tensor& param, ParamState& state, size_t group)
 
 void Adafactor::update(Tensor& param, const Tensor& grad, ParamState& state, size_t group) {
   const AdafactorOptions& o = options_[group];
+  if (param.device() == Device::cuda) {  // cuda/adafactor.cu (the explain trace is cpu-only)
+    last_alpha_[param.impl()] = update_on_device(param, grad, state, o);
+    return;
+  }
   const double t = static_cast<double>(state.step);
   const int64_t numel = param.numel();
   float* x = param.data();

@@ -3,6 +3,7 @@
 #include "adam.hpp"
 
 #include "adam_math.hpp"
+#include "backend.hpp"
 #include "validate.hpp"
 
 namespace moments {
@@ -44,6 +45,10 @@ void adam_step(Tensor& param, const Tensor& grad, ParamState& state, const Optio
   float* m = state.buffers.at("exp_avg").data();
   float* v = state.buffers.at("exp_avg_sq").data();
   float* v_max = o.amsgrad ? state.buffers.at("max_exp_avg_sq").data() : nullptr;
+  if (param.device() == Device::cuda) {  // the same loop as a kernel: cuda/adam.cu (the explain trace is cpu-only)
+    param.cuda_backend().adam_update(param.data(), grad.data(), m, v, v_max, param.numel(), s);
+    return;
+  }
   float theta_before = traced ? param.data()[index] : 0.0f;
   adam_update(param.data(), grad.data(), m, v, v_max, param.numel(), s);
   if (!traced) return;

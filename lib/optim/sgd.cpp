@@ -1,6 +1,7 @@
 // optim/sgd.cpp — SGD's state, validation and step (math in sgd_math.hpp).
 #include "sgd.hpp"
 
+#include "backend.hpp"
 #include "sgd_math.hpp"
 #include "validate.hpp"
 
@@ -47,6 +48,11 @@ void SGD::update(Tensor& param, const Tensor& grad, ParamState& state, size_t gr
                static_cast<float>(1.0 - o.dampening), static_cast<float>(o.weight_decay),
                o.nesterov, o.maximize, first_step};
   bool has_buffer = s.momentum != 0.0f;  // decided on the float μ that the loop uses
+  if (param.device() == Device::cuda) {  // the same loop as a kernel: cuda/sgd.cu (the explain trace is cpu-only)
+    param.cuda_backend().sgd_update(param.data(), grad.data(), has_buffer ? buffer->second.data() : nullptr,
+                                    param.numel(), s);
+    return;
+  }
   float theta_before = traced(param) ? param.data()[traced_index()] : 0.0f;
   sgd_update(param.data(), grad.data(), has_buffer ? buffer->second.data() : nullptr, param.numel(), s);
   if (!traced(param)) return;

@@ -1,0 +1,207 @@
+// cuda/adafactor.cu — Adafactor's step on the device: the CUDA mirror of
+// Adafactor::update in lib/optim/adafactor.cpp, with the same comments in the
+// same order. The per-element formulas (lerp, factored_v_hat, adafactor_u) are
+// lib/optim/adafactor_math.hpp's; the scalars ρ_t, α_t and the clip factor are
+// computed on the host between kernels, as on the CPU.
+//
+// The reductions:
+//   row means of G²      one thread per row, summing its columns in double, in the
+//   column means of G²   CPU's order (so R and C match the CPU bit for bit); one thread
+//   mean(R) per matrix   per column / per matrix likewise. Simple, not the fastest:
+//                        a row per block would read rows coalesced (a later _v2).
+//   RMS(X), RMS(U)       block sums in shared memory (double), then one block adds the
+//                        partial sums. The order differs from the CPU's running sum, so
+//                        these doubles may differ in their last bits.
+#include <algorithm>
+#include <cmath>
+
+#include "device_buffer.hpp"
+#include "kernels.hpp"
+#include "launch.hpp"
+#include "optim/adafactor_math.hpp"
+
+namespace moments::cuda::MOMENTS_EXECUTOR {
+
+constexpr unsigned int kThreads = 256;       // threads per block (a power of two: block_sum halves it)
+constexpr unsigned int kReduceBlocks = 128;  // blocks of a grid-stride sum: its partial sums fit one block
+
+// The sum of `value` over the block, returned to thread 0 (blockDim.x == kThreads).
+__device__ double block_sum(double value) {
+  __shared__ double partial[kThreads];
+  partial[threadIdx.x] = value;
+  __syncthreads();
+  for (unsigned int stride = kThreads / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
+    __syncthreads();  // every partial of this round is written before the next round reads it
+  }
+  return partial[0];
+}
+
+// Σ x², x: (n,). partials: (gridDim.x,), one sum per block.
+__global__ void sum_squares_kernel(const float* x, int64_t n, double* partials) {
+  double sum = 0.0;
+  for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < n;
+       k += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    sum += static_cast<double>(x[k]) * x[k];
+  double total = block_sum(sum);
+  if (threadIdx.x == 0) partials[blockIdx.x] = total;
+}
+
+// out[0] ← Σ partials, partials: (count,), count ≤ kReduceBlocks; one block.
+__global__ void sum_partials_kernel(const double* partials, int64_t count, double* out) {
+  double total = block_sum(threadIdx.x < count ? partials[threadIdx.x] : 0.0);
+  if (threadIdx.x == 0) out[0] = total;
+}
+
+// x: (n,). Decoupled weight decay, x ← x · decay.
+__global__ void scale_kernel(float* x, int64_t n, float decay) {
+  int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (k < n) x[k] = x[k] * decay;
+}
+
+// g: (batches, rows, cols); r: (batches, rows). One thread per row.
+__global__ void row_var_kernel(const float* g, float* r, int64_t batches, int64_t rows, int64_t cols,
+                               AdafactorScalars s, float eps1_added) {
+  int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // b · rows + i
+  if (row >= batches * rows) return;
+  const float* g_row = g + row * cols;
+  double row_sum = 0.0;
+  for (int64_t j = 0; j < cols; ++j) row_sum += static_cast<double>(g_row[j]) * g_row[j];
+  float row_mean = static_cast<float>(row_sum / static_cast<double>(cols)) + eps1_added;
+  r[row] = lerp(r[row], row_mean, s.one_minus_beta2);  // R_t ← β̂2 R_{t−1} + (1 − β̂2) mean_j(G²)
+}
+
+// g: (batches, rows, cols); c: (batches, cols). One thread per column.
+__global__ void col_var_kernel(const float* g, float* c, int64_t batches, int64_t rows, int64_t cols,
+                               AdafactorScalars s, float eps1_added) {
+  int64_t column = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // b · cols + j
+  if (column >= batches * cols) return;
+  int64_t b = column / cols, j = column % cols;
+  const float* gb = g + b * rows * cols;
+  double column_sum = 0.0;
+  for (int64_t i = 0; i < rows; ++i) column_sum += static_cast<double>(gb[i * cols + j]) * gb[i * cols + j];
+  float col_mean = static_cast<float>(column_sum / static_cast<double>(rows)) + eps1_added;
+  c[column] = lerp(c[column], col_mean, s.one_minus_beta2);  // C_t ← β̂2 C_{t−1} + (1 − β̂2) mean_i(G²)
+}
+
+// r: (batches, rows); r_means: (batches,). One thread per matrix.
+__global__ void r_mean_kernel(const float* r, float* r_means, int64_t batches, int64_t rows) {
+  int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (b >= batches) return;
+  double r_sum = 0.0;
+  for (int64_t i = 0; i < rows; ++i) r_sum += r[b * rows + i];
+  r_means[b] = static_cast<float>(r_sum / static_cast<double>(rows));
+}
+
+// g, v: (n,). V̂ for vectors, one thread per element.
+__global__ void variance_kernel(const float* g, float* v, int64_t n, AdafactorScalars s, float eps1_added) {
+  int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (k < n) v[k] = lerp(v[k], g[k] * g[k] + eps1_added, s.one_minus_beta2);  // V̂_t ← β̂2 V̂_{t−1} + (1 − β̂2) G²
+}
+
+// U_k = G_k / √V̂_k for element k = (b · rows + i) · cols + j: from the factored
+// moments r: (batches, rows), c: (batches, cols), r_means: (batches,), or, when r is
+// null (vectors), from v: (n,).
+__device__ float u_at(int64_t k, const float* g, const float* r, const float* c, const float* r_means, const float* v,
+                      int64_t rows, int64_t cols, const AdafactorScalars& s) {
+  if (!r) return adafactor_u(g[k], v[k], s);
+  int64_t row = k / cols, j = k % cols, b = row / rows;
+  float v_hat = factored_v_hat(r[row], c[b * cols + j], r_means[b], s);
+  return adafactor_u(g[k], v_hat, s);
+}
+
+// Σ U², g: (n,). partials: (gridDim.x,).
+__global__ void sum_u_squares_kernel(const float* g, const float* r, const float* c, const float* r_means,
+                                     const float* v, int64_t rows, int64_t cols, int64_t n, AdafactorScalars s,
+                                     double* partials) {
+  double sum = 0.0;
+  for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < n;
+       k += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float u = u_at(k, g, r, c, r_means, v, rows, cols, s);
+    sum += static_cast<double>(u) * u;
+  }
+  double total = block_sum(sum);
+  if (threadIdx.x == 0) partials[blockIdx.x] = total;
+}
+
+// x, g: (n,); m: (n,) when β1 > 0, else null. step = −α_t / max(1, RMS(U)/d).
+__global__ void apply_kernel(float* x, const float* g, float* m, const float* r, const float* c, const float* r_means,
+                             const float* v, int64_t rows, int64_t cols, int64_t n, AdafactorScalars s, float step,
+                             float beta1, float one_minus_beta1) {
+  int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (k >= n) return;
+  float u = u_at(k, g, r, c, r_means, v, rows, cols, s);
+  if (!m) {
+    x[k] = x[k] + step * u;  // X_t ← X_{t−1} − α_t Û_t
+  } else {
+    m[k] = m[k] * beta1 + one_minus_beta1 * (-step * u);  // M_t ← β1 M_{t−1} + (1 − β1) α_t Û_t
+    x[k] = x[k] - m[k];                                   // X_t ← X_{t−1} − M_t
+  }
+}
+
+namespace {
+
+// Σ x² over the device array x: (n,), in double, back on the host.
+double sum_squares(const float* x, int64_t n) {
+  unsigned int blocks = std::min(kReduceBlocks, std::max(1u, blocks_for(n, kThreads)));
+  DeviceBuffer<double> partials(blocks), total(1);
+  launch("sum_squares_kernel", sum_squares_kernel, blocks, kThreads, 0, x, n, partials.data());
+  launch("sum_partials_kernel", sum_partials_kernel, 1, kThreads, 0, partials.data(), int64_t{blocks}, total.data());
+  return total.to_host()[0];
+}
+
+// RMS(x) = √(Σ x² / n), accumulated in double.
+double rms(const float* x, int64_t n) { return n > 0 ? std::sqrt(sum_squares(x, n) / static_cast<double>(n)) : 0.0; }
+
+}  // namespace
+
+double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m, const AdafactorStep& o) {
+  const double t = static_cast<double>(o.t);
+  const int64_t numel = o.batches * o.rows * o.cols;
+
+  // ρ_t and α_t = max(ε2, RMS(X_{t−1})) ρ_t — RMS before weight decay.
+  double rho = o.relative_step ? std::min(o.learning_rate, 1.0 / std::sqrt(t)) : o.learning_rate;
+  double alpha = o.scale_parameter ? std::max(o.eps2, rms(x, numel)) * rho : rho;
+  if (numel == 0) return alpha;
+
+  // Decoupled weight decay: X ← X (1 − lr λ).
+  if (o.weight_decay != 0.0) {
+    float decay = static_cast<float>(1.0 - o.learning_rate * o.weight_decay);
+    launch("scale_kernel", scale_kernel, blocks_for(numel, kThreads), kThreads, 0, x, numel, decay);
+  }
+
+  AdafactorScalars s{static_cast<float>(std::pow(t, o.beta2_decay)),  // 1 − β̂2_t = t^c
+                     static_cast<float>(o.eps1), o.eps1_in_square, o.maximize ? -1.0f : 1.0f};
+  float eps1_added = o.eps1_in_square ? s.eps1 : 0.0f;  // the paper's G² + ε1
+
+  // Second moment: R and C (factored), or V̂ (vectors).
+  DeviceBuffer<float> r_means(o.batches);  // mean(R) per matrix
+  if (o.factored) {
+    launch("row_var_kernel", row_var_kernel, blocks_for(o.batches * o.rows, kThreads), kThreads, 0, g, r, o.batches,
+           o.rows, o.cols, s, eps1_added);
+    launch("col_var_kernel", col_var_kernel, blocks_for(o.batches * o.cols, kThreads), kThreads, 0, g, c, o.batches,
+           o.rows, o.cols, s, eps1_added);
+    launch("r_mean_kernel", r_mean_kernel, blocks_for(o.batches, kThreads), kThreads, 0, r, r_means.data(), o.batches,
+           o.rows);
+  } else {
+    launch("variance_kernel", variance_kernel, blocks_for(numel, kThreads), kThreads, 0, g, v, numel, s, eps1_added);
+  }
+  if (!o.factored) r = nullptr;  // u_at reads V̂ when there is no R
+
+  // U_t = G_t / √V̂_t, visited element by element (twice: for RMS(U), then to apply).
+  unsigned int blocks = std::min(kReduceBlocks, std::max(1u, blocks_for(numel, kThreads)));
+  DeviceBuffer<double> partials(blocks), total(1);
+  launch("sum_u_squares_kernel", sum_u_squares_kernel, blocks, kThreads, 0, g, r, c, r_means.data(), v,
+         o.rows, o.cols, numel, s, partials.data());
+  launch("sum_partials_kernel", sum_partials_kernel, 1, kThreads, 0, partials.data(), int64_t{blocks}, total.data());
+  double rms_u = std::sqrt(total.to_host()[0] / static_cast<double>(numel));
+  double clip = std::max(1.0, rms_u / o.clip_threshold);  // Û_t = U_t / max(1, RMS(U_t)/d)
+
+  float step = static_cast<float>(-alpha / clip);  // −α_t / max(1, RMS(U)/d)
+  float beta1 = static_cast<float>(o.beta1), one_minus_beta1 = static_cast<float>(1.0 - o.beta1);
+  launch("apply_kernel", apply_kernel, blocks_for(numel, kThreads), kThreads, 0, x, g, o.beta1 == 0.0 ? nullptr : m, r,
+         c, r_means.data(), v, o.rows, o.cols, numel, s, step, beta1, one_minus_beta1);
+  return alpha;
+}
+
+}  // namespace moments::cuda::MOMENTS_EXECUTOR

@@ -1,0 +1,96 @@
+// cuda/backend.hpp — what lib/ may ask of the CUDA backend. Plain C++ (no CUDA
+// headers), included by lib/ in every build, even one without nvcc.
+//
+// USAGE (from lib/)
+//   cuda::Backend& backend = cuda::active_backend();   // throws if Device::cuda is unusable
+//   float* data = backend.allocate(n);                 // what Storage does for Device::cuda
+//   backend.copy_to_device(data, host, n);
+//   backend.adam_update(theta, grad, m, v, v_max, n, scalars);  // kernels run on device pointers
+//
+// TWO EXECUTORS, ONE INTERFACE
+//   Every kernel file in cuda/ is compiled twice: by nvcc into namespace
+//   moments::cuda::gpu (the real GPU), and by g++ into moments::cuda::emu (the CPU
+//   emulator in cuda/emulator/). Each copy implements this Backend (backend.cu). Which
+//   one Device::cuda tensors use is decided when a buffer is allocated:
+//     1. the GPU, when this build has nvcc's copy and a device is present;
+//     2. else the emulator, when emulation is on: set_emulation(true), or the
+//        environment variable MOMENTS_CUDA_EMULATION=1, or a build configured with
+//        -Dgpu_emulation=enabled (which makes emulation the default);
+//        MOMENTS_CUDA_EMULATION=force uses the emulator even when a GPU is present;
+//     3. else active_backend() throws, saying how to turn emulation on.
+//   A buffer remembers the backend that allocated it (Storage::backend()), and kernels
+//   on it must run on that backend: a GPU pointer means nothing to the emulator.
+//
+// ADDING A KERNEL (the recipe every op follows)
+//   1. Write it in a .cu file under cuda/ that includes "launch.hpp" and puts its code
+//      in `namespace moments::cuda::MOMENTS_EXECUTOR { ... }`; add the file's stem to
+//      `kernel_sources` in cuda/meson.build. Use only what emulator.hpp provides (no
+//      warp shuffles: reduce through __shared__ memory and __syncthreads()), launch
+//      with launch("name", kernel, grid, block, shared_bytes, args...), and put the
+//      per-element math in a MOMENTS_HD function in lib/ that the CPU loop shares.
+//   2. Declare its host entry point in cuda/kernels.hpp.
+//   3. Add a pure virtual method here and its one-line forwarding override in backend.cu.
+//   Tests: tests/cuda/, against the CPU reference (they run on the emulator when no GPU).
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace moments {
+struct SgdScalars;
+struct AdamScalars;
+}  // namespace moments
+
+namespace moments::cuda {
+
+// Adafactor's hyperparameters (AdafactorOptions in lib/optim/adafactor.hpp) as plain
+// values, and the parameter's layout: `batches` matrices of rows × cols (a vector is
+// 1 × 1 × numel and not factored).
+struct AdafactorStep {
+  double learning_rate, beta2_decay, eps1, eps2, clip_threshold, weight_decay, beta1;
+  bool eps1_in_square, relative_step, scale_parameter, maximize;
+  int64_t t;  // the step number, from 1
+  bool factored;
+  int64_t batches, rows, cols;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;  // "gpu" or "emulator"
+
+  // ---- memory (counts are floats; every call is checked and throws moments::Error) ----
+  virtual float* allocate(int64_t numel) = 0;  // numel ≥ 1
+  virtual void release(float* data) = 0;
+  virtual void copy_to_device(float* device, const float* host, int64_t numel) = 0;
+  virtual void copy_to_host(float* host, const float* device, int64_t numel) = 0;
+  virtual void copy_on_device(float* destination, const float* source, int64_t numel) = 0;
+  virtual void fill(float* data, int64_t numel, float value) = 0;
+
+  // ---- optimizer steps: the CPU loops of lib/optim/*.cpp, as kernels ------------------
+  virtual void sgd_update(float* theta, const float* grad, float* buffer, int64_t n, const SgdScalars& s) = 0;
+  virtual void adam_update(float* theta, const float* grad, float* m, float* v, float* v_max, int64_t n,
+                           const AdamScalars& s) = 0;
+  // One Adafactor step on device buffers (r, c for factored parameters, else v; m
+  // when β1 > 0, else null). Returns α_t, the step size it used.
+  virtual double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,
+                                  const AdafactorStep& step) = 0;
+
+};
+
+// ---- which executor Device::cuda uses -------------------------------------------------
+Backend& active_backend();         // the GPU, else the emulator if on; else throws (see above)
+bool available();                  // active_backend() would not throw
+std::string unavailable_reason();  // why it would ("" when available)
+bool emulating();                  // available() and the active backend is the emulator
+
+void set_emulation(bool on);       // overrides the environment and the build default
+bool emulation_enabled();          // what set_emulation / MOMENTS_CUDA_EMULATION / the build say
+bool emulator_built();             // false with -Dgpu_emulation=disabled
+bool gpu_built();                  // false without nvcc or with -Dcuda=disabled
+
+// The two executors themselves, for tests that compare them: null when not built
+// (or, for the GPU, when no device is present).
+Backend* gpu_backend();
+Backend* emulator_backend();
+
+}  // namespace moments::cuda

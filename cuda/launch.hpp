@@ -1,0 +1,63 @@
+// cuda/launch.hpp — launch(name, kernel, grid, block, shared_bytes, args...): the one
+// place that knows which executor runs a kernel.
+//
+//   launch("adam_kernel", adam_kernel, blocks_for(n, 256), 256, 0, theta, grad, m, v, v_max, n, s);
+//
+// is `adam_kernel<<<blocks_for(n, 256), 256, 0>>>(theta, ...)` under nvcc and the
+// emulator's block loop under g++; either way it is followed by a check that turns a
+// launch error into moments::Error naming the kernel. Under nvcc the launch is
+// asynchronous (an error inside the kernel shows up at the next synchronizing call,
+// e.g. a cudaMemcpy); the emulator runs the whole grid before returning.
+//
+// The name is the kernel's, for messages. Pass device pointers as direct arguments:
+// the emulator opens exactly those buffers for the kernel (others open on first touch).
+#pragma once
+#include <cstddef>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "runtime.hpp"
+
+namespace moments::cuda::MOMENTS_EXECUTOR {
+
+#if defined(__CUDACC__)
+
+template <class... Params, class... Args>
+void launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, Args&&... args) {
+  kernel<<<grid, block, shared_bytes>>>(std::forward<Args>(args)...);
+  check(cudaGetLastError(), name);
+}
+
+#else
+
+namespace detail {
+template <class T>
+const void* as_buffer(const T& value) {
+  if constexpr (std::is_pointer_v<T>) return static_cast<const void*>(value);
+  else return nullptr;
+}
+}  // namespace detail
+
+template <class... Params, class... Args>
+void launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, Args&&... args) {
+  // The kernel's parameters, converted once as a real launch would copy them.
+  struct Call {
+    void (*kernel)(Params...);
+    std::tuple<std::decay_t<Params>...> params;
+  } call{kernel, std::tuple<std::decay_t<Params>...>(std::forward<Args>(args)...)};
+  ThreadBody body{[](const void* context) {
+                    const Call& c = *static_cast<const Call*>(context);
+                    std::apply(c.kernel, c.params);
+                  },
+                  &call};
+  const void* buffers[sizeof...(Params) + 1] = {};
+  size_t count = 0;
+  std::apply([&](const auto&... param) { ((buffers[count++] = detail::as_buffer(param)), ...); }, call.params);
+  launch_blocks(name, grid, block, shared_bytes, body, buffers, count);
+  check(cudaGetLastError(), name);
+}
+
+#endif
+
+}  // namespace moments::cuda::MOMENTS_EXECUTOR

@@ -1,0 +1,28 @@
+// cuda/sgd.cu — SGD's step as a kernel: the CUDA mirror of sgd_update in
+// lib/optim/sgd.cpp, one thread per element running the same sgd_update_element
+// (lib/optim/sgd_math.hpp). Scalars are computed once per step on the host.
+#include "kernels.hpp"
+#include "launch.hpp"
+#include "optim/sgd_math.hpp"
+
+namespace moments::cuda::MOMENTS_EXECUTOR {
+
+constexpr unsigned int kThreads = 256;  // threads per block
+
+// theta, grad, buffer: (n,); buffer is null without momentum.
+__global__ void sgd_kernel(float* theta, const float* grad, float* buffer, int64_t n, const SgdScalars s) {
+  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  if (buffer) {
+    sgd_update_element(theta[i], grad[i], buffer[i], s);
+  } else {
+    float unused = 0.0f;
+    sgd_update_element(theta[i], grad[i], unused, s);
+  }
+}
+
+void sgd_update(float* theta, const float* grad, float* buffer, int64_t n, const SgdScalars& s) {
+  if (n > 0) launch("sgd_kernel", sgd_kernel, blocks_for(n, kThreads), kThreads, 0, theta, grad, buffer, n, s);
+}
+
+}  // namespace moments::cuda::MOMENTS_EXECUTOR
