@@ -98,6 +98,7 @@ int main() {
   Tensor c = column.clone().requires_grad_();
   Tensor r = row.clone().requires_grad_();
   sum(c * r).backward();  // g = 1 everywhere
-  std::cout << "outer product with g = 1: dL/dc_i = sum_j r_j, dL/dr_j = sum_i c_i:\n" << c.grad() << "\n" << r.grad() << "\n";
+  std::cout << "outer product with g = 1: dL/dc_i = sum_j r_j, dL/dr_j = sum_i c_i:\n"
+            << c.grad() << "\n" << r.grad() << "\n";
   return 0;
 }

@@ -92,11 +92,14 @@ int main(int argc, char** argv) {
 
   std::printf("1. Autograd against central differences, h = 1e-2, L = sum(f(x) * R), R ~ N(0, 1)\n");
   std::printf("  %-26s %-16s %10s %12s\n", "f", "input", "max|grad|", "max|error|");
-  check("x * y  (y broadcast)", [](const Inputs& x) { return x[0] * x[1]; }, {randn({3, 4}, gen), randn({4}, gen)}, gen);
-  check("matmul(A, B)", [](const Inputs& x) { return matmul(x[0], x[1]); }, {randn({3, 4}, gen), randn({4, 2}, gen)}, gen);
+  check("x * y  (y broadcast)", [](const Inputs& x) { return x[0] * x[1]; },
+        {randn({3, 4}, gen), randn({4}, gen)}, gen);
+  check("matmul(A, B)", [](const Inputs& x) { return matmul(x[0], x[1]); },
+        {randn({3, 4}, gen), randn({4, 2}, gen)}, gen);
   check("tanh(x)", [](const Inputs& x) { return tanh(x[0]); }, {randn({2, 5}, gen)}, gen);
   check("softmax(x)", [](const Inputs& x) { return softmax(x[0]); }, {randn({2, 5}, gen)}, gen);
-  check("cross_entropy(z, t)", [&](const Inputs& x) { return cross_entropy(x[0], targets); }, {randn({4, 5}, gen)}, gen);
+  check("cross_entropy(z, t)", [&](const Inputs& x) { return cross_entropy(x[0], targets); },
+        {randn({4, 5}, gen)}, gen);
 
   // ---- 2. The step h: truncation against rounding -------------------------------
   // Taylor: (L(x+h) - L(x-h)) / 2h = L' + h² L'''/6 + ...   (truncation, falls like h²)

@@ -58,7 +58,9 @@ int main(int argc, char** argv) {
       std::printf("%7d %8.4f %10.4f %12.2e\n", t, x, f_value(x), e.get("m_hat") / std::sqrt(e.get("v_hat")));
   });
 
-  float left = run_adam(-1.0f, 200, [&](int t, float x, const Explanation&) { left_steps.push_back(t), left_x.push_back(x); });
+  float left = run_adam(-1.0f, 200, [&](int t, float x, const Explanation&) {
+    left_steps.push_back(t), left_x.push_back(x);
+  });
   std::printf("\nFrom x = -1 instead, after 200 steps: x = %.4f, f(x) = %.4f\n", left, f_value(left));
   std::printf("The minimum: x = -2.25, f = %.4f\n", f_value(-2.25f));
 

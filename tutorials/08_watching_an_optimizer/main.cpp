@@ -32,11 +32,13 @@ int main(int argc, char** argv) {
   Generator gen(0);
   MLP model({64, 32, 10}, gen);
   Adam adam(model.parameters(), {.learning_rate = 1e-2});
-  LrScheduler schedule(adam, warmup_cosine(/*warmup_steps=*/10, steps, /*min_factor=*/0.1));  // so the lr panel has a shape
+  // A warmup and a cosine decay, so that the learning-rate panel of the chart has a shape.
+  LrScheduler schedule(adam, warmup_cosine(/*warmup_steps=*/10, steps, /*min_factor=*/0.1));
   Monitor monitor(adam, model.named_parameters(), {.csv_path = out_dir + "/watching.csv"});
   ProgressLine progress(steps, stdout, /*plain_every=*/steps);  // one plain line, at the end
   progress.set_terminal(false);
-  std::printf("Adam (lr 1e-2, warmup 10 steps, cosine decay to 1e-3) on the UCI digits, MLP 64-32-10, batch %lld, %lld steps\n\n",
+  std::printf("Adam (lr 1e-2, warmup 10 steps, cosine decay to 1e-3) on the UCI digits, MLP 64-32-10, "
+              "batch %lld, %lld steps\n\n",
               static_cast<long long>(batch), static_cast<long long>(steps));
 
   std::printf(" step        lr    loss  grad_norm  update/param  cosine   mean|m|    mean v     max v\n");
