@@ -43,6 +43,68 @@ class ExecutorBackend final : public Backend {
                           const AdafactorStep& step) override {
     return MOMENTS_EXECUTOR::adafactor_update(x, g, r, c, v, m, step);
   }
+
+  // ---- ops: one-line forwards to the kernels' host entry points ----------------------
+  void unary(Unary op, const float* x, float* y, int64_t n, float p) override {
+    MOMENTS_EXECUTOR::unary(op, x, y, n, p);
+  }
+  void unary_backward(Unary op, const float* g, const float* x, const float* y, float* dx, int64_t n,
+                      float p) override {
+    MOMENTS_EXECUTOR::unary_backward(op, g, x, y, dx, n, p);
+  }
+  void binary(Binary op, const float* a, const float* b, float* out, const BroadcastLayout& layout) override {
+    MOMENTS_EXECUTOR::binary(op, a, b, out, layout);
+  }
+  void sum_dim(const float* x, float* out, int64_t outer, int64_t n, int64_t inner) override {
+    MOMENTS_EXECUTOR::sum_dim(x, out, outer, n, inner);
+  }
+  void max_dim(const float* x, float* values, float* indices, int64_t outer, int64_t n, int64_t inner) override {
+    MOMENTS_EXECUTOR::max_dim(x, values, indices, outer, n, inner);
+  }
+  void scatter_dim(const float* g, const float* indices, float* out, int64_t outer, int64_t n,
+                   int64_t inner) override {
+    MOMENTS_EXECUTOR::scatter_dim(g, indices, out, outer, n, inner);
+  }
+  void softmax_rows(const float* x, float* y, int64_t rows, int64_t n, bool log) override {
+    MOMENTS_EXECUTOR::softmax_rows(x, y, rows, n, log);
+  }
+  void softmax_rows_backward(const float* g, const float* y, float* dx, int64_t rows, int64_t n,
+                             bool log) override {
+    MOMENTS_EXECUTOR::softmax_rows_backward(g, y, dx, rows, n, log);
+  }
+  void pick(const float* x, const float* index, float* out, int64_t rows, int64_t n) override {
+    MOMENTS_EXECUTOR::pick(x, index, out, rows, n);
+  }
+  void add_at(float* x, const float* index, int64_t rows, int64_t n, float value) override {
+    MOMENTS_EXECUTOR::add_at(x, index, rows, n, value);
+  }
+  void layer_norm(const float* x, const float* w, const float* b, float* y, float* x_hat, float* inv_std,
+                  int64_t rows, int64_t width, float eps) override {
+    MOMENTS_EXECUTOR::layer_norm(x, w, b, y, x_hat, inv_std, rows, width, eps);
+  }
+  void layer_norm_backward(const float* g, const float* x_hat, const float* inv_std, const float* w, float* dx,
+                           int64_t rows, int64_t width) override {
+    MOMENTS_EXECUTOR::layer_norm_backward(g, x_hat, inv_std, w, dx, rows, width);
+  }
+  void gather_rows(const float* table, const float* ids, float* out, int64_t count, int64_t width) override {
+    MOMENTS_EXECUTOR::gather_rows(table, ids, out, count, width);
+  }
+  void scatter_add_rows(const float* g, const float* ids, float* table_grad, int64_t count, int64_t vocab,
+                        int64_t width) override {
+    MOMENTS_EXECUTOR::scatter_add_rows(g, ids, table_grad, count, vocab, width);
+  }
+  void transpose(const float* x, float* y, int64_t batches, int64_t rows, int64_t cols) override {
+    MOMENTS_EXECUTOR::transpose(x, y, batches, rows, cols);
+  }
+  void copy_chunks(const float* source, int64_t source_stride, float* destination, int64_t destination_stride,
+                   int64_t outer, int64_t chunk) override {
+    MOMENTS_EXECUTOR::copy_chunks(source, source_stride, destination, destination_stride, outer, chunk);
+  }
+  void matmul(MatmulKernel kernel, const float* a, const float* b, float* c, int64_t batches, int64_t m, int64_t k,
+              int64_t n, int64_t a_batch_stride, int64_t b_batch_stride) override {
+    MOMENTS_EXECUTOR::matmul(kernel, a, b, c, batches, m, k, n, a_batch_stride, b_batch_stride);
+  }
+  bool has_cublas() const override { return MOMENTS_EXECUTOR::has_cublas(); }
 };
 
 }  // namespace

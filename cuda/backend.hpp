@@ -53,6 +53,21 @@ struct AdafactorStep {
   int64_t batches, rows, cols;
 };
 
+// ---- op descriptions shared by lib/ops_cuda.cpp and the kernels (see the ops section) ----
+enum class Unary { neg, exp, log, sqrt, pow, relu, gelu, tanh, sigmoid };
+enum class Binary { add, sub, mul, div };
+enum class MatmulKernel { naive_v1, tiled_v2, cublas, fastest };
+
+// out = a ∘ b broadcast: out has `rank` dims of `size`; a_stride/b_stride are a's and
+// b's strides along each of out's dims, 0 where that input is broadcast.
+constexpr int kMaxDims = 8;
+struct BroadcastLayout {
+  int rank = 0;
+  int64_t size[kMaxDims] = {};
+  int64_t a_stride[kMaxDims] = {};
+  int64_t b_stride[kMaxDims] = {};
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -75,6 +90,50 @@ class Backend {
   virtual double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,
                                   const AdafactorStep& step) = 0;
 
+  // ---- ops: the kernels behind lib/ops.cpp (lib/ops_cuda.cpp calls them) -------------
+  // Shapes are given as sizes; every buffer is contiguous and row-major. Index tensors
+  // (class targets, embedding ids, argmax positions) travel as floats, exact below 2^24.
+  //   elementwise.cu: pointwise forward y = f(x) and backward dx = g · f'(x, y);
+  //                   a ∘ b with broadcasting (out may be a itself: add_)
+  virtual void unary(Unary op, const float* x, float* y, int64_t n, float p) = 0;
+  virtual void unary_backward(Unary op, const float* g, const float* x, const float* y, float* dx, int64_t n,
+                              float p) = 0;
+  virtual void binary(Binary op, const float* a, const float* b, float* out, const BroadcastLayout& layout) = 0;
+  //   reduce.cu: x as (outer, n, inner) blocks; out (outer, inner) = Σ over n, or the max
+  //   and its first index along n (a NaN wins); scatter_dim puts g (outer, inner) back at
+  //   those indices of a zeroed (outer, n, inner) out.
+  virtual void sum_dim(const float* x, float* out, int64_t outer, int64_t n, int64_t inner) = 0;
+  virtual void max_dim(const float* x, float* values, float* indices, int64_t outer, int64_t n, int64_t inner) = 0;
+  virtual void scatter_dim(const float* g, const float* indices, float* out, int64_t outer, int64_t n,
+                           int64_t inner) = 0;
+  //   softmax.cu: rows of n along the last dim; log selects log_softmax. pick and add_at
+  //   read or bump x[r, index[r]] (cross_entropy).
+  virtual void softmax_rows(const float* x, float* y, int64_t rows, int64_t n, bool log) = 0;
+  virtual void softmax_rows_backward(const float* g, const float* y, float* dx, int64_t rows, int64_t n,
+                                     bool log) = 0;
+  virtual void pick(const float* x, const float* index, float* out, int64_t rows, int64_t n) = 0;
+  virtual void add_at(float* x, const float* index, int64_t rows, int64_t n, float value) = 0;
+  //   nn_ops.cu: layer_norm over rows of `width`; embedding rows gathered by id, and
+  //   their gradient summed per id (deterministic: no atomics).
+  virtual void layer_norm(const float* x, const float* w, const float* b, float* y, float* x_hat, float* inv_std,
+                          int64_t rows, int64_t width, float eps) = 0;
+  virtual void layer_norm_backward(const float* g, const float* x_hat, const float* inv_std, const float* w,
+                                   float* dx, int64_t rows, int64_t width) = 0;
+  virtual void gather_rows(const float* table, const float* ids, float* out, int64_t count, int64_t width) = 0;
+  virtual void scatter_add_rows(const float* g, const float* ids, float* table_grad, int64_t count, int64_t vocab,
+                                int64_t width) = 0;
+  //   shape.cu: per batch, (rows, cols) -> (cols, rows); and `outer` chunks of `chunk`
+  //   floats copied between strided places (concat, slice).
+  virtual void transpose(const float* x, float* y, int64_t batches, int64_t rows, int64_t cols) = 0;
+  virtual void copy_chunks(const float* source, int64_t source_stride, float* destination,
+                           int64_t destination_stride, int64_t outer, int64_t chunk) = 0;
+  //   matmul.cu: c (batches, m, n) = a (batches, m, k) @ b (batches, k, n); a stride of
+  //   0 for b shares one (k, n) matrix across the batch. Kernel::cublas throws on the
+  //   emulator (has_cublas() says whether it can run); fastest is cuBLAS on a GPU and
+  //   the tiled v2 kernel on the emulator.
+  virtual void matmul(MatmulKernel kernel, const float* a, const float* b, float* c, int64_t batches, int64_t m,
+                      int64_t k, int64_t n, int64_t a_batch_stride, int64_t b_batch_stride) = 0;
+  virtual bool has_cublas() const = 0;
 };
 
 // ---- which executor Device::cuda uses -------------------------------------------------

@@ -20,4 +20,30 @@ void sgd_update(float* theta, const float* grad, float* buffer, int64_t n, const
 void adam_update(float* theta, const float* grad, float* m, float* v, float* v_max, int64_t n, const AdamScalars& s);
 double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m, const AdafactorStep& step);
 
+// ---- ops (elementwise.cu, reduce.cu, softmax.cu, nn_ops.cu, shape.cu, matmul.cu) ----
+// Arguments as in the ops section of backend.hpp.
+void unary(Unary op, const float* x, float* y, int64_t n, float p);
+void unary_backward(Unary op, const float* g, const float* x, const float* y, float* dx, int64_t n, float p);
+void binary(Binary op, const float* a, const float* b, float* out, const BroadcastLayout& layout);
+void sum_dim(const float* x, float* out, int64_t outer, int64_t n, int64_t inner);
+void max_dim(const float* x, float* values, float* indices, int64_t outer, int64_t n, int64_t inner);
+void scatter_dim(const float* g, const float* indices, float* out, int64_t outer, int64_t n, int64_t inner);
+void softmax_rows(const float* x, float* y, int64_t rows, int64_t n, bool log);
+void softmax_rows_backward(const float* g, const float* y, float* dx, int64_t rows, int64_t n, bool log);
+void pick(const float* x, const float* index, float* out, int64_t rows, int64_t n);
+void add_at(float* x, const float* index, int64_t rows, int64_t n, float value);
+void layer_norm(const float* x, const float* w, const float* b, float* y, float* x_hat, float* inv_std, int64_t rows,
+                int64_t width, float eps);
+void layer_norm_backward(const float* g, const float* x_hat, const float* inv_std, const float* w, float* dx,
+                         int64_t rows, int64_t width);
+void gather_rows(const float* table, const float* ids, float* out, int64_t count, int64_t width);
+void scatter_add_rows(const float* g, const float* ids, float* table_grad, int64_t count, int64_t vocab,
+                      int64_t width);
+void transpose(const float* x, float* y, int64_t batches, int64_t rows, int64_t cols);
+void copy_chunks(const float* source, int64_t source_stride, float* destination, int64_t destination_stride,
+                 int64_t outer, int64_t chunk);
+void matmul(MatmulKernel kernel, const float* a, const float* b, float* c, int64_t batches, int64_t m, int64_t k,
+            int64_t n, int64_t a_batch_stride, int64_t b_batch_stride);
+bool has_cublas();
+
 }  // namespace moments::cuda::MOMENTS_EXECUTOR

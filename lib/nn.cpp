@@ -39,6 +39,12 @@ NamedTensors Linear::named_parameters() const {
   return out;
 }
 
+void Linear::to(Device device) {
+  if (weight.device() == device) return;  // keep the handles an optimizer may hold
+  weight = weight.to(device).detach().requires_grad_();
+  if (bias.defined()) bias = bias.to(device).detach().requires_grad_();
+}
+
 MLP::MLP(const std::vector<int64_t>& sizes, Generator& gen) {
   if (sizes.size() < 2) fail("MLP: needs at least an input and an output size, got ", sizes.size(), " sizes");
   for (size_t i = 0; i + 1 < sizes.size(); ++i) layers.emplace_back(sizes[i], sizes[i + 1], gen);
@@ -51,6 +57,10 @@ Tensor MLP::forward(const Tensor& x) const {
     if (i + 1 < layers.size()) h = relu(h);
   }
   return h;
+}
+
+void MLP::to(Device device) {
+  for (Linear& layer : layers) layer.to(device);
 }
 
 NamedTensors MLP::named_parameters() const {

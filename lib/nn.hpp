@@ -40,6 +40,10 @@ class Linear : public Module {
   Linear(int64_t in_features, int64_t out_features, Generator& gen, bool bias = true);
   Tensor forward(const Tensor& x) const override;
   NamedTensors named_parameters() const override;
+  // Moves weight and bias to `device` (Device::cuda: a GPU, or the CPU emulator): new
+  // leaves with requires_grad and no gradient. Make the optimizer after moving, so it
+  // holds the new tensors.
+  void to(Device device);
 
   Tensor weight;  // (out_features, in_features)
   Tensor bias;    // (out_features), undefined when bias = false
@@ -51,6 +55,7 @@ class MLP : public Module {
   MLP(const std::vector<int64_t>& sizes, Generator& gen);
   Tensor forward(const Tensor& x) const override;
   NamedTensors named_parameters() const override;  // "layers.<i>.weight", "layers.<i>.bias"
+  void to(Device device);  // every layer's parameters (see Linear::to)
 
   std::vector<Linear> layers;
 };

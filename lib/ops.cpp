@@ -12,6 +12,7 @@
 
 #include "autograd.hpp"
 #include "elementwise.hpp"
+#include "ops_cuda.hpp"  // the Device::cuda side: kernels in cuda/
 
 namespace moments {
 
@@ -23,6 +24,11 @@ using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 using Matrix = Eigen::Map<RowMatrix>;
 using ConstMatrix = Eigen::Map<const RowMatrix>;
 using Grads = std::vector<Tensor>;
+
+// A shape-[] tensor holding `value` on `like`'s device (the scalar operand of a + 1.0f).
+Tensor scalar_on(float value, const Tensor& like) {
+  return like.device() == Device::cpu ? Tensor::scalar(value) : Tensor::full({}, value, like.device());
+}
 
 void check_device(const char* op, const Tensor& a, const Tensor& b) {
   if (a.device() != b.device())
@@ -111,7 +117,8 @@ void broadcast_rows(const Shape& out, const Shape& a, const Shape& b, Body&& bod
 // out = f(a, b) elementwise with broadcasting. f is written once for Eigen
 // arrays and floats alike, e.g. [](const auto& x, const auto& y) { return x + y; }.
 template <class F>
-Tensor broadcast_binary(const Tensor& a, const Tensor& b, const Shape& out_shape, F f) {
+Tensor broadcast_binary(cuda::Binary op, const Tensor& a, const Tensor& b, const Shape& out_shape, F f) {
+  if (a.device() == Device::cuda) return cuda_ops::binary(op, a, b, out_shape);
   Tensor out = Tensor::empty(out_shape, a.device());
   const float* pa = a.data();
   const float* pb = b.data();
@@ -130,7 +137,8 @@ Tensor broadcast_binary(const Tensor& a, const Tensor& b, const Shape& out_shape
 // `t` repeated along broadcast dims to `shape`.
 Tensor broadcast_to(const Tensor& t, const Shape& shape) {
   if (t.shape() == shape) return t;
-  return broadcast_binary(t, Tensor::scalar(0.0f), shape, [](const auto& x, const auto&) { return x + 0.0f; });
+  if (t.device() == Device::cuda) return cuda_ops::broadcast_to(t, shape);
+  return broadcast_binary(cuda::Binary::add, t, Tensor::scalar(0.0f), shape, [](const auto& x, const auto&) { return x + 0.0f; });
 }
 
 // ---- pointwise machinery ---------------------------------------------------
@@ -157,11 +165,13 @@ Tensor chain(const Tensor& g, const Tensor& x, const Tensor& y, D derivative) {
 }
 
 // A pointwise op: forward f(x), and dy/dx from (x, y).
+// p: pow's exponent, for the cuda kernels (the CPU lambdas capture it).
 template <class F, class D>
-Tensor pointwise(const char* op, const Tensor& a, F f, D derivative) {
-  Tensor out = map(a, f);
+Tensor pointwise(const char* op, const Tensor& a, F f, D derivative, float p = 0.0f) {
+  Tensor out = a.device() == Device::cuda ? cuda_ops::unary(op, a, p) : map(a, f);
   if (needs_grad({&a}))
-    record(out, op, {a}, [x = a.detach(), y = out.detach(), derivative](const Tensor& g) {
+    record(out, op, {a}, [x = a.detach(), y = out.detach(), derivative, op, p](const Tensor& g) {
+      if (g.device() == Device::cuda) return Grads{cuda_ops::unary_backward(op, g, x, y, p)};
       return Grads{chain(g, x, y, derivative)};
     });
   return out;
@@ -191,6 +201,7 @@ Tensor sum_to(const Tensor& grad, const Shape& shape) {
   if (grad.shape() == shape) return grad;
   if (broadcast_shapes(shape, grad.shape(), "sum_to") != grad.shape())
     fail("sum_to: shape ", shape_str(shape), " does not broadcast to ", shape_str(grad.shape()));
+  if (grad.device() == Device::cuda) return cuda_ops::sum_to(grad, shape);
   Tensor out = Tensor::zeros(shape, grad.device());
   float* po = out.data();
   const float* pg = grad.data();
@@ -207,6 +218,7 @@ void add_(Tensor a, const Tensor& b) {
   if (broadcast_shapes(a.shape(), b.shape(), "add_") != a.shape())
     fail("add_: ", shape_str(b.shape()), " cannot be added in place to ", shape_str(a.shape()),
          " (it would change the shape)");
+  if (a.device() == Device::cuda) return cuda_ops::add_in_place(a, b);
   float* pa = a.data();
   const float* pb = b.data();
   broadcast_rows(a.shape(), a.shape(), b.shape(), [&](int64_t ao, int64_t, int64_t bo, int64_t b_step, int64_t, int64_t n) {
@@ -217,7 +229,7 @@ void add_(Tensor a, const Tensor& b) {
 
 Tensor add(const Tensor& a, const Tensor& b) {
   check_device("add", a, b);
-  Tensor out = broadcast_binary(a, b, broadcast_shapes(a.shape(), b.shape(), "add"),
+  Tensor out = broadcast_binary(cuda::Binary::add, a, b, broadcast_shapes(a.shape(), b.shape(), "add"),
                                 [](const auto& x, const auto& y) { return x + y; });
   if (needs_grad({&a, &b}))
     record(out, "add", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) {
@@ -228,7 +240,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   check_device("sub", a, b);
-  Tensor out = broadcast_binary(a, b, broadcast_shapes(a.shape(), b.shape(), "sub"),
+  Tensor out = broadcast_binary(cuda::Binary::sub, a, b, broadcast_shapes(a.shape(), b.shape(), "sub"),
                                 [](const auto& x, const auto& y) { return x - y; });
   if (needs_grad({&a, &b}))
     record(out, "sub", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) {
@@ -239,7 +251,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   check_device("mul", a, b);
-  Tensor out = broadcast_binary(a, b, broadcast_shapes(a.shape(), b.shape(), "mul"),
+  Tensor out = broadcast_binary(cuda::Binary::mul, a, b, broadcast_shapes(a.shape(), b.shape(), "mul"),
                                 [](const auto& x, const auto& y) { return x * y; });
   if (needs_grad({&a, &b}))
     record(out, "mul", {a, b}, [a = a.detach(), b = b.detach(), ra = a.requires_grad(), rb = b.requires_grad()](const Tensor& g) {
@@ -251,7 +263,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 Tensor div(const Tensor& a, const Tensor& b) {
   check_device("div", a, b);
-  Tensor out = broadcast_binary(a, b, broadcast_shapes(a.shape(), b.shape(), "div"),
+  Tensor out = broadcast_binary(cuda::Binary::div, a, b, broadcast_shapes(a.shape(), b.shape(), "div"),
                                 [](const auto& x, const auto& y) { return x / y; });
   if (needs_grad({&a, &b}))
     record(out, "div", {a, b}, [a = a.detach(), b = b.detach(), ra = a.requires_grad(), rb = b.requires_grad()](const Tensor& g) {
@@ -263,27 +275,27 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor neg(const Tensor& a) {
-  Tensor out = map(a, [](float x) { return -x; });
+  Tensor out = a.device() == Device::cuda ? cuda_ops::unary("neg", a, 0.0f) : map(a, [](float x) { return -x; });
   if (needs_grad({&a})) record(out, "neg", {a}, [](const Tensor& g) { return Grads{neg(g)}; });
   return out;
 }
 
-Tensor add(const Tensor& a, float b) { return add(a, Tensor::scalar(b)); }
-Tensor mul(const Tensor& a, float b) { return mul(a, Tensor::scalar(b)); }
+Tensor add(const Tensor& a, float b) { return add(a, scalar_on(b, a)); }
+Tensor mul(const Tensor& a, float b) { return mul(a, scalar_on(b, a)); }
 
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
 Tensor operator-(const Tensor& a) { return neg(a); }
-Tensor operator+(const Tensor& a, float b) { return add(a, Tensor::scalar(b)); }
-Tensor operator+(float a, const Tensor& b) { return add(Tensor::scalar(a), b); }
-Tensor operator-(const Tensor& a, float b) { return sub(a, Tensor::scalar(b)); }
-Tensor operator-(float a, const Tensor& b) { return sub(Tensor::scalar(a), b); }
-Tensor operator*(const Tensor& a, float b) { return mul(a, Tensor::scalar(b)); }
-Tensor operator*(float a, const Tensor& b) { return mul(Tensor::scalar(a), b); }
-Tensor operator/(const Tensor& a, float b) { return div(a, Tensor::scalar(b)); }
-Tensor operator/(float a, const Tensor& b) { return div(Tensor::scalar(a), b); }
+Tensor operator+(const Tensor& a, float b) { return add(a, scalar_on(b, a)); }
+Tensor operator+(float a, const Tensor& b) { return add(scalar_on(a, b), b); }
+Tensor operator-(const Tensor& a, float b) { return sub(a, scalar_on(b, a)); }
+Tensor operator-(float a, const Tensor& b) { return sub(scalar_on(a, b), b); }
+Tensor operator*(const Tensor& a, float b) { return mul(a, scalar_on(b, a)); }
+Tensor operator*(float a, const Tensor& b) { return mul(scalar_on(a, b), b); }
+Tensor operator/(const Tensor& a, float b) { return div(a, scalar_on(b, a)); }
+Tensor operator/(float a, const Tensor& b) { return div(scalar_on(a, b), b); }
 
 // ============================================================================
 // linear algebra and shape
@@ -303,7 +315,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   int64_t batches = a.dim() == 3 ? sa[0] : 1;
   Shape out_shape = a.dim() == 3 ? Shape{batches, m, n} : Shape{m, n};
   Tensor out = Tensor::empty(out_shape, a.device());
-  if (b.dim() == 2) {  // one B for every batch: a single (batches*M, K) @ (K, N) product
+  if (a.device() == Device::cuda) {
+    cuda_ops::matmul(a, b, out, batches, m, k, n);
+  } else if (b.dim() == 2) {  // one B for every batch: a single (batches*M, K) @ (K, N) product
     Matrix(out.data(), batches * m, n).noalias() = ConstMatrix(a.data(), batches * m, k) * ConstMatrix(b.data(), k, n);
   } else {
     for (int64_t i = 0; i < batches; ++i)
@@ -338,6 +352,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
       fail("linear: bias ", shape_str(bias.shape()), " does not fit weight ", shape_str(weight.shape()),
            " (expected [", out_features, "])");
   }
+  if (x.device() == Device::cuda) return cuda_ops::linear(x, weight, bias);
   Shape out_shape = x.shape();
   out_shape.back() = out_features;
   Tensor out = Tensor::empty(out_shape, x.device());
@@ -377,7 +392,8 @@ Tensor transpose(const Tensor& a) {
   std::swap(out_shape[out_shape.size() - 2], out_shape.back());
   Tensor out = Tensor::empty(out_shape, a.device());
   int64_t batches = rows * cols != 0 ? a.numel() / (rows * cols) : 0;
-  for (int64_t i = 0; i < batches; ++i)
+  if (a.device() == Device::cuda) cuda_ops::transpose(a, out, batches, rows, cols);
+  else for (int64_t i = 0; i < batches; ++i)
     Matrix(out.data() + i * rows * cols, cols, rows) = ConstMatrix(a.data() + i * rows * cols, rows, cols).transpose();
   if (needs_grad({&a})) record(out, "transpose", {a}, [](const Tensor& g) { return Grads{transpose(g)}; });
   return out;
@@ -408,7 +424,7 @@ Tensor reshape(const Tensor& a, const Shape& shape) {
 // ============================================================================
 
 Tensor sum(const Tensor& a) {
-  Tensor out = Tensor::scalar(ConstArray(a.data(), a.numel()).sum());
+  Tensor out = a.device() == Device::cuda ? cuda_ops::sum_all(a) : Tensor::scalar(ConstArray(a.data(), a.numel()).sum());
   if (needs_grad({&a})) record(out, "sum", {a}, [sa = a.shape()](const Tensor& g) { return Grads{broadcast_to(g, sa)}; });
   return out;
 }
@@ -419,7 +435,8 @@ Tensor sum(const Tensor& a, int64_t dim, bool keepdim) {
   Shape kept = a.shape();
   kept[static_cast<size_t>(d)] = 1;
   Tensor out = Tensor::empty(kept, a.device());
-  for (int64_t o = 0; o < s.outer; ++o)  // each outer block is an (n, inner) matrix: sum its columns
+  if (a.device() == Device::cuda) cuda_ops::sum_dim(a, out, s.outer, s.n, s.inner);
+  else for (int64_t o = 0; o < s.outer; ++o)  // each outer block is an (n, inner) matrix: sum its columns
     Matrix(out.data() + o * s.inner, 1, s.inner) = ConstMatrix(a.data() + o * s.n * s.inner, s.n, s.inner).colwise().sum();
   if (!keepdim) {
     Shape squeezed = a.shape();
@@ -433,7 +450,7 @@ Tensor sum(const Tensor& a, int64_t dim, bool keepdim) {
 
 Tensor mean(const Tensor& a) {
   float n = static_cast<float>(a.numel());
-  Tensor out = Tensor::scalar(ConstArray(a.data(), a.numel()).sum() / n);
+  Tensor out = a.device() == Device::cuda ? cuda_ops::mean_all(a) : Tensor::scalar(ConstArray(a.data(), a.numel()).sum() / n);
   if (needs_grad({&a}))
     record(out, "mean", {a}, [sa = a.shape(), n](const Tensor& g) { return Grads{broadcast_to(g / n, sa)}; });
   return out;
@@ -445,7 +462,7 @@ Tensor mean(const Tensor& a, int64_t dim, bool keepdim) {
   Tensor out;
   {
     NoGradGuard plain;  // one "mean" node below instead of a sum node and a div node
-    out = div(sum(a, d, keepdim), Tensor::scalar(n));
+    out = div(sum(a, d, keepdim), scalar_on(n, a));
   }
   if (needs_grad({&a})) {
     Shape kept = a.shape();
@@ -464,6 +481,7 @@ MaxResult max(const Tensor& a, int64_t dim, bool keepdim) {
   Shape out_shape = a.shape();
   if (keepdim) out_shape[static_cast<size_t>(d)] = 1;
   else out_shape.erase(out_shape.begin() + d);
+  if (a.device() == Device::cuda) return cuda_ops::max(a, d, out_shape);
   MaxResult result{Tensor::empty(out_shape, a.device()), std::vector<int64_t>(static_cast<size_t>(s.outer * s.inner))};
   const float* x = a.data();
   float* values = result.values.data();
@@ -505,7 +523,7 @@ Tensor sqrt(const Tensor& a) {
   return pointwise("sqrt", a, [](float x) { return sqrtf(x); }, [](float, float y) { return 0.5f / y; });
 }
 Tensor pow(const Tensor& a, float p) {
-  return pointwise("pow", a, [p](float x) { return powf(x, p); }, [p](float x, float) { return ew::pow_grad(x, p); });
+  return pointwise("pow", a, [p](float x) { return powf(x, p); }, [p](float x, float) { return ew::pow_grad(x, p); }, p);
 }
 Tensor relu(const Tensor& a) {
   return pointwise("relu", a, ew::relu, [](float x, float) { return ew::relu_grad(x); });
@@ -543,6 +561,7 @@ void check_has_classes(const char* op, const Tensor& a) {
 
 Tensor softmax(const Tensor& a) {
   check_has_classes("softmax", a);
+  if (a.device() == Device::cuda) return cuda_ops::softmax(a);
   Tensor out = Tensor::empty(a.shape(), a.device());
   for_each_row(a, out, [](ConstArray x, Array y) {
     y = (x - x.maxCoeff()).exp();  // subtracting the max keeps exp from overflowing
@@ -562,6 +581,7 @@ Tensor softmax(const Tensor& a) {
 
 Tensor log_softmax(const Tensor& a) {
   check_has_classes("log_softmax", a);
+  if (a.device() == Device::cuda) return cuda_ops::log_softmax(a);
   Tensor out = Tensor::empty(a.shape(), a.device());
   for_each_row(a, out, [](ConstArray x, Array y) {
     float max = x.maxCoeff();
@@ -592,6 +612,7 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& targets) 
   for (size_t i = 0; i < targets.size(); ++i)
     if (targets[i] < 0 || targets[i] >= classes)
       fail("cross_entropy: target ", targets[i], " at index ", i, " is not a class in [0, ", classes, ")");
+  if (logits.device() == Device::cuda) return cuda_ops::cross_entropy(logits, targets);
   Tensor probs;
   {
     NoGradGuard plain;
@@ -620,6 +641,7 @@ Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
   if (prediction.shape() != target.shape())
     fail("mse_loss: prediction ", shape_str(prediction.shape()), " and target ", shape_str(target.shape()),
          " must have the same shape");
+  if (prediction.device() == Device::cuda) return cuda_ops::mse_loss(prediction, target);
   float n = static_cast<float>(prediction.numel());
   ConstArray p(prediction.data(), prediction.numel()), t(target.data(), target.numel());
   Tensor out = Tensor::scalar((p - t).square().sum() / n);
@@ -645,6 +667,7 @@ Tensor embedding(const Tensor& weight, const std::vector<int64_t>& ids, const Sh
     if (ids[i] < 0 || ids[i] >= vocab)
       fail("embedding: id ", ids[i], " at index ", i, " is out of range for weight ", shape_str(weight.shape()),
            " (expected [0, ", vocab, "))");
+  if (weight.device() == Device::cuda) return cuda_ops::embedding(weight, ids, ids_shape);
   Shape out_shape = ids_shape;
   out_shape.push_back(width);
   Tensor out = Tensor::empty(out_shape, weight.device());
@@ -669,6 +692,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, flo
     fail("layer_norm: weight ", shape_str(weight.shape()), " and bias ", shape_str(bias.shape()),
          " must both be [", width, "] for input ", shape_str(x.shape()));
   if (!(eps >= 0.0f)) fail("layer_norm: eps must be >= 0, got ", eps);
+  if (x.device() == Device::cuda) return cuda_ops::layer_norm(x, weight, bias, eps);
   int64_t rows = width ? x.numel() / width : 0;
   Tensor out = Tensor::empty(x.shape(), x.device());
   Tensor x_hat = Tensor::empty(x.shape(), x.device());  // (rows, D) normalized input, kept for backward
@@ -728,7 +752,8 @@ Tensor concat(const std::vector<Tensor>& parts, int64_t dim) {
   std::vector<int64_t> starts;
   for (const Tensor& part : parts) {
     int64_t chunk = part.size(d) * s.inner;  // contiguous floats per outer index
-    for (int64_t o = 0; o < s.outer; ++o)
+    if (part.device() == Device::cuda) cuda_ops::copy_chunks(part, out, offset * s.inner, s.n * s.inner, s.outer, chunk);
+    else for (int64_t o = 0; o < s.outer; ++o)
       std::memcpy(out.data() + o * s.n * s.inner + offset * s.inner, part.data() + o * chunk, sizeof(float) * static_cast<size_t>(chunk));
     starts.push_back(offset);
     offset += part.size(d);
@@ -752,6 +777,7 @@ Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t end) {
   if (start < 0 || start > end || end > size)
     fail("slice: [", start, ", ", end, ") is not a range within dim ", dim, " of shape ", shape_str(a.shape()),
          " (expected 0 <= start <= end <= ", size, ")");
+  if (a.device() == Device::cuda) return cuda_ops::slice(a, d, start, end);
   Shape out_shape = a.shape();
   out_shape[static_cast<size_t>(d)] = end - start;
   Tensor out = Tensor::empty(out_shape, a.device());

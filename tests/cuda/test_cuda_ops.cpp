@@ -1,0 +1,317 @@
+// tests/cuda/test_cuda_ops.cpp — every op on cuda tensors against the CPU, forward and
+// backward, on random inputs of awkward sizes (1, 31 and 1000003 elements; shapes that
+// are not multiples of the 16 × 16 matmul tile; broadcasting); matmul v1 against v2
+// (and cuBLAS on a GPU); mixed-device errors; and a short MLP training run on both
+// devices. On the GPU when one is present, else on the CPU emulator.
+//
+// TOLERANCES. Each op runs the CPU's per-element formula (lib/elementwise.hpp, the same
+// expressions in the same order), so on the emulator the pointwise ops and the
+// broadcast arithmetic agree bit for bit (checked: `exact`). Reductions add in a tree
+// of __shared__ memory (block_reduce.hpp) where the CPU adds in Eigen's order, and
+// matmul adds left to right where Eigen blocks: those compare within a relative
+// 1e-5 (2e-4 with an absolute 1e-3 for sums of 10^6 terms). On a GPU the CUDA math
+// library's expf/logf/tanhf/powf may differ from glibc in the last bits: 1e-5 there too.
+//   meson test -C build --suite cuda
+#include "cuda_testing.hpp"
+
+using namespace moments;
+using testing::check_close;
+using testing::check_error;
+
+namespace {
+
+using Inputs = std::vector<Tensor>;
+using Op = std::function<Tensor(const Inputs&)>;
+
+struct Tolerance {
+  float rtol = 1e-5f;
+  float atol = 1e-6f;
+  bool exact = false;  // bit for bit on the emulator (a GPU's math library may round otherwise)
+};
+constexpr Tolerance exact{0.0f, 0.0f, true};
+
+struct Run {
+  std::string op;  // the node the output recorded
+  std::vector<float> out;
+  std::vector<std::vector<float>> grads;
+};
+
+// f on copies of `inputs` living on `device`, all requiring grad; backward from a fixed
+// random seed gradient of the output's shape.
+Run run(const Op& f, const Inputs& inputs, Device device) {
+  Inputs leaves;
+  for (const Tensor& x : inputs) leaves.push_back(x.to(device).clone().requires_grad_());
+  Tensor y = f(leaves);
+  REQUIRE(y.device() == device);
+  Generator gen(99);
+  y.backward(randn(y.shape(), gen).to(device));
+  Run r{y.node() ? y.node()->op : "", y.to_vector(), {}};
+  for (const Tensor& leaf : leaves) {
+    REQUIRE(leaf.grad().defined());
+    CHECK(leaf.grad().device() == device);
+    r.grads.push_back(leaf.grad().to_vector());
+  }
+  return r;
+}
+
+void compare(const std::string& what, const Op& f, const Inputs& inputs, Tolerance tolerance = {}) {
+  INFO(what);
+  Run cpu = run(f, inputs, Device::cpu);
+  Run gpu = run(f, inputs, Device::cuda);
+  CHECK(gpu.op == cpu.op);  // the same autograd node on both devices
+  if (tolerance.exact && cuda::emulating()) {
+    CHECK_MESSAGE(gpu.out == cpu.out, what, ": forward differs from the CPU");
+    for (size_t i = 0; i < cpu.grads.size(); ++i)
+      CHECK_MESSAGE(gpu.grads[i] == cpu.grads[i], what, ": gradient of input ", i, " differs from the CPU");
+    return;
+  }
+  float rtol = tolerance.exact ? 1e-5f : tolerance.rtol, atol = tolerance.exact ? 1e-6f : tolerance.atol;
+  check_close(gpu.out, cpu.out, atol, rtol, what + ": forward");
+  for (size_t i = 0; i < cpu.grads.size(); ++i)
+    check_close(gpu.grads[i], cpu.grads[i], atol, rtol, what + ": gradient of input " + std::to_string(i));
+}
+
+Tensor normal(const Shape& shape, uint64_t seed) {
+  Generator gen(seed);
+  return randn(shape, gen);
+}
+Tensor positive(const Shape& shape, uint64_t seed) {  // in [0.5, 2): for log, sqrt, pow
+  Generator gen(seed);
+  return rand(shape, gen, 0.5f, 2.0f);
+}
+
+const int64_t kSizes[] = {1, 31, 1000003};
+
+}  // namespace
+
+TEST_CASE("pointwise functions match the CPU bit for bit, forward and backward") {
+  for (int64_t n : kSizes) {
+    std::string size = " on " + std::to_string(n) + " elements";
+    compare("neg" + size, [](const Inputs& x) { return neg(x[0]); }, {normal({n}, 1)}, exact);
+    compare("exp" + size, [](const Inputs& x) { return exp(x[0]); }, {normal({n}, 2)}, exact);
+    compare("log" + size, [](const Inputs& x) { return log(x[0]); }, {positive({n}, 3)}, exact);
+    compare("sqrt" + size, [](const Inputs& x) { return sqrt(x[0]); }, {positive({n}, 4)}, exact);
+    compare("pow 1.5" + size, [](const Inputs& x) { return pow(x[0], 1.5f); }, {positive({n}, 5)}, exact);
+    compare("relu" + size, [](const Inputs& x) { return relu(x[0]); }, {normal({n}, 6)}, exact);
+    compare("gelu" + size, [](const Inputs& x) { return gelu(x[0]); }, {normal({n}, 7)}, exact);
+    compare("tanh" + size, [](const Inputs& x) { return tanh(x[0]); }, {normal({n}, 8)}, exact);
+    compare("sigmoid" + size, [](const Inputs& x) { return sigmoid(x[0]); }, {normal({n}, 9)}, exact);
+  }
+}
+
+TEST_CASE("arithmetic with broadcasting, its gradient reduction sum_to, and the scalar forms") {
+  for (int64_t n : kSizes) {
+    std::string size = " on " + std::to_string(n) + " elements";
+    Inputs same{normal({n}, 10), positive({n}, 11)};
+    compare("add" + size, [](const Inputs& x) { return x[0] + x[1]; }, same, exact);
+    compare("sub" + size, [](const Inputs& x) { return x[0] - x[1]; }, same, exact);
+    compare("mul" + size, [](const Inputs& x) { return x[0] * x[1]; }, same, exact);
+    compare("div" + size, [](const Inputs& x) { return x[0] / x[1]; }, same, exact);
+    compare("scalar forms" + size, [](const Inputs& x) { return 2.0f - (x[0] * 3.0f + 1.0f) / 4.0f; },
+            {normal({n}, 12)}, exact);
+  }
+  // Broadcast shapes: the gradients of the smaller inputs are sums (sum_to).
+  struct Pair {
+    Shape a, b;
+  };
+  for (const Pair& p : {Pair{{31, 17}, {17}}, Pair{{5, 1, 7}, {3, 1}}, Pair{{4, 1, 6, 1}, {1, 5, 1, 3}},
+                        Pair{{1}, {31, 1}}, Pair{{}, {2, 3}}, Pair{{1000, 1003}, {1000, 1}}}) {
+    std::string shapes = " of " + shape_str(p.a) + " and " + shape_str(p.b);
+    Inputs ab{normal(p.a, 13), positive(p.b, 14)};
+    // A gradient summed over 1003 terms of either sign: the error scales with Σ|term|
+    // (about 30 here), not with the small result, hence an absolute 1e-4.
+    Tolerance t = shape_numel(p.a) > 1000 ? Tolerance{1e-4f, 1e-4f} : Tolerance{};
+    compare("add" + shapes, [](const Inputs& x) { return x[0] + x[1]; }, ab, t);
+    compare("sub" + shapes, [](const Inputs& x) { return x[0] - x[1]; }, ab, t);
+    compare("mul" + shapes, [](const Inputs& x) { return x[0] * x[1]; }, ab, t);
+    compare("div" + shapes, [](const Inputs& x) { return x[0] / x[1]; }, ab, t);
+  }
+  // sum_to by itself, and add_ (the gradient accumulation) with a broadcast operand.
+  Tensor g = normal({6, 5, 7}, 15);
+  for (const Shape& target : {Shape{5, 7}, Shape{6, 1, 7}, Shape{5, 1}, Shape{1}, Shape{}}) {
+    CAPTURE(shape_str(target));
+    check_close(sum_to(g.to(Device::cuda), target), sum_to(g, target).to_vector(), 1e-5f, 1e-5f, "sum_to");
+  }
+  Tensor a = normal({31, 17}, 16), b = normal({17}, 17);
+  Tensor a_cuda = a.to(Device::cuda);
+  add_(a, b);
+  add_(a_cuda, b.to(Device::cuda));
+  CHECK(a_cuda.to_vector() == a.to_vector());
+}
+
+TEST_CASE("reductions: sum and mean over everything and over a dim, max over a dim with indices") {
+  Tolerance big{2e-4f, 1e-3f};  // sums of a million terms, added in another order
+  for (int64_t n : kSizes) {
+    std::string size = " of " + std::to_string(n) + " elements";
+    Tolerance t = n > 1000 ? big : Tolerance{};
+    compare("sum" + size, [](const Inputs& x) { return sum(x[0]); }, {normal({n}, 20)}, t);
+    compare("mean" + size, [](const Inputs& x) { return mean(x[0]); }, {normal({n}, 21)}, t);
+  }
+  for (const Shape& shape : {Shape{1}, Shape{31, 17}, Shape{3, 1000, 5}, Shape{7, 1, 3}}) {
+    for (int64_t dim = -1; dim < static_cast<int64_t>(shape.size()); ++dim) {
+      std::string where = " of " + shape_str(shape) + " over dim " + std::to_string(dim);
+      compare("sum" + where, [dim](const Inputs& x) { return sum(x[0], dim); }, {normal(shape, 22)});
+      compare("mean keepdim" + where, [dim](const Inputs& x) { return mean(x[0], dim, true); }, {normal(shape, 23)});
+      compare("max" + where, [dim](const Inputs& x) { return max(x[0], dim).values; }, {normal(shape, 24)}, exact);
+      Tensor x = normal(shape, 25);
+      CHECK(max(x.to(Device::cuda), dim).indices == max(x, dim).indices);
+    }
+  }
+  Tensor ties = Tensor::from({1, 3, 3, NAN, 2, 2}, {2, 3});  // first maximum wins; a NaN wins
+  CHECK(max(ties.to(Device::cuda), 1).indices == std::vector<int64_t>{1, 0});
+}
+
+TEST_CASE("softmax, log_softmax, cross_entropy and mse_loss") {
+  for (const Shape& shape : {Shape{1}, Shape{31, 10}, Shape{3, 4, 1000}, Shape{2, 1}}) {
+    std::string where = " of " + shape_str(shape);
+    compare("softmax" + where, [](const Inputs& x) { return softmax(x[0]); }, {normal(shape, 30)});
+    compare("log_softmax" + where, [](const Inputs& x) { return log_softmax(x[0]); }, {normal(shape, 31)});
+  }
+  for (const Shape& shape : {Shape{1, 1}, Shape{31, 10}, Shape{64, 1000}}) {
+    std::vector<int64_t> targets;
+    for (int64_t i = 0; i < shape[0]; ++i) targets.push_back((i * 7 + 3) % shape[1]);
+    compare("cross_entropy of " + shape_str(shape),
+            [targets](const Inputs& x) { return cross_entropy(x[0], targets); }, {normal(shape, 32)});
+  }
+  for (int64_t n : kSizes) {
+    Tolerance t = n > 1000 ? Tolerance{2e-4f, 1e-5f} : Tolerance{};
+    compare("mse_loss of " + std::to_string(n) + " elements",
+            [](const Inputs& x) { return mse_loss(x[0], x[1]); }, {normal({n}, 33), normal({n}, 34)}, t);
+  }
+}
+
+TEST_CASE("layer_norm, embedding, concat, slice, transpose and reshape") {
+  for (const Shape& shape : {Shape{1, 1}, Shape{31, 17}, Shape{2, 3, 1000}}) {
+    int64_t width = shape.back();
+    compare("layer_norm of " + shape_str(shape),
+            [](const Inputs& x) { return layer_norm(x[0], x[1], x[2]); },
+            {normal(shape, 40), normal({width}, 41), normal({width}, 42)}, Tolerance{1e-5f, 1e-5f});
+  }
+  std::vector<int64_t> ids;
+  for (int64_t i = 0; i < 31; ++i) ids.push_back((i * 5) % 13);  // repeats: their gradients add up
+  compare("embedding", [ids](const Inputs& x) { return embedding(x[0], ids, {31}); }, {normal({13, 17}, 43)}, exact);
+  compare("embedding of shape [1] ids", [](const Inputs& x) { return embedding(x[0], {0}, {1, 1}); },
+          {normal({1, 1}, 44)}, exact);
+
+  compare("concat along dim 1", [](const Inputs& x) { return concat({x[0], x[1], x[2]}, 1); },
+          {normal({3, 1, 5}, 45), normal({3, 31, 5}, 46), normal({3, 2, 5}, 47)}, exact);
+  compare("concat along dim 0", [](const Inputs& x) { return concat({x[0], x[1]}, 0); },
+          {normal({1}, 48), normal({1000003}, 49)}, exact);
+  compare("slice", [](const Inputs& x) { return slice(x[0], 1, 3, 20); }, {normal({5, 31, 3}, 50)}, exact);
+  compare("slice of everything", [](const Inputs& x) { return slice(x[0], 0, 0, 1); }, {normal({1}, 51)}, exact);
+  compare("transpose", [](const Inputs& x) { return transpose(x[0]); }, {normal({3, 31, 17}, 52)}, exact);
+  compare("reshape", [](const Inputs& x) { return reshape(x[0], {17, -1}); }, {normal({31, 17}, 53)}, exact);
+}
+
+TEST_CASE("matmul and linear match the CPU, 2-D and batched, on shapes that are not multiples of the tile") {
+  struct Shapes {
+    Shape a, b;
+  };
+  for (const Shapes& s : {Shapes{{1, 1}, {1, 1}}, Shapes{{31, 17}, {17, 33}}, Shapes{{65, 70}, {70, 16}},
+                          Shapes{{3, 31, 17}, {3, 17, 20}}, Shapes{{3, 31, 17}, {17, 20}}}) {
+    compare("matmul " + shape_str(s.a) + " @ " + shape_str(s.b), [](const Inputs& x) { return matmul(x[0], x[1]); },
+            {normal(s.a, 60), normal(s.b, 61)});
+  }
+  compare("linear with bias", [](const Inputs& x) { return linear(x[0], x[1], x[2]); },
+          {normal({31, 17}, 62), normal({10, 17}, 63), normal({10}, 64)});
+  compare("linear without bias, batched input", [](const Inputs& x) { return linear(x[0], x[1], Tensor()); },
+          {normal({2, 5, 17}, 65), normal({33, 17}, 66)});
+}
+
+TEST_CASE("matmul v1 (naive) and v2 (tiled) agree bit for bit; cuBLAS within rounding") {
+  cuda::Backend& backend = cuda::active_backend();
+  struct Case {
+    int64_t batches, m, k, n;
+    bool shared_b;
+  };
+  for (const Case& c : {Case{1, 1, 1, 1, false}, Case{1, 31, 17, 33, false}, Case{2, 65, 100, 47, false},
+                        Case{3, 16, 16, 16, true}, Case{1, 1, 1000, 3, false}}) {
+    CAPTURE(c.batches);
+    CAPTURE(c.m);
+    CAPTURE(c.k);
+    CAPTURE(c.n);
+    Tensor a = normal({c.batches, c.m, c.k}, 70).to(Device::cuda);
+    Tensor b = normal({c.shared_b ? 1 : c.batches, c.k, c.n}, 71).to(Device::cuda);
+    int64_t b_stride = c.shared_b ? 0 : c.k * c.n;
+    auto product = [&](cuda::MatmulKernel kernel) {
+      Tensor out = Tensor::full({c.batches, c.m, c.n}, NAN, Device::cuda);  // every float must be written
+      backend.matmul(kernel, a.data(), b.data(), out.data(), c.batches, c.m, c.k, c.n, c.m * c.k, b_stride);
+      return out.to_vector();
+    };
+    std::vector<float> v1 = product(cuda::MatmulKernel::naive_v1), v2 = product(cuda::MatmulKernel::tiled_v2);
+    CHECK(v1 == v2);
+    if (backend.has_cublas()) check_close(product(cuda::MatmulKernel::cublas), v2, 1e-5f, 1e-5f, "cuBLAS against v2");
+  }
+  if (!backend.has_cublas()) {
+    MESSAGE("skipped the cuBLAS comparison: the ", std::string(backend.name()), " has no cuBLAS (v2 stands in for it)");
+    Tensor one = Tensor::ones({1}, Device::cuda);
+    check_error([&] { backend.matmul(cuda::MatmulKernel::cublas, one.data(), one.data(), one.data(), 1, 1, 1, 1, 1, 1); },
+                {"cuBLAS", "emulator", "tiled_v2"});
+  }
+}
+
+TEST_CASE("ops that mix devices name both devices") {
+  Tensor gpu = Tensor::ones({2, 3}, Device::cuda), cpu = Tensor::ones({2, 3});
+  check_error([&] { sub(gpu, cpu); }, {"sub", "different devices", "cuda", "cpu"});
+  check_error([&] { matmul(cpu, transpose(gpu)); }, {"matmul", "cpu", "cuda"});
+  check_error([&] { linear(gpu, cpu, Tensor()); }, {"linear", "cuda", "cpu"});
+  check_error([&] { mse_loss(gpu, cpu); }, {"mse_loss", "cuda", "cpu"});
+  check_error([&] { concat({gpu, cpu}, 0); }, {"concat", "cuda", "cpu"});
+  check_error([&] { layer_norm(gpu, Tensor::ones({3}), Tensor::ones({3}, Device::cuda)); },
+              {"layer_norm", "cuda", "cpu"});
+}
+
+TEST_CASE("gradients accumulate on cuda as on the CPU, and zero_grad drops them") {
+  Tensor w = normal({4, 3}, 80).to(Device::cuda).requires_grad_();
+  Tensor x = normal({5, 3}, 81).to(Device::cuda);
+  sum(relu(linear(x, w, Tensor()))).backward();
+  std::vector<float> once = w.grad().to_vector();
+  sum(relu(linear(x, w, Tensor()))).backward();
+  std::vector<float> twice = w.grad().to_vector();
+  for (size_t i = 0; i < once.size(); ++i) CHECK(twice[i] == 2.0f * once[i]);
+  w.zero_grad();
+  CHECK_FALSE(w.grad().defined());
+}
+
+TEST_CASE("a short MLP training run: 10 Adam steps on the CPU and on cuda agree") {
+  // MLP 64-32-10 on a fixed batch of 32, cross-entropy, Adam(lr 1e-2): the same model
+  // (same seed), one copy moved to cuda. Tolerance: matmul and the reductions round
+  // differently (see the top), Adam divides by √v, so parameters agree within 1e-4.
+  Generator data_gen(5);
+  Tensor x = randn({32, 64}, data_gen);
+  std::vector<int64_t> targets;
+  for (int64_t i = 0; i < 32; ++i) targets.push_back((i * 3) % 10);
+  struct Trained {
+    std::vector<float> losses;
+    std::vector<std::vector<float>> params;
+  };
+  auto train = [&](Device device) {
+    Generator gen(0);
+    MLP model({64, 32, 10}, gen);
+    model.to(device);
+    CHECK(model.layers[0].weight.device() == device);
+    Adam adam(model.parameters(), {.learning_rate = 1e-2});
+    Tensor input = x.to(device);
+    Trained out;
+    for (int step = 0; step < 10; ++step) {
+      Tensor loss = cross_entropy(model.forward(input), targets);  // forward
+      model.zero_grad();
+      loss.backward();  // backward
+      adam.step();      // update
+      out.losses.push_back(loss.item());
+    }
+    for (const Tensor& p : model.parameters()) out.params.push_back(p.to_vector());
+    return out;
+  };
+  Trained cpu = train(Device::cpu), gpu = train(Device::cuda);
+  check_close(gpu.losses, cpu.losses, 1e-5f, 1e-5f, "losses");
+  CHECK(cpu.losses.back() < cpu.losses.front());  // it learns
+  for (size_t i = 0; i < cpu.params.size(); ++i)
+    check_close(gpu.params[i], cpu.params[i], 1e-4f, 1e-4f, "parameter " + std::to_string(i));
+  float max_difference = 0.0f;
+  for (size_t i = 0; i < cpu.params.size(); ++i)
+    for (size_t j = 0; j < cpu.params[i].size(); ++j)
+      max_difference = std::max(max_difference, std::fabs(gpu.params[i][j] - cpu.params[i][j]));
+  MESSAGE("MLP 64-32-10, 10 Adam steps: loss ", cpu.losses.front(), " -> ", cpu.losses.back(),
+          " on the CPU; largest parameter difference to ", std::string(cuda::active_backend().name()), ": ", max_difference);
+}
