@@ -3,8 +3,10 @@
 // frees, copies outside an allocation, and reads past a buffer's end.
 // What is and is not emulated is listed in emulator.hpp.
 //
-// FIBERS. A block's threads run on fibers (ucontext: makecontext/swapcontext,
-// part of glibc). One "runner" fiber starts thread 0 and, each time the kernel
+// FIBERS. A block's threads run on fibers. On x86-64 a switch is ten instructions
+// (switch_stacks below: save the callee-saved registers, swap stack pointers);
+// elsewhere glibc's makecontext/swapcontext, which also make a system call per
+// switch (about 1 µs here, against 10 ns). One "runner" fiber starts thread 0 and, each time the kernel
 // returns, starts the next thread of the block on the same fiber. Only when a
 // thread calls __syncthreads() does its runner park it and go back to the block
 // scheduler, which starts a fresh runner for the next unstarted thread. When no
@@ -115,8 +117,89 @@ void install_fault_handler();
 // ---- fibers ----------------------------------------------------------------------
 constexpr size_t kFiberStack = 256 * 1024;
 
+// A suspended execution: where its registers were saved.
+#if defined(__x86_64__)
+struct Context {
+  void* stack_pointer = nullptr;
+};
+}  // namespace
+}  // namespace moments::cuda::emu
+
+// switch_stacks(&from, to): pushes the callee-saved registers and the SSE/x87
+// control words (System V ABI: everything a call must preserve), stores the stack
+// pointer in *from, loads `to`, and pops the other context's registers; its `ret`
+// continues wherever that context last called switch_stacks.
+extern "C" void moments_emu_switch_stacks(void** from, void* to);
+asm(R"(
+  .text
+  .p2align 4
+  .globl moments_emu_switch_stacks
+  .type moments_emu_switch_stacks, @function
+moments_emu_switch_stacks:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $8, %rsp
+  stmxcsr (%rsp)
+  fnstcw 4(%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr (%rsp)
+  fldcw 4(%rsp)
+  addq $8, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size moments_emu_switch_stacks, .-moments_emu_switch_stacks
+  .section .note.GNU-stack,"",@progbits
+  .text
+)");
+
+namespace moments::cuda::emu {
+namespace {
+
+void switch_context(Context& from, Context& to) { moments_emu_switch_stacks(&from.stack_pointer, to.stack_pointer); }
+
+// A context that starts `entry` (which never returns) on the stack [stack, stack + size).
+void make_context(Context& context, char* stack, size_t size, void (*entry)()) {
+  auto top = reinterpret_cast<uintptr_t>(stack + size) & ~uintptr_t{15};
+  auto* slot = reinterpret_cast<uint64_t*>(top);
+  *--slot = 0;                                          // entry's return address: none (keeps rsp % 16 == 8)
+  *--slot = reinterpret_cast<uint64_t>(entry);          // where switch_stacks' ret goes
+  for (int i = 0; i < 6; ++i) *--slot = 0;              // rbp, rbx, r12–r15
+  uint32_t control[2] = {0, 0};                         // this thread's MXCSR and x87 control word
+  asm volatile("stmxcsr %0\n\tfnstcw %1" : "=m"(control[0]), "=m"(control[1]));
+  *--slot = (uint64_t{control[1] & 0xFFFF} << 32) | control[0];
+  context.stack_pointer = slot;
+}
+#else
+struct Context {
+  ucontext_t state{};
+};
+void switch_context(Context& from, Context& to) { swapcontext(&from.state, &to.state); }
+// getcontext "returns twice" in general, hence GCC's -Wclobbered; here the saved
+// state is only a template for makecontext and is never resumed, so it returns once.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wclobbered"
+void make_context(Context& context, char* stack, size_t size, void (*entry)()) {
+  getcontext(&context.state);
+  context.state.uc_stack.ss_sp = stack;
+  context.state.uc_stack.ss_size = size;
+  context.state.uc_link = nullptr;
+  makecontext(&context.state, entry, 0);
+}
+#pragma GCC diagnostic pop
+#endif
+
 struct Fiber {
-  ucontext_t context{};
+  Context context;
   char* map = nullptr;         // the guard page, then the stack
   char* stack = nullptr;       // lowest address of the usable stack
   int thread = -1;             // the emulated thread (linear index in the block) it runs
@@ -142,7 +225,7 @@ struct Block {
 };
 
 struct Scheduler {
-  ucontext_t context{};
+  Context context;
   const void* stack_bottom = nullptr;  // the scheduler's own stack, for ASan
   size_t stack_size = 0;
 #ifdef MOMENTS_EMU_ASAN
@@ -165,7 +248,7 @@ void yield_to_scheduler(Fiber* self) {
 #ifdef MOMENTS_EMU_ASAN
   __sanitizer_start_switch_fiber(&self->fake_stack, scheduler.stack_bottom, scheduler.stack_size);
 #endif
-  swapcontext(&self->context, &scheduler.context);
+  switch_context(self->context, scheduler.context);
 #ifdef MOMENTS_EMU_ASAN
   __sanitizer_finish_switch_fiber(self->fake_stack, &scheduler.stack_bottom, &scheduler.stack_size);
 #endif
@@ -179,7 +262,7 @@ void resume(Fiber* fiber) {
 #ifdef MOMENTS_EMU_ASAN
   __sanitizer_start_switch_fiber(&scheduler.fake_stack, fiber->stack, kFiberStack);
 #endif
-  swapcontext(&scheduler.context, &fiber->context);
+  switch_context(scheduler.context, fiber->context);
 #ifdef MOMENTS_EMU_ASAN
   __sanitizer_finish_switch_fiber(scheduler.fake_stack, nullptr, nullptr);
 #endif
@@ -206,10 +289,6 @@ void runner() {
   }
 }
 
-// getcontext "returns twice" in general, hence GCC's -Wclobbered; here the saved
-// state is only a template for makecontext and is never resumed, so it returns once.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wclobbered"
 Fiber* idle_fiber() {
   for (auto& f : scheduler.pool)
     if (f->idle) {
@@ -226,15 +305,10 @@ Fiber* idle_fiber() {
   mprotect(map, kPage, PROT_NONE);
   f->map = static_cast<char*>(map);
   f->stack = static_cast<char*>(map) + kPage;
-  getcontext(&f->context);
-  f->context.uc_stack.ss_sp = f->stack;
-  f->context.uc_stack.ss_size = kFiberStack;
-  f->context.uc_link = nullptr;
-  makecontext(&f->context, runner, 0);
+  make_context(f->context, f->stack, kFiberStack, runner);
   f->idle = false;
   return f;
 }
-#pragma GCC diagnostic pop
 
 // Runs every thread of the current block to its end.
 void run_block(Block& block) {
@@ -252,7 +326,9 @@ void run_block(Block& block) {
     // Everyone alive is at the barrier: release them in thread order.
     std::vector<Fiber*> released;
     released.swap(parked);
-    std::sort(released.begin(), released.end(), [](const Fiber* a, const Fiber* b) { return a->thread < b->thread; });
+    auto by_thread = [](const Fiber* a, const Fiber* b) { return a->thread < b->thread; };
+    if (!std::is_sorted(released.begin(), released.end(), by_thread))  // they usually arrive in order
+      std::sort(released.begin(), released.end(), by_thread);
     for (Fiber* f : released) {
       f->at_barrier = false;
       resume(f);
@@ -309,14 +385,13 @@ void on_fault(int signal, siginfo_t* info, void* context) {
                   "copy the data first (cudaMemcpy, or Tensor::to(Device::cpu)).\n",
                   static_cast<void*>(address), static_cast<void*>(a->begin), a->bytes, address - a->begin);
   } else {
-    const char* where = address < a->begin ? "before the start" : "past the end";
-    std::ptrdiff_t distance = address < a->begin ? a->begin - address : address - (a->begin + a->bytes);
+    const char* where = address < a->begin ? "before its start" : "past its end";
     std::snprintf(text, sizeof text,
                   "moments CUDA emulator: kernel %s, block (%u, %u, %u), thread (%u, %u, %u): illegal memory access "
-                  "at %p, %td bytes %s of device buffer %p (%zu bytes). On a GPU: \"an illegal memory access was "
-                  "encountered\".\n",
+                  "at %p, byte offset %td of device buffer %p, which has %zu bytes (%s). On a GPU: \"an illegal "
+                  "memory access was encountered\".\n",
                   launch_state.kernel, blockIdx.x, blockIdx.y, blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z,
-                  static_cast<void*>(address), distance, where, static_cast<void*>(a->begin), a->bytes);
+                  static_cast<void*>(address), address - a->begin, static_cast<void*>(a->begin), a->bytes, where);
   }
   report_and_abort(text);
 }
