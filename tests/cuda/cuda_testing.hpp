@@ -24,7 +24,8 @@ inline const bool executor_chosen = [] {
 // For tests that only make sense on a real GPU (cuBLAS, timings): exit 77 with a message.
 inline void require_gpu(const char* what) {
   if (moments::cuda::gpu_backend()) return;
-  std::printf("skipped: %s needs a real GPU (%s)\n", what, moments::cuda::unavailable_reason().c_str());
+  std::printf("skipped: %s needs a real GPU, and Device::cuda runs on the %s here\n", what,
+              moments::cuda::available() ? moments::cuda::active_backend().name() : "nothing");
   std::exit(77);
 }
 
