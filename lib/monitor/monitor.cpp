@@ -87,6 +87,11 @@ MOMENTS_CPU_CLONES std::pair<double, double> abs_sum_and_max(const float* x, int
   return {total, largest};
 }
 
+// The monitor's passes run on the CPU. A tensor on Device::cuda is copied to the
+// host first (one transfer per tensor and recorded step: simple and exact, not
+// fast; on a GPU a reduction kernel per statistic would avoid it).
+Tensor on_host(const Tensor& t) { return t.device() == Device::cpu ? t : t.to(Device::cpu); }
+
 // "" if all finite, else a description of the first non-finite element.
 // `squared` is ‖t‖²: when it is finite every element is, and nothing is scanned.
 std::string first_nonfinite(const Tensor& t, double squared) {
@@ -127,7 +132,8 @@ void Monitor::before_step() {
   if (!have_snapshot_) return;
   before_.resize(params_.size());
   for (size_t i = 0; i < params_.size(); ++i) {  // copy into buffers kept across steps: no allocation after the first
-    if (!before_[i].defined() || before_[i].shape() != params_[i].shape()) before_[i] = params_[i].clone();
+    if (params_[i].device() != Device::cpu) before_[i] = on_host(params_[i]);  // θ before, on the host
+    else if (!before_[i].defined() || before_[i].shape() != params_[i].shape()) before_[i] = params_[i].clone();
     else std::memcpy(before_[i].data(), params_[i].data(), sizeof(float) * static_cast<size_t>(params_[i].numel()));
   }
 }
@@ -157,8 +163,9 @@ const Record* Monitor::record(int64_t step, double loss) {
   double total_grad = 0, total_param = 0, total_update = 0, total_update_dot_neg_grad = 0;
   bool any_update = snapshot;
   for (size_t i = 0; i < params_.size(); ++i) {
-    const Tensor& p = params_[i];
-    Tensor g = p.grad();
+    const Tensor p = on_host(params_[i]);
+    Tensor g = params_[i].grad();
+    if (g.defined()) g = on_host(g);
     ParamRecord pr;
     pr.name = names_[i];
     ParamSums sums = param_sums(p.data(), snapshot ? before_[i].data() : nullptr, g.defined() ? g.data() : nullptr,
@@ -206,7 +213,8 @@ const Record* Monitor::record(int64_t step, double loss) {
     for (const auto& [buffer, t] : state->buffers) {
       auto& [sum, count] = abs_sum[buffer];
       double& peak = abs_max[buffer];
-      auto [buffer_sum, buffer_peak] = abs_sum_and_max(t.data(), t.numel());
+      Tensor host = on_host(t);
+      auto [buffer_sum, buffer_peak] = abs_sum_and_max(host.data(), host.numel());
       sum += buffer_sum;
       peak = std::max(peak, buffer_peak);
       count += t.numel();
