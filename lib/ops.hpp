@@ -36,6 +36,11 @@
 //
 // Shapes follow NumPy broadcasting: align trailing dims; each pair must be equal
 // or contain a 1. Every shape error throws moments::Error naming the op and the shapes.
+//
+// DEVICES. Every op takes cpu tensors or Device::cuda tensors (a GPU, or the CPU
+// emulator), never a mix (an error names both devices). On cuda the kernels of cuda/
+// run (via ops_cuda.cpp) and the same autograd nodes are recorded, so backward() and
+// the optimizers run there too.
 #pragma once
 #include <cstdint>
 #include <vector>
