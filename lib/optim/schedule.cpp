@@ -5,6 +5,9 @@
 #include <cmath>
 #include <numbers>
 
+#include "backend.hpp"  // cuda gradients: copied back to the device
+#include "ops.hpp"
+
 namespace moments {
 
 namespace {
@@ -77,6 +80,10 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, bool e
   for (const Tensor& p : params) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
+    if (g.device() == Device::cuda) {  // a host copy, summed in double as below (simple, not fast)
+      for (float v : g.to_vector()) sum += static_cast<double>(v) * v;
+      continue;
+    }
     const float* x = g.data();
     for (int64_t i = 0, n = g.numel(); i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
   }
@@ -89,6 +96,11 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, bool e
     for (const Tensor& p : params) {
       Tensor g = p.grad();
       if (!g.defined()) continue;
+      if (g.device() == Device::cuda) {  // g · scale by the mul kernel, written back into g
+        Tensor scaled = mul(g.detach(), scale);
+        g.cuda_backend().copy_on_device(g.data(), scaled.data(), g.numel());
+        continue;
+      }
       float* x = g.data();
       for (int64_t i = 0, n = g.numel(); i < n; ++i) x[i] *= scale;
     }
@@ -102,6 +114,12 @@ void clip_grad_value(const std::vector<Tensor>& params, double clip_value) {
   for (const Tensor& p : params) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
+    if (g.device() == Device::cuda) {  // clamped on a host copy (there is no clamp kernel)
+      std::vector<float> x = g.to_vector();
+      for (float& v : x) v = std::clamp(v, -c, c);
+      if (!x.empty()) g.cuda_backend().copy_to_device(g.data(), x.data(), g.numel());
+      continue;
+    }
     float* x = g.data();
     for (int64_t i = 0, n = g.numel(); i < n; ++i) x[i] = std::clamp(x[i], -c, c);
   }

@@ -282,6 +282,27 @@ TEST_CASE("gradients accumulate on cuda as on the CPU, and zero_grad drops them"
   CHECK_FALSE(w.grad().defined());
 }
 
+TEST_CASE("clip_grad_norm and clip_grad_value work on cuda gradients as on the CPU") {
+  for (bool by_norm : {true, false}) {
+    std::vector<float> cpu_result, cuda_result;
+    double cpu_norm = 0.0, cuda_norm = 0.0;
+    for (Device device : {Device::cpu, Device::cuda}) {
+      Tensor w = normal({31, 17}, 90).to(device).requires_grad_(), b = normal({17}, 91).to(device).requires_grad_();
+      w.set_grad(normal({31, 17}, 92).to(device));
+      b.set_grad(normal({17}, 93).to(device));
+      double norm = by_norm ? clip_grad_norm({w, b}, 1.0) : 0.0;
+      if (!by_norm) clip_grad_value({w, b}, 0.5);
+      (device == Device::cpu ? cpu_norm : cuda_norm) = norm;
+      std::vector<float>& result = device == Device::cpu ? cpu_result : cuda_result;
+      result = w.grad().to_vector();
+      for (float v : b.grad().to_vector()) result.push_back(v);
+    }
+    CAPTURE(by_norm);
+    CHECK(cuda_norm == cpu_norm);
+    CHECK(cuda_result == cpu_result);
+  }
+}
+
 TEST_CASE("a short MLP training run: 10 Adam steps on the CPU and on cuda agree") {
   // MLP 64-32-10 on a fixed batch of 32, cross-entropy, Adam(lr 1e-2): the same model
   // (same seed), one copy moved to cuda. Tolerance: matmul and the reductions round
