@@ -45,12 +45,15 @@ int64_t rows_of(const Tensor& a) {
 // forward kernels
 // ============================================================================
 
-Tensor binary(cuda::Binary op, const Tensor& a, const Tensor& b, const Shape& out_shape) {
+namespace {
+// out = a ∘ b, broadcast to out's shape: the kernel reads a and b through their
+// strides along each of out's dims, 0 where broadcast (trailing dims align).
+void binary_into(cuda::Binary op, const Tensor& a, const Tensor& b, Tensor& out) {
   static const char* const names[] = {"add", "sub", "mul", "div"};
+  const Shape& out_shape = out.shape();
   if (out_shape.size() > static_cast<size_t>(cuda::kMaxDims))
     fail(names[static_cast<int>(op)], ": cuda tensors broadcast over at most ", cuda::kMaxDims, " dims, got ",
          shape_str(out_shape));
-  // Strides of a and b along each of out's dims, 0 where broadcast (trailing dims align).
   cuda::BroadcastLayout layout;
   layout.rank = static_cast<int>(out_shape.size());
   auto strides = [&](const Shape& in, int64_t* stride) {
@@ -64,15 +67,18 @@ Tensor binary(cuda::Binary op, const Tensor& a, const Tensor& b, const Shape& ou
   for (int d = 0; d < layout.rank; ++d) layout.size[d] = out_shape[static_cast<size_t>(d)];
   strides(a.shape(), layout.a_stride);
   strides(b.shape(), layout.b_stride);
-  Tensor out = Tensor::empty(out_shape, Device::cuda);
   backend_of(a).binary(op, a.data(), b.data(), out.data(), layout);
+}
+}  // namespace
+
+Tensor binary(cuda::Binary op, const Tensor& a, const Tensor& b, const Shape& out_shape) {
+  Tensor out = Tensor::empty(out_shape, Device::cuda);
+  binary_into(op, a, b, out);
   return out;
 }
 
-void add_in_place(Tensor& a, const Tensor& b) {
-  Tensor sum = binary(cuda::Binary::add, a, b, a.shape());  // a fresh buffer: a's floats are read by many threads
-  backend_of(a).copy_on_device(a.data(), sum.data(), a.numel());
-}
+// In place is safe: a has out's shape, so thread i reads a[i] and writes a[i] only.
+void add_in_place(Tensor& a, const Tensor& b) { binary_into(cuda::Binary::add, a, b, a); }
 
 Tensor broadcast_to(const Tensor& t, const Shape& shape) {
   return binary(cuda::Binary::add, t, scalar(0.0f), shape);
