@@ -4,7 +4,8 @@
 // multiply-adds (-fmad=false), so SGD and Adam/AdamW agree bit for bit, on the
 // emulator and on a GPU. Adafactor's kernels mirror the CPU's reference loops (v1);
 // its sums (RMS(X), RMS(U)) add in another order, and the CPU's default v2 loops
-// round differently again (float lanes, 1/√V̂ as a product): within 1e-5 relative.
+// round differently again (float lanes, 1/√V̂ as a product): within 1e-5 relative
+// of v2, within 1e-6 of v1 (reference_loops).
 //   meson test -C build --suite cuda
 #include <chrono>
 #include <functional>
@@ -99,6 +100,18 @@ TEST_CASE("Adafactor for 10 steps: cpu and cuda agree to 1e-5") {
           make<Adafactor>(AdafactorOptions{.eps1 = 1e-30, .clip_threshold = 1.0, .eps1_in_square = true,
                                            .scale_parameter = false, .maximize = true}),
           {64, 300}, rtol, atol);
+}
+
+TEST_CASE("Adafactor's kernels mirror the CPU's reference loops (v1): within 1e-6") {
+  // The cpu side runs with reference_loops, the loops the kernels copy; only the order
+  // of the two RMS sums differs.
+  const float rtol = 1e-6f, atol = 1e-10f;
+  for (Shape shape : {Shape{37, 53}, Shape{3, 7, 11}, Shape{31}}) {
+    compare("Adafactor v1", make<Adafactor>(AdafactorOptions{.reference_loops = true}), shape, rtol, atol);
+    compare("Adafactor v1 beta1, weight decay",
+            make<Adafactor>(AdafactorOptions{.weight_decay = 0.1, .beta1 = 0.9, .reference_loops = true}), shape, rtol,
+            atol);
+  }
 }
 
 TEST_CASE("Adam's kernel on a 1,000,003-element tensor is quick on either executor") {
