@@ -46,7 +46,8 @@ bool cuda_available();
 std::string shape_str(const Shape& shape);  // "[2, 3]"
 int64_t shape_numel(const Shape& shape);
 
-// The memory behind a tensor. CPU storage is plain host memory; CUDA storage is
+// The memory behind a tensor. CPU storage is plain host memory (buffers of 64 KiB
+// and more are recycled for the next tensor of the same size: see tensor.cpp); CUDA storage is
 // device memory from the active cuda::Backend, which it remembers: data() is then
 // a device pointer, for kernels only (copy with Tensor::to or to_vector to read it).
 class Storage {

@@ -109,3 +109,23 @@ TEST_CASE("rand and randn have the right range, mean and spread") {
   check_error([&] { rand({2}, gen, 1.0f, 0.0f); }, {"rand", "low 1", "high 0"});
   check_error([&] { randn({2}, gen, 0.0f, -1.0f); }, {"randn", "std -1"});
 }
+
+TEST_CASE("a freed large cpu buffer is recycled for the next tensor of its size") {
+#if defined(__SANITIZE_ADDRESS__)
+  MESSAGE("AddressSanitizer build: buffers are freed at once, so use-after-free stays detectable");
+#else
+  const int64_t n = 123457;  // a size no other test uses, and over the 64 KiB threshold
+  const float* first = nullptr;
+  {
+    Tensor a = Tensor::full({n}, 3.0f);
+    first = a.data();
+  }
+  Tensor b = Tensor::zeros({n});
+  CHECK(b.data() == first);  // the same memory: no new pages, no page faults
+  CHECK(b.data()[n - 1] == 0.0f);
+  Tensor c = Tensor::zeros({n});  // b still holds the recycled buffer, so c gets another
+  CHECK(c.data() != first);
+  Tensor small = Tensor::zeros({16});  // small buffers go straight to malloc
+  CHECK(small.data() != nullptr);
+#endif
+}
