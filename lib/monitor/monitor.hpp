@@ -21,7 +21,12 @@
 //   optimizer state buffer by name (exp_avg, exp_avg_sq, row_var, ...), and the
 //   bytes of state per buffer and device.
 // The monitor reads the optimizer's named state generically: a new optimizer
-// needs no monitor code.
+// needs no monitor code. Tensors on Device::cuda are copied to the host for the
+// statistics (exact; one transfer per tensor and recorded step).
+//
+// Cost: two passes over parameters, gradients and state plus a copy of the
+// parameters per recorded step, about the memory traffic of an Adam step
+// (tests/bench/bench_monitor measures it); `every` = N spreads it over N steps.
 //
 // Checks: the first parameter whose gradient or value holds NaN/inf is named
 // with the step (and throws with throw_on_nonfinite); a loss more than spike_z
