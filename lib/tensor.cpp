@@ -58,7 +58,12 @@ namespace {
 // a free list for the next request of exactly its size; at most kMaxCachedBytes
 // wait at once (beyond that, buffers go back to the system). Under AddressSanitizer
 // every buffer is freed at once, so use-after-free is still caught.
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)  // clang's spelling
+#define MOMENTS_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(MOMENTS_ASAN)  // GCC's, then clang's
 constexpr bool kRecycle = false;
 #else
 constexpr bool kRecycle = true;

@@ -284,15 +284,7 @@ DrawStats BarChart::draw(const Plan& plan, Canvas& canvas, const Margins& at_lea
   for (const ValueLabel& label : l.labels)
     draw_text(canvas, label.box.x, label.box.y, label.text, {.color = theme::text});
   draw_frame(canvas, area, l.plot, l.decor, l.x_ticks, l.y_ticks, /*x_tick_marks=*/false);
-  Rect legend_rect = scene.legend_box;
-  if (!scene.legend_box.empty()) {
-    draw_legend_box(canvas, scene.legend_box, data.legend);
-  } else if (!data.legend.empty()) {
-    int band = l.decor.legend_band;
-    legend_rect = {l.plot.x, l.plot.y - theme::title_gap - band, l.plot.width, band};
-    draw_legend_band(canvas, legend_rect, data.legend);
-  }
-  draw_notes(canvas, area, data.notes);
+  Rect legend_rect = draw_legend_and_notes(canvas, area, l.plot, l.decor, scene.legend_box, data.legend, data.notes);
   if (data.categories.empty() || data.series.empty()) draw_empty_message(canvas, l.plot, "no data");
   canvas.set_clip(saved_clip);
   DrawStats stats = data.stats;
@@ -303,10 +295,6 @@ DrawStats BarChart::draw(const Plan& plan, Canvas& canvas, const Margins& at_lea
 
 Canvas BarChart::render(DrawStats* stats) const { return render_chart(*this, stats); }
 
-DrawStats BarChart::save_png(const std::string& path) const {
-  DrawStats stats;
-  plots::save_png(render(&stats), path);
-  return stats;
-}
+DrawStats BarChart::save_png(const std::string& path) const { return save_chart_png(*this, path); }
 
 }  // namespace moments::plots

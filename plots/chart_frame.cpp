@@ -221,4 +221,18 @@ void draw_legend_band(Canvas& canvas, const Rect& band, const std::vector<Legend
   }
 }
 
+Rect draw_legend_and_notes(Canvas& canvas, const Rect& area, const Rect& plot, const Decor& decor,
+                           const Rect& corner_box, const std::vector<LegendEntry>& legend,
+                           const std::vector<std::string>& notes) {
+  Rect where = corner_box;
+  if (!corner_box.empty()) {
+    draw_legend_box(canvas, corner_box, legend);
+  } else if (!legend.empty()) {
+    where = {plot.x, plot.y - theme::title_gap - decor.legend_band, plot.width, decor.legend_band};
+    draw_legend_band(canvas, where, legend);
+  }
+  draw_notes(canvas, area, notes);
+  return where;
+}
+
 }  // namespace moments::plots

@@ -26,6 +26,7 @@
 
 #include "bitmap_font.hpp"
 #include "canvas.hpp"
+#include "png_io.hpp"
 
 namespace moments::plots {
 
@@ -71,6 +72,12 @@ Canvas render_chart(const Chart& chart, DrawStats* stats) {
   DrawStats drawn = chart.draw(canvas, canvas.bounds());
   if (stats) *stats = drawn;
   return canvas;
+}
+template <class Chart>
+DrawStats save_chart_png(const Chart& chart, const std::string& path) {
+  DrawStats stats;
+  save_png(render_chart(chart, &stats), path);
+  return stats;
 }
 
 // Distances from the edges of a chart's area to its plot area.
@@ -157,5 +164,11 @@ std::vector<Rect> legend_corners(const Rect& plot, int width, int height);
 // Entries in rows across `width` pixels, for a band above the plot.
 int legend_band_height(const std::vector<LegendEntry>& entries, int width);
 void draw_legend_band(Canvas& canvas, const Rect& band, const std::vector<LegendEntry>& entries);
+// The last layer of every chart: the legend in `corner_box` when the layout found
+// one, else (when there are entries) in a band above the plot; then the notes.
+// Returns where the legend went (empty: no legend).
+Rect draw_legend_and_notes(Canvas& canvas, const Rect& area, const Rect& plot, const Decor& decor,
+                           const Rect& corner_box, const std::vector<LegendEntry>& legend,
+                           const std::vector<std::string>& notes);
 
 }  // namespace moments::plots

@@ -514,15 +514,7 @@ DrawStats LineChart::draw(const Plan& plan, Canvas& canvas, const Margins& at_le
   canvas.set_clip(area_clip);
 
   draw_frame(canvas, area, l.plot, l.decor, l.x_ticks, l.y_ticks);
-  Rect legend_rect = scene.legend_box;
-  if (!scene.legend_box.empty()) {
-    draw_legend_box(canvas, scene.legend_box, scene.legend);
-  } else if (!scene.legend.empty()) {
-    int band = l.decor.legend_band;
-    legend_rect = {l.plot.x, l.plot.y - theme::title_gap - band, l.plot.width, band};
-    draw_legend_band(canvas, legend_rect, scene.legend);
-  }
-  draw_notes(canvas, area, scene.notes);
+  Rect legend_rect = draw_legend_and_notes(canvas, area, l.plot, l.decor, scene.legend_box, scene.legend, scene.notes);
   if (data.stats.points == 0) draw_empty_message(canvas, l.plot, data.series.empty() ? "no data" : "no points to draw");
   canvas.set_clip(saved_clip);
   DrawStats stats = data.stats;
@@ -533,10 +525,6 @@ DrawStats LineChart::draw(const Plan& plan, Canvas& canvas, const Margins& at_le
 
 Canvas LineChart::render(DrawStats* stats) const { return render_chart(*this, stats); }
 
-DrawStats LineChart::save_png(const std::string& path) const {
-  DrawStats stats;
-  plots::save_png(render(&stats), path);
-  return stats;
-}
+DrawStats LineChart::save_png(const std::string& path) const { return save_chart_png(*this, path); }
 
 }  // namespace moments::plots
