@@ -115,9 +115,9 @@ MOMENTS_CPU_CLONES double row_update_squares_v2(const float* g, const float* b, 
       prefetch_ahead(g + j);
       MOMENTS_LOAD(gj, g + j);
       MOMENTS_LOAD(bj, b + j);
-      Lanes inverse_sqrt_v = a_i * bj;
-      Lanes u = (inverse_sqrt_v < cap ? inverse_sqrt_v : cap) * (sign * gj);
-      sum += u * u;
+      Lanes inverse_sqrt_v = a_i * bj;                                         // 1/√V̂_ij = a_i b_j
+      Lanes u = (inverse_sqrt_v < cap ? inverse_sqrt_v : cap) * (sign * gj);  // U_ij = G_ij / √V̂_ij
+      sum += u * u;                                                           // Σ U²: RMS(U_t)
     }
     for (int l = 0; j < end; ++j, ++l) {
       float u = u_v2(g[j], a_i, b[j], cap, sign);
@@ -141,25 +141,25 @@ MOMENTS_CPU_CLONES void row_apply_v2(float* x, float* m, const float* g, const f
     MOMENTS_LOAD(xj, x + j);
     MOMENTS_LOAD(gj, g + j);
     MOMENTS_LOAD(bj, b + j);
-    Lanes inverse_sqrt_v = a_i * bj;
-    Lanes u = (inverse_sqrt_v < cap ? inverse_sqrt_v : cap) * (sign * gj);
+    Lanes inverse_sqrt_v = a_i * bj;                                         // 1/√V̂_ij = a_i b_j
+    Lanes u = (inverse_sqrt_v < cap ? inverse_sqrt_v : cap) * (sign * gj);  // U_ij = G_ij / √V̂_ij
     if (!m) {
-      xj = xj * decay + step * u;
+      xj = xj * decay + step * u;                          // X_t ← X_{t−1}(1 − lr λ) − α_t Û_t
     } else {
       MOMENTS_LOAD(mj, m + j);
-      mj = mj * beta1 + one_minus_beta1 * (-step * u);
+      mj = mj * beta1 + one_minus_beta1 * (-step * u);     // M_t ← β1 M_{t−1} + (1 − β1) α_t Û_t
       MOMENTS_STORE(m + j, mj);
-      xj = xj * decay - mj;
+      xj = xj * decay - mj;                                // X_t ← X_{t−1}(1 − lr λ) − M_t
     }
     MOMENTS_STORE(x + j, xj);
   }
   for (; j < cols; ++j) {
     float u = u_v2(g[j], a_i, b[j], cap, sign);
     if (!m) {
-      x[j] = x[j] * decay + step * u;
+      x[j] = x[j] * decay + step * u;                      // X_t ← X_{t−1}(1 − lr λ) − α_t Û_t
     } else {
-      m[j] = m[j] * beta1 + one_minus_beta1 * (-step * u);
-      x[j] = x[j] * decay - m[j];
+      m[j] = m[j] * beta1 + one_minus_beta1 * (-step * u);  // M_t ← β1 M_{t−1} + (1 − β1) α_t Û_t
+      x[j] = x[j] * decay - m[j];                           // X_t ← X_{t−1}(1 − lr λ) − M_t
     }
   }
 }
