@@ -40,6 +40,15 @@ Outcome run(const std::vector<std::string>& args) {
 
 std::string fixture(const std::string& name) { return data_dir() + "/fixtures/" + name; }
 
+// Writes `log` to NAME.csv in the current directory and draws it to NAME.png.
+Outcome run_on(const std::string& name, const std::string& log) {
+  FILE* f = std::fopen((name + ".csv").c_str(), "wb");
+  REQUIRE(f != nullptr);
+  std::fwrite(log.data(), 1, log.size(), f);
+  std::fclose(f);
+  return run({name + ".csv", "--out", name + ".png"});
+}
+
 void check_fails(const std::vector<std::string>& args, int status, const std::vector<std::string>& pieces) {
   Outcome outcome = run(args);
   INFO("output: ", outcome.output);
@@ -129,12 +138,7 @@ TEST_CASE("a torn last row is ignored and reported; everything before it is read
   check_error([] { parse_csv("step,loss\n1,1e999\n", "log.csv"); }, "is out of range for a double: \"1e999\"");
 
   // The command draws the rows before it and warns, on stderr.
-  const std::string path = "cli_torn.csv";
-  FILE* f = std::fopen(path.c_str(), "wb");
-  REQUIRE(f != nullptr);
-  std::fputs("step,loss\n1,0.5\n2,0.4\n3", f);
-  std::fclose(f);
-  Outcome outcome = run({path, "--out", "cli_torn.png"});
+  Outcome outcome = run_on("cli_torn", "step,loss\n1,0.5\n2,0.4\n3");
   INFO("output: ", outcome.output);
   CHECK(outcome.status == 0);
   CHECK(outcome.output.find("warning: cli_torn.csv:4: the last line has no line break") != std::string::npos);
@@ -180,12 +184,7 @@ TEST_CASE("errors quote file content escaped and cut short; RFC 4180 quoted fiel
               "log.csv:1: field 2: text after the closing quote: \"ss\"");
 
   // Through the command: nothing raw reaches the terminal.
-  const std::string path = "cli_escape.csv";
-  FILE* f = std::fopen(path.c_str(), "wb");
-  REQUIRE(f != nullptr);
-  std::fputs("step,loss\n1,\x1b[2J\n", f);
-  std::fclose(f);
-  Outcome outcome = run({path, "--out", "cli_escape.png"});
+  Outcome outcome = run_on("cli_escape", "step,loss\n1,\x1b[2J\n");
   INFO("output: ", outcome.output);
   CHECK(outcome.status == 1);
   CHECK(outcome.output.find('\x1b') == std::string::npos);
