@@ -29,13 +29,15 @@ std::string_view trim(std::string_view s) {
 // One line's fields, RFC 4180 style: a field in double quotes may hold commas,
 // and "" inside it stands for one quote. Blanks around a field are trimmed.
 // Fields point into the line, or into `unescaped` for quoted fields that held a
-// doubled quote. `where` is "log.csv:7: ", for messages.
-std::vector<std::string_view> split(std::string_view line, std::deque<std::string>& unescaped,
-                                    const std::string& where) {
+// doubled quote. where() is "log.csv:7: ", for messages (made only for one).
+template <class Where>
+std::vector<std::string_view> split(std::string_view line, std::deque<std::string>& unescaped, const Where& where) {
   std::vector<std::string_view> fields;
   line = trim(line);
   for (size_t at = 0;;) {
-    const std::string field_name = "field " + std::to_string(fields.size() + 1);
+    auto fail = [&](const std::string& what) {
+      throw PlotError(where() + "field " + std::to_string(fields.size() + 1) + ": " + what);
+    };
     while (at < line.size() && is_blank(line[at])) ++at;
     size_t end;  // where the field's text ends: at the comma, or the end of the line
     if (at < line.size() && line[at] == '"') {
@@ -44,10 +46,8 @@ std::vector<std::string_view> split(std::string_view line, std::deque<std::strin
       for (;; close += 2) {  // the closing quote is the first one not followed by another
         close = line.find('"', close);
         if (close == std::string_view::npos)
-          throw PlotError(where + field_name +
-                          ": a quoted field has no closing quote on its line (line breaks inside fields are "
-                          "not supported): " +
-                          quoted(line.substr(at)));
+          fail("a quoted field has no closing quote on its line (line breaks inside fields are not supported): " +
+               quoted(line.substr(at)));
         if (close + 1 >= line.size() || line[close + 1] != '"') break;
         doubled = true;
       }
@@ -62,7 +62,7 @@ std::vector<std::string_view> split(std::string_view line, std::deque<std::strin
       }
       end = std::min(line.find(',', close), line.size());
       std::string_view after = trim(line.substr(close + 1, end - close - 1));
-      if (!after.empty()) throw PlotError(where + field_name + ": text after the closing quote: " + quoted(after));
+      if (!after.empty()) fail("text after the closing quote: " + quoted(after));
       fields.push_back(inside);
     } else {
       end = std::min(line.find(',', at), line.size());
@@ -137,7 +137,7 @@ CsvLog parse_csv(std::string_view text, const std::string& source) {
       log.torn_line = line_number;
       break;
     }
-    const std::string where = source + ":" + std::to_string(line_number) + ": ";
+    auto where = [&] { return source + ":" + std::to_string(line_number) + ": "; };
     unescaped.clear();
     std::vector<std::string_view> fields = split(line, unescaped, where);
 
@@ -146,20 +146,20 @@ CsvLog parse_csv(std::string_view text, const std::string& source) {
       std::unordered_set<std::string_view> seen;
       for (size_t c = 0; c < fields.size(); ++c) {
         std::string_view name = fields[c];
-        if (name.empty()) throw PlotError(where + "column " + std::to_string(c + 1) + " has no name");
-        if (!seen.insert(name).second) throw PlotError(where + "column " + quoted(name) + " appears twice");
+        if (name.empty()) throw PlotError(where() + "column " + std::to_string(c + 1) + " has no name");
+        if (!seen.insert(name).second) throw PlotError(where() + "column " + quoted(name) + " appears twice");
       }
       log.columns.assign(fields.begin(), fields.end());
       log.values.resize(log.columns.size());
       continue;
     }
     if (fields.size() != log.columns.size())
-      throw PlotError(where + "expected " + std::to_string(log.columns.size()) + " fields (" + joined(log.columns) +
+      throw PlotError(where() + "expected " + std::to_string(log.columns.size()) + " fields (" + joined(log.columns) +
                       "), found " + std::to_string(fields.size()));
     for (size_t c = 0; c < fields.size(); ++c) {
       double v;
       if (const char* problem = parse_number(fields[c], v))
-        throw PlotError(where + "field " + std::to_string(c + 1) + " (" + quoted(log.columns[c]) + ") " + problem +
+        throw PlotError(where() + "field " + std::to_string(c + 1) + " (" + quoted(log.columns[c]) + ") " + problem +
                         ": " + quoted(fields[c]));
       log.values[c].push_back(v);
     }

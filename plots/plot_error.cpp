@@ -28,7 +28,7 @@ size_t utf8_length(std::string_view text, size_t at) {
 std::string quoted(std::string_view text, size_t max_bytes) {
   std::string out = "\"";
   size_t at = 0;
-  for (; at < text.size() && at < max_bytes;) {
+  for (; at < text.size() && out.size() <= max_bytes;) {  // counting what is printed: an escape is 2-4 of it
     const auto c = static_cast<unsigned char>(text[at]);
     if (c >= 0x80) {
       if (size_t length = utf8_length(text, at)) {

@@ -21,13 +21,13 @@ class PlotError : public std::runtime_error {
   explicit PlotError(const std::string& message) : std::runtime_error(message) {}
 };
 
-// Fields longer than this many bytes are cut in messages.
+// Quoted text is cut once this many bytes of it are printed (escapes included).
 inline constexpr size_t kQuotedMaxBytes = 60;
 
 // text in double quotes, safe to print: \" \\ \0 \t \n \r and \xNN for the other
 // control bytes (C0, DEL, the UTF-8 encoded C1 controls) and for bytes that are
-// not UTF-8; other UTF-8 passes. Beyond max_bytes the text is cut at a character
-// and the size follows: "abc…" (12345 bytes).
+// not UTF-8; other UTF-8 passes. Once about max_bytes are printed the text is
+// cut, at a character, and its size follows: "abc…" (12345 bytes).
 std::string quoted(std::string_view text, size_t max_bytes = kQuotedMaxBytes);
 
 }  // namespace moments::plots
