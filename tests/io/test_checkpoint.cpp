@@ -288,7 +288,10 @@ TEST_CASE("a save killed halfway leaves the previous checkpoint intact, and the 
   char byte = 0;
   REQUIRE(read(ready[0], &byte, 1) == 1);
   close(ready[0]);
-  const std::string temporary = temporary_path_for(path, child);
+  const std::vector<std::string> temporaries = temporary_files_of(dir.path.string(), child);
+  REQUIRE(temporaries.size() == 1);
+  const std::string temporary = temporaries[0];
+  CHECK(fs::path(temporary).filename().string().rfind(".moments-tmp." + std::to_string(child) + ".", 0) == 0);
   CHECK(fs::file_size(temporary) == old_bytes.size() / 2);  // the half-written file exists...
   kill(child, SIGKILL);
   int status = 0;
@@ -321,11 +324,15 @@ TEST_CASE("a 200 MB save killed mid-write leaves a loadable checkpoint") {
     }
     _exit(0);
   }
-  const std::string temporary = temporary_path_for(path, child);
+  std::string temporary;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   std::error_code ec;
   while (std::chrono::steady_clock::now() < deadline) {
-    auto size = fs::file_size(temporary, ec);
+    if (temporary.empty()) {
+      const std::vector<std::string> found = temporary_files_of(dir.path.string(), child);
+      if (!found.empty()) temporary = found[0];
+    }
+    auto size = temporary.empty() ? 0 : fs::file_size(temporary, ec);
     if (!ec && size > (16u << 20)) break;  // 16 MB written
     if (waitpid(child, nullptr, WNOHANG) == child) {
       child = 0;  // finished before we saw it grow
@@ -335,7 +342,7 @@ TEST_CASE("a 200 MB save killed mid-write leaves a loadable checkpoint") {
   }
   bool killed_mid_save = false;
   if (child > 0) {
-    killed_mid_save = fs::exists(temporary);
+    killed_mid_save = !temporary.empty() && fs::exists(temporary);
     kill(child, SIGKILL);
     waitpid(child, nullptr, 0);
   }
