@@ -221,6 +221,19 @@ KeptLog keep_for_resume(const std::string& path, const std::vector<std::string>&
   return kept;
 }
 
+// The size of the regular file at `path`; 0 when there is none (or it is a device such as /dev/null).
+int64_t existing_log_bytes(const std::string& path) {
+  struct stat info {};
+  return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) ? static_cast<int64_t>(info.st_size) : 0;
+}
+
+// LogMode::refuse: a log that holds anything is never overwritten by accident.
+void refuse_existing_log(const std::string& path) {
+  if (int64_t bytes = existing_log_bytes(path); bytes > 0)
+    fail("Monitor: the log '", path, "' already exists (", bytes, " bytes); set MonitorOptions::log_mode = ",
+         "LogMode::append to continue it (a resumed run) or LogMode::overwrite to replace it");
+}
+
 // A double as the shortest decimal that reads back to the same bits ("0.1", "nan").
 std::string exact_decimal(double x) {
   char text[32];
@@ -240,11 +253,7 @@ Monitor::Monitor(Optimizer& optimizer, const NamedTensors& named, MonitorOptions
   if (options_.spike_window < 2) fail("Monitor: invalid spike_window ", options_.spike_window, " (must be >= 2)");
   if (!(options_.smoothing >= 0.0 && options_.smoothing < 1.0))
     fail("Monitor: invalid smoothing ", options_.smoothing, " (must be in [0, 1))");
-  struct stat info {};
-  if (options_.log_mode == LogMode::refuse && !options_.csv_path.empty() && ::stat(options_.csv_path.c_str(), &info) == 0 &&
-      S_ISREG(info.st_mode) && info.st_size > 0)
-    fail("Monitor: the log '", options_.csv_path, "' already exists (", info.st_size, " bytes); set ",
-         "MonitorOptions::log_mode = LogMode::append to continue it (a resumed run) or LogMode::overwrite to replace it");
+  if (options_.log_mode == LogMode::refuse && !options_.csv_path.empty()) refuse_existing_log(options_.csv_path);
   for (size_t i = 0; i < params_.size(); ++i) {
     std::string name = "param" + std::to_string(i);
     for (const auto& [n, t] : named)
@@ -487,13 +496,9 @@ void Monitor::open_log(int64_t first_step) {
   std::string header;
   for (size_t i = 0; i < columns_.size(); ++i) header += (i ? "," : "") + columns_[i];
   header += '\n';
-  struct stat info {};
-  bool exists = ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) && info.st_size > 0;  // and is not empty
-  if (exists && options_.log_mode == LogMode::refuse)  // it appeared after the constructor looked
-    fail("Monitor: the log '", path, "' already exists (", info.st_size, " bytes); set MonitorOptions::log_mode = ",
-         "LogMode::append to continue it (a resumed run) or LogMode::overwrite to replace it");
+  if (options_.log_mode == LogMode::refuse) refuse_existing_log(path);  // it may have appeared since the constructor
   csv_.path = path;
-  if (exists && options_.log_mode == LogMode::append) {
+  if (existing_log_bytes(path) > 0 && options_.log_mode == LogMode::append) {
     KeptLog kept = keep_for_resume(path, columns_, header, first_step);  // reads it all before any change
     csv_.fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
     if (csv_.fd < 0) fail("Monitor: cannot write the CSV file '", path, "': ", std::strerror(errno));

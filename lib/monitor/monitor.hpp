@@ -74,7 +74,9 @@
 // on_write_error = OnWriteError::throw_error (default): record() throws that as
 // moments::Error (the record is in history() all the same);
 // OnWriteError::warn_once: it goes to warnings() and stderr, and recording goes on
-// in memory (history()) without the file.
+// in memory (history()) without the file. Errors in opening the log (a missing
+// folder, no permission, a log of other columns) always throw, at the first record:
+// they are mistakes to fix before training, not accidents during it.
 #pragma once
 #include <chrono>
 #include <cstdint>
