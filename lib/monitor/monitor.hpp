@@ -39,8 +39,8 @@
 #include <string>
 #include <vector>
 
-#include "nn.hpp"
-#include "optim/optimizer.hpp"
+#include "../nn.hpp"
+#include "../optim/optimizer.hpp"
 
 namespace moments {
 
