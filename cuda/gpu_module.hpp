@@ -5,7 +5,7 @@
 // libmoments_cuda_gpu.so, that backend.cpp opens with dlopen the first time a
 // Device::cuda tensor or gpu_backend() needs it. A program that never asks for the
 // GPU (moments-inspect --help, any CPU training run) never loads the CUDA runtime,
-// which costs about 0.3 s and 200 MB of memory at start-up. The emulator stays
+// which cost moments-inspect 0.1-0.5 s and 210 MB of memory at start-up. The emulator stays
 // linked in: it is plain C++.
 //
 // WHERE THE MODULE IS LOOKED FOR (first hit wins; backend.cpp)
