@@ -48,9 +48,9 @@
 #include <cstdint>
 #include <string>
 
-#include "nn.hpp"
-#include "optim/optimizer.hpp"
-#include "optim/schedule.hpp"
+#include "../nn.hpp"
+#include "../optim/optimizer.hpp"
+#include "../optim/schedule.hpp"
 #include "safetensors.hpp"
 
 namespace moments {

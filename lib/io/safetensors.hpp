@@ -20,7 +20,7 @@
 #include <map>
 #include <string>
 
-#include "nn.hpp"  // NamedTensors
+#include "../nn.hpp"  // NamedTensors
 
 namespace moments {
 

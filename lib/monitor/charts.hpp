@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "monitor/monitor.hpp"
+#include "monitor.hpp"
 
 namespace moments {
 

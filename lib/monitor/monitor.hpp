@@ -85,8 +85,8 @@
 #include <utility>
 #include <vector>
 
-#include "nn.hpp"
-#include "optim/optimizer.hpp"
+#include "../nn.hpp"
+#include "../optim/optimizer.hpp"
 
 namespace moments {
 

@@ -5,7 +5,7 @@
 #pragma once
 #include <cmath>
 
-#include "host_device.hpp"
+#include "../host_device.hpp"
 
 namespace moments {
 

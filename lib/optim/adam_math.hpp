@@ -11,7 +11,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "host_device.hpp"
+#include "../host_device.hpp"
 
 namespace moments {
 

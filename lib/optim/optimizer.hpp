@@ -25,7 +25,7 @@
 #include <utility>
 #include <vector>
 
-#include "tensor.hpp"
+#include "../tensor.hpp"
 
 namespace moments {
 

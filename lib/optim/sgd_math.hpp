@@ -4,7 +4,7 @@
 #pragma once
 #include <cstdint>
 
-#include "host_device.hpp"
+#include "../host_device.hpp"
 
 namespace moments {
 

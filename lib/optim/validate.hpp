@@ -2,7 +2,7 @@
 // messages that name the optimizer, the hyperparameter and its value.
 // Each check is written as "not (ok)", so NaN is rejected too, as in PyTorch.
 #pragma once
-#include "error.hpp"
+#include "../error.hpp"
 
 namespace moments {
 
