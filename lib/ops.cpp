@@ -83,7 +83,7 @@ void use_fixed_gemm_blocking() {
 // The last block takes the remainder (96 to 191 columns), so no block falls onto Eigen's matrix-vector or
 // small-size paths, which round differently too.
 constexpr int64_t kGemmColumns = 96;
-// Below about this many multiply-adds a product stays one call on one thread (measured: see parallel.cpp).
+// Below this many multiply-adds a product stays one call on one thread (the numbers are in parallel.cpp).
 constexpr int64_t kGemmFlopsPerChunk = int64_t{1} << 21;
 
 // Calls product(batch, j0, cols) for every block [j0, j0 + cols) of output columns of `batches` products of

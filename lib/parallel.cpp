@@ -18,6 +18,13 @@
 
 #include "error.hpp"
 
+// The cut-offs (kElementsPerChunk in parallel.hpp, kGemmFlopsPerChunk in ops.cpp) are set so that one chunk
+// is worth several wake-ups of a worker (a condition variable: a few microseconds when a core is free).
+// Measured on the 2-core VM of 2026-12, best of 2000 runs: an Adam element loop takes 0.42 ns per float
+// (13.7 µs for 32K floats), so a 32K-float chunk is about 14 µs; a 128³ product (2.1M multiply-adds,
+// kGemmFlopsPerChunk) takes 40 µs on one thread. Smaller tensors and products run inline. (The speed-up at
+// 2 threads could not be measured there: other builds kept the load average at 20 to 37 on 2 cores.)
+
 namespace moments {
 
 namespace {

@@ -34,7 +34,7 @@ int num_threads();
 
 // The chunk of loops that touch each float a few times (element-wise ops, optimizer steps, sums): a tensor
 // of at most this many elements stays on one thread, because waking the pool costs more than it saves there.
-// (Measured: see kElementsPerChunk's numbers in parallel.cpp.)
+// (The numbers behind it are in parallel.cpp.)
 constexpr std::int64_t kElementsPerChunk = std::int64_t{1} << 15;
 
 // Chunks of [0, n): [0, chunk), [chunk, 2·chunk), ..., the last one possibly shorter.
