@@ -8,6 +8,7 @@
 #include "monitor/progress.hpp"
 #include "nn.hpp"
 #include "ops.hpp"
+#include "parallel.hpp"
 #include "random.hpp"
 #include "tensor.hpp"
 #include "optim/adafactor.hpp"

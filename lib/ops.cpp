@@ -13,6 +13,7 @@
 #include "autograd.hpp"
 #include "elementwise.hpp"
 #include "ops_cuda.hpp"  // the Device::cuda side: kernels in cuda/
+#include "parallel.hpp"
 
 namespace moments {
 
@@ -70,6 +71,47 @@ void use_fixed_gemm_blocking() {
   (void)done;
 }
 
+// ---- threads: fixed chunks, so the bits do not depend on the thread count (parallel.hpp) ---------------
+
+// A matrix product is split into blocks of output columns, each a one-thread Eigen product. For a row-major
+// result Eigen computes the transposed product, so our columns are the rows of its kernel, which it takes
+// mr = 3 packets at a time (12 floats with SSE, 24 with AVX, 48 with AVX-512), and the leftover rows by
+// another path that groups the sums differently. Blocks of 96 columns, a multiple of every mr, keep every
+// element on the path it takes in the unsplit product, and Eigen's depth blocking depends on K alone, so
+// the bits are those of one Eigen call, whatever the thread count (tests/test_parallel.cpp checks many
+// shapes). Blocks of 64 or 128 did not: 256×64 @ 64×784 and 512³ differed in the last bit with AVX2.
+// The last block takes the remainder (96 to 191 columns), so no block falls onto Eigen's matrix-vector or
+// small-size paths, which round differently too.
+constexpr int64_t kGemmColumns = 96;
+// Below this many multiply-adds a product stays one call on one thread (the numbers are in parallel.cpp).
+constexpr int64_t kGemmFlopsPerChunk = int64_t{1} << 21;
+
+// Calls product(batch, j0, cols) for every block [j0, j0 + cols) of output columns of `batches` products of
+// shape (m, k) @ (k, n); blocks of different batches run on different threads too.
+template <class Product>
+void for_each_gemm_block(int64_t batches, int64_t m, int64_t k, int64_t n, const Product& product) {
+  int64_t blocks = m * k * n < kGemmFlopsPerChunk ? 1 : std::max<int64_t>(1, n / kGemmColumns);  // small: one block
+  int64_t block_flops = std::max<int64_t>(1, m * k * (n / blocks));
+  int64_t per_chunk = std::max<int64_t>(1, kGemmFlopsPerChunk / block_flops);  // blocks per chunk
+  parallel_for(batches * blocks, per_chunk, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      int64_t batch = item / blocks, j0 = item % blocks * kGemmColumns;
+      product(batch, j0, item % blocks == blocks - 1 ? n - j0 : kGemmColumns);
+    }
+  });
+}
+
+// out (m, n) = lhs (m, k) @ rhs (k, n), by column blocks; lhs and rhs are Eigen matrix expressions.
+template <class Lhs, class Rhs>
+void gemm(Matrix out, const Lhs& lhs, const Rhs& rhs) {
+  for_each_gemm_block(1, out.rows(), lhs.cols(), out.cols(), [&](int64_t, int64_t j0, int64_t cols) {
+    out.middleCols(j0, cols).noalias() = lhs * rhs.middleCols(j0, cols);
+  });
+}
+
+// How many rows of `row_length` elements make a chunk of about kElementsPerChunk elements (at least one).
+int64_t rows_per_chunk(int64_t row_length) { return std::max<int64_t>(1, kElementsPerChunk / std::max<int64_t>(1, row_length)); }
+
 // ---- broadcasting machinery ------------------------------------------------
 
 // Stride of `in` along each dim of `out` (0 where `in` is broadcast).
@@ -87,19 +129,25 @@ std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out) {
 // Walks `out` as rows along its last dim. For each row, calls
 // body(a_offset, a_step, b_offset, b_step, out_offset, n): the row's first
 // element in a, b and out, and whether a and b advance along it (step 1) or
-// repeat one element (step 0, broadcast).
+// repeat one element (step 0, broadcast). Rows [row_begin, row_end) only, if given.
 template <class Body>
-void broadcast_rows(const Shape& out, const Shape& a, const Shape& b, Body&& body) {
-  int64_t total = shape_numel(out);
-  if (total == 0) return;
-  if (a == out && b == out) return body(0, 1, 0, 1, 0, total);  // the common, contiguous case
+void broadcast_rows(const Shape& out, const Shape& a, const Shape& b, Body&& body, int64_t row_begin = 0,
+                    int64_t row_end = -1) {
   size_t k = out.size();
-  std::vector<int64_t> sa = broadcast_strides(a, out), sb = broadcast_strides(b, out);
   int64_t n = k ? out[k - 1] : 1;
+  if (row_end < 0) row_end = n ? shape_numel(out) / n : 0;
+  if (row_begin >= row_end) return;
+  std::vector<int64_t> sa = broadcast_strides(a, out), sb = broadcast_strides(b, out);
   int64_t a_step = k ? sa[k - 1] : 0, b_step = k ? sb[k - 1] : 0;
   std::vector<int64_t> index(k ? k - 1 : 0, 0);
   int64_t ao = 0, bo = 0;
-  for (int64_t row = 0; row < total / n; ++row) {
+  for (int64_t d = static_cast<int64_t>(k) - 2, rest = row_begin; d >= 0; --d) {  // the odometer at row_begin
+    index[d] = rest % out[d];
+    rest /= out[d];
+    ao += index[d] * sa[d];
+    bo += index[d] * sb[d];
+  }
+  for (int64_t row = row_begin; row < row_end; ++row) {
     body(ao, a_step, bo, b_step, row * n, n);
     for (int64_t d = static_cast<int64_t>(k) - 2; d >= 0; --d) {  // odometer over the leading dims
       if (++index[d] < out[d]) {
@@ -114,6 +162,23 @@ void broadcast_rows(const Shape& out, const Shape& a, const Shape& b, Body&& bod
   }
 }
 
+// broadcast_rows over chunks of rows on the threads (the contiguous case as chunks of elements): for ops
+// whose body writes only its own row of `out`.
+template <class Body>
+void broadcast_rows_parallel(const Shape& out, const Shape& a, const Shape& b, const Body& body) {
+  int64_t total = shape_numel(out);
+  if (total == 0) return;
+  bool a_whole = a == out, b_whole = b == out;  // else broadcast
+  if ((a_whole || shape_numel(a) == 1) && (b_whole || shape_numel(b) == 1)) {  // contiguous, or with a scalar
+    parallel_for(total, kElementsPerChunk, [&](int64_t begin, int64_t end) {
+      body(a_whole ? begin : 0, int64_t{a_whole}, b_whole ? begin : 0, int64_t{b_whole}, begin, end - begin);
+    });
+    return;
+  }
+  int64_t n = out.empty() ? 1 : out.back();
+  parallel_for(total / n, rows_per_chunk(n), [&](int64_t begin, int64_t end) { broadcast_rows(out, a, b, body, begin, end); });
+}
+
 // out = f(a, b) elementwise with broadcasting. f is written once for Eigen
 // arrays and floats alike, e.g. [](const auto& x, const auto& y) { return x + y; }.
 template <class F>
@@ -123,7 +188,7 @@ Tensor broadcast_binary(cuda::Binary op, const Tensor& a, const Tensor& b, const
   const float* pa = a.data();
   const float* pb = b.data();
   float* po = out.data();
-  broadcast_rows(out_shape, a.shape(), b.shape(),
+  broadcast_rows_parallel(out_shape, a.shape(), b.shape(),
                  [&](int64_t ao, int64_t a_step, int64_t bo, int64_t b_step, int64_t oo, int64_t n) {
                    Array o(po + oo, n);
                    if (a_step && b_step) o = f(ConstArray(pa + ao, n), ConstArray(pb + bo, n));
@@ -148,7 +213,9 @@ Tensor map(const Tensor& a, F f) {
   Tensor out = Tensor::empty(a.shape(), a.device());
   const float* x = a.data();
   float* y = out.data();
-  for (int64_t i = 0; i < a.numel(); ++i) y[i] = f(x[i]);
+  parallel_for(a.numel(), kElementsPerChunk, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) y[i] = f(x[i]);
+  });
   return out;
 }
 
@@ -160,7 +227,9 @@ Tensor chain(const Tensor& g, const Tensor& x, const Tensor& y, D derivative) {
   const float* px = x.data();
   const float* py = y.data();
   float* po = out.data();
-  for (int64_t i = 0; i < g.numel(); ++i) po[i] = pg[i] * derivative(px[i], py[i]);
+  parallel_for(g.numel(), kElementsPerChunk, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) po[i] = pg[i] * derivative(px[i], py[i]);
+  });
   return out;
 }
 
@@ -206,11 +275,19 @@ Tensor sum_to(const Tensor& grad, const Shape& shape) {
   Tensor out = Tensor::zeros(shape, grad.device());
   float* po = out.data();
   const float* pg = grad.data();
-  broadcast_rows(grad.shape(), shape, grad.shape(),
-                 [&](int64_t oo, int64_t o_step, int64_t go, int64_t, int64_t, int64_t n) {
-                   if (o_step) Array(po + oo, n) += ConstArray(pg + go, n);
-                   else po[oo] += ConstArray(pg + go, n).sum();
-                 });
+  int64_t n = grad.shape().back(), rows = grad.numel() / std::max<int64_t>(n, 1);
+  if (!shape.empty() && shape.back() != 1) {
+    // The last dim is kept: each thread adds a fixed range of columns over all rows, in row order.
+    parallel_for(n, std::max<int64_t>(64, kElementsPerChunk / std::max<int64_t>(rows, 1)), [&](int64_t c0, int64_t c1) {
+      broadcast_rows(grad.shape(), shape, grad.shape(), [&](int64_t oo, int64_t, int64_t go, int64_t, int64_t, int64_t) {
+        Array(po + oo + c0, c1 - c0) += ConstArray(pg + go + c0, c1 - c0);
+      });
+    });
+    return out;
+  }
+  broadcast_rows(grad.shape(), shape, grad.shape(), [&](int64_t oo, int64_t, int64_t go, int64_t, int64_t, int64_t) {
+    po[oo] += ConstArray(pg + go, n).sum();  // the last dim is summed too: one thread (outputs are shared)
+  });
   return out;
 }
 
@@ -222,7 +299,7 @@ void add_(Tensor a, const Tensor& b) {
   if (a.device() == Device::cuda) return cuda_ops::add_in_place(a, b);
   float* pa = a.data();
   const float* pb = b.data();
-  broadcast_rows(a.shape(), a.shape(), b.shape(), [&](int64_t ao, int64_t, int64_t bo, int64_t b_step, int64_t, int64_t n) {
+  broadcast_rows_parallel(a.shape(), a.shape(), b.shape(), [&](int64_t ao, int64_t, int64_t bo, int64_t b_step, int64_t, int64_t n) {
     if (b_step) Array(pa + ao, n) += ConstArray(pb + bo, n);
     else Array(pa + ao, n) += pb[bo];
   });
@@ -319,11 +396,12 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (a.device() == Device::cuda) {
     cuda_ops::matmul(a, b, out, batches, m, k, n);
   } else if (b.dim() == 2) {  // one B for every batch: a single (batches*M, K) @ (K, N) product
-    Matrix(out.data(), batches * m, n).noalias() = ConstMatrix(a.data(), batches * m, k) * ConstMatrix(b.data(), k, n);
+    gemm(Matrix(out.data(), batches * m, n), ConstMatrix(a.data(), batches * m, k), ConstMatrix(b.data(), k, n));
   } else {
-    for (int64_t i = 0; i < batches; ++i)
-      Matrix(out.data() + i * m * n, m, n).noalias() =
-          ConstMatrix(a.data() + i * m * k, m, k) * ConstMatrix(b.data() + i * k * n, k, n);
+    for_each_gemm_block(batches, m, k, n, [&](int64_t i, int64_t j0, int64_t cols) {  // out_i = A_i @ B_i
+      Matrix(out.data() + i * m * n, m, n).middleCols(j0, cols).noalias() =
+          ConstMatrix(a.data() + i * m * k, m, k) * ConstMatrix(b.data() + i * k * n, k, n).middleCols(j0, cols);
+    });
   }
   if (needs_grad({&a, &b}))
     record(out, "matmul", {a, b}, [a = a.detach(), b = b.detach(), ra = a.requires_grad(), rb = b.requires_grad()](const Tensor& g) {
@@ -361,8 +439,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   if (x.device() == Device::cuda) return cuda_ops::linear(x, weight, bias);
   Tensor out = Tensor::empty(out_shape, x.device());
   Matrix y(out.data(), rows, out_features);
-  y.noalias() = ConstMatrix(x.data(), rows, in) * ConstMatrix(weight.data(), out_features, in).transpose();
-  if (bias.defined()) y.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias.data(), out_features);
+  ConstMatrix X(x.data(), rows, in), W(weight.data(), out_features, in);
+  for_each_gemm_block(1, rows, in, out_features, [&](int64_t, int64_t j0, int64_t cols) {  // y = x @ W^T + b
+    y.middleCols(j0, cols).noalias() = X * W.middleRows(j0, cols).transpose();
+    if (bias.defined()) y.middleCols(j0, cols).rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias.data() + j0, cols);
+  });
 
   std::vector<Tensor> inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);
@@ -374,11 +455,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
       Grads grads(has_bias ? 3 : 2);
       if (rx) {  // dx = g @ W
         grads[0] = Tensor::empty(x.shape(), x.device());
-        Matrix(grads[0].data(), rows, in).noalias() = G * ConstMatrix(w.data(), out_features, in);
+        gemm(Matrix(grads[0].data(), rows, in), G, ConstMatrix(w.data(), out_features, in));
       }
       if (rw) {  // dW = g^T @ x
         grads[1] = Tensor::empty(w.shape(), w.device());
-        Matrix(grads[1].data(), out_features, in).noalias() = G.transpose() * ConstMatrix(x.data(), rows, in);
+        gemm(Matrix(grads[1].data(), out_features, in), G.transpose(), ConstMatrix(x.data(), rows, in));
       }
       if (has_bias) {  // db = Σ_rows g
         grads[2] = Tensor::empty({out_features}, g.device());
@@ -435,8 +516,17 @@ Tensor reshape(const Tensor& a, const Shape& shape) {
 // reductions
 // ============================================================================
 
+// Σ of chunk_sum(begin, end) over the chunks of [0, n), added in chunk order (one chunk: that sum alone).
+template <class ChunkSum>
+float chunked_sum(int64_t n, const ChunkSum& chunk_sum) {
+  return parallel_reduce(n, kElementsPerChunk, 0.0f, chunk_sum, [](float x, float y) { return x + y; });
+}
+float sum_of(const Tensor& a) {
+  return chunked_sum(a.numel(), [p = a.data()](int64_t begin, int64_t end) { return ConstArray(p + begin, end - begin).sum(); });
+}
+
 Tensor sum(const Tensor& a) {
-  Tensor out = a.device() == Device::cuda ? cuda_ops::sum_all(a) : Tensor::scalar(ConstArray(a.data(), a.numel()).sum());
+  Tensor out = a.device() == Device::cuda ? cuda_ops::sum_all(a) : Tensor::scalar(sum_of(a));
   if (needs_grad({&a})) record(out, "sum", {a}, [sa = a.shape()](const Tensor& g) { return Grads{broadcast_to(g, sa)}; });
   return out;
 }
@@ -448,8 +538,10 @@ Tensor sum(const Tensor& a, int64_t dim, bool keepdim) {
   kept[static_cast<size_t>(d)] = 1;
   Tensor out = Tensor::empty(kept, a.device());
   if (a.device() == Device::cuda) cuda_ops::sum_dim(a, out, s.outer, s.n, s.inner);
-  else for (int64_t o = 0; o < s.outer; ++o)  // each outer block is an (n, inner) matrix: sum its columns
-    Matrix(out.data() + o * s.inner, 1, s.inner) = ConstMatrix(a.data() + o * s.n * s.inner, s.n, s.inner).colwise().sum();
+  else parallel_for(s.outer, rows_per_chunk(s.n * s.inner), [&](int64_t begin, int64_t end) {
+    for (int64_t o = begin; o < end; ++o)  // each outer block is an (n, inner) matrix: sum its columns
+      Matrix(out.data() + o * s.inner, 1, s.inner) = ConstMatrix(a.data() + o * s.n * s.inner, s.n, s.inner).colwise().sum();
+  });
   if (!keepdim) {
     Shape squeezed = a.shape();
     squeezed.erase(squeezed.begin() + d);
@@ -462,7 +554,7 @@ Tensor sum(const Tensor& a, int64_t dim, bool keepdim) {
 
 Tensor mean(const Tensor& a) {
   float n = static_cast<float>(a.numel());
-  Tensor out = a.device() == Device::cuda ? cuda_ops::mean_all(a) : Tensor::scalar(ConstArray(a.data(), a.numel()).sum() / n);
+  Tensor out = a.device() == Device::cuda ? cuda_ops::mean_all(a) : Tensor::scalar(sum_of(a) / n);
   if (needs_grad({&a}))
     record(out, "mean", {a}, [sa = a.shape(), n](const Tensor& g) { return Grads{broadcast_to(g / n, sa)}; });
   return out;
@@ -497,16 +589,17 @@ MaxResult max(const Tensor& a, int64_t dim, bool keepdim) {
   MaxResult result{Tensor::empty(out_shape, a.device()), std::vector<int64_t>(static_cast<size_t>(s.outer * s.inner))};
   const float* x = a.data();
   float* values = result.values.data();
-  for (int64_t o = 0; o < s.outer; ++o)
-    for (int64_t i = 0; i < s.inner; ++i) {
-      int64_t best = 0;
+  parallel_for(s.outer * s.inner, rows_per_chunk(s.n), [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) {  // output k = (o, i)
+      int64_t o = k / s.inner, i = k % s.inner, best = 0;
       const float* column = x + o * s.n * s.inner + i;
       for (int64_t j = 1; j < s.n; ++j)  // a NaN wins, as in PyTorch
         if (column[j * s.inner] > column[best * s.inner] || (std::isnan(column[j * s.inner]) && !std::isnan(column[best * s.inner])))
           best = j;
-      values[o * s.inner + i] = column[best * s.inner];
-      result.indices[static_cast<size_t>(o * s.inner + i)] = best;
+      values[k] = column[best * s.inner];
+      result.indices[static_cast<size_t>(k)] = best;
     }
+  });
   if (needs_grad({&a}))
     record(result.values, "max", {a}, [sa = a.shape(), s, indices = result.indices](const Tensor& g) {
       Tensor ga = Tensor::zeros(sa, g.device());  // da = g at the argmax, 0 elsewhere
@@ -556,12 +649,14 @@ Tensor sigmoid(const Tensor& a) {
 // ============================================================================
 namespace {
 
-// Calls f(in_row, out_row) for each row along the last dim, as Eigen arrays.
+// Calls f(r, in_row, out_row) for each row r along the last dim, as Eigen arrays; rows in chunks on the threads.
 template <class F>
 void for_each_row(const Tensor& in, Tensor& out, F f) {
   int64_t n = in.dim() ? in.shape().back() : 1;
   int64_t rows = n ? in.numel() / n : 0;
-  for (int64_t r = 0; r < rows; ++r) f(ConstArray(in.data() + r * n, n), Array(out.data() + r * n, n));
+  parallel_for(rows, rows_per_chunk(n), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) f(r, ConstArray(in.data() + r * n, n), Array(out.data() + r * n, n));
+  });
 }
 
 void check_has_classes(const char* op, const Tensor& a) {
@@ -575,15 +670,15 @@ Tensor softmax(const Tensor& a) {
   check_has_classes("softmax", a);
   if (a.device() == Device::cuda) return cuda_ops::softmax(a);
   Tensor out = Tensor::empty(a.shape(), a.device());
-  for_each_row(a, out, [](ConstArray x, Array y) {
+  for_each_row(a, out, [](int64_t, ConstArray x, Array y) {
     y = (x - x.maxCoeff()).exp();  // subtracting the max keeps exp from overflowing
     y /= y.sum();
   });
   if (needs_grad({&a}))
     record(out, "softmax", {a}, [y = out.detach()](const Tensor& g) {
       Tensor ga = Tensor::empty(g.shape(), g.device());  // da = y * (g - Σ g y)
-      for_each_row(g, ga, [&, r = int64_t{0}](ConstArray gr, Array out_row) mutable {
-        ConstArray yr(y.data() + r++ * gr.size(), gr.size());
+      for_each_row(g, ga, [&](int64_t r, ConstArray gr, Array out_row) {
+        ConstArray yr(y.data() + r * gr.size(), gr.size());
         out_row = yr * (gr - (gr * yr).sum());
       });
       return Grads{ga};
@@ -595,15 +690,15 @@ Tensor log_softmax(const Tensor& a) {
   check_has_classes("log_softmax", a);
   if (a.device() == Device::cuda) return cuda_ops::log_softmax(a);
   Tensor out = Tensor::empty(a.shape(), a.device());
-  for_each_row(a, out, [](ConstArray x, Array y) {
+  for_each_row(a, out, [](int64_t, ConstArray x, Array y) {
     float max = x.maxCoeff();
     y = x - max - std::log((x - max).exp().sum());  // x - log Σ e^x, via log-sum-exp
   });
   if (needs_grad({&a}))
     record(out, "log_softmax", {a}, [y = out.detach()](const Tensor& g) {
       Tensor ga = Tensor::empty(g.shape(), g.device());  // da = g - softmax * Σ g
-      for_each_row(g, ga, [&, r = int64_t{0}](ConstArray gr, Array out_row) mutable {
-        ConstArray yr(y.data() + r++ * gr.size(), gr.size());
+      for_each_row(g, ga, [&](int64_t r, ConstArray gr, Array out_row) {
+        ConstArray yr(y.data() + r * gr.size(), gr.size());
         out_row = gr - yr.exp() * gr.sum();
       });
       return Grads{ga};
@@ -631,7 +726,7 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& targets) 
     probs = softmax(logits);
   }
   Tensor log_probs = Tensor::empty(logits.shape(), logits.device());
-  for_each_row(logits, log_probs, [](ConstArray x, Array y) {
+  for_each_row(logits, log_probs, [](int64_t, ConstArray x, Array y) {
     float max = x.maxCoeff();
     y = x - max - std::log((x - max).exp().sum());
   });
@@ -655,8 +750,11 @@ Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
          " must have the same shape");
   if (prediction.device() == Device::cuda) return cuda_ops::mse_loss(prediction, target);
   float n = static_cast<float>(prediction.numel());
-  ConstArray p(prediction.data(), prediction.numel()), t(target.data(), target.numel());
-  Tensor out = Tensor::scalar((p - t).square().sum() / n);
+  const float* p = prediction.data();
+  const float* t = target.data();
+  Tensor out = Tensor::scalar(chunked_sum(prediction.numel(), [&](int64_t begin, int64_t end) {
+                                return (ConstArray(p + begin, end - begin) - ConstArray(t + begin, end - begin)).square().sum();
+                              }) / n);
   if (needs_grad({&prediction, &target}))
     record(out, "mse_loss", {prediction, target}, [p = prediction.detach(), t = target.detach(), n](const Tensor& g) {
       Tensor gp = Tensor::empty(p.shape(), p.device());  // dp = 2 (p - t) g / n, dt = -dp
@@ -711,27 +809,34 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, flo
   Tensor x_hat = Tensor::empty(x.shape(), x.device());  // (rows, D) normalized input, kept for backward
   Tensor inv_std = Tensor::empty({rows}, x.device());   // (rows) 1/√(σ² + ε)
   ConstArray w(weight.data(), width), b(bias.data(), width);
-  for (int64_t r = 0; r < rows; ++r) {
-    ConstArray xr(x.data() + r * width, width);
-    float mu = xr.mean();
-    float var = (xr - mu).square().mean();  // biased variance, as PyTorch
-    float rstd = 1.0f / std::sqrt(var + eps);
-    Array xh(x_hat.data() + r * width, width);
-    xh = (xr - mu) * rstd;
-    Array(out.data() + r * width, width) = xh * w + b;
-    inv_std.data()[r] = rstd;
-  }
+  parallel_for(rows, rows_per_chunk(width), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      ConstArray xr(x.data() + r * width, width);
+      float mu = xr.mean();
+      float var = (xr - mu).square().mean();  // biased variance, as PyTorch
+      float rstd = 1.0f / std::sqrt(var + eps);
+      Array xh(x_hat.data() + r * width, width);
+      xh = (xr - mu) * rstd;
+      Array(out.data() + r * width, width) = xh * w + b;
+      inv_std.data()[r] = rstd;
+    }
+  });
   if (needs_grad({&x, &weight, &bias}))
     record(out, "layer_norm", {x, weight, bias}, [x_hat, inv_std, w = weight.detach(), rows, width](const Tensor& g) {
       Tensor gx = Tensor::empty(x_hat.shape(), g.device());
       Tensor gw = Tensor::zeros({width}, g.device());
       Tensor gb = Tensor::zeros({width}, g.device());
       ConstArray wa(w.data(), width);
-      for (int64_t r = 0; r < rows; ++r) {
+      parallel_for(rows, rows_per_chunk(width), [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+          ConstArray gr(g.data() + r * width, width), xh(x_hat.data() + r * width, width);
+          Eigen::ArrayXf g_hat = gr * wa;  // ĝ = g w
+          Array(gx.data() + r * width, width) =
+              inv_std.data()[r] * (g_hat - g_hat.mean() - xh * (g_hat * xh).mean());  // dx
+        }
+      });
+      for (int64_t r = 0; r < rows; ++r) {  // one thread: every row adds into the same dw and db
         ConstArray gr(g.data() + r * width, width), xh(x_hat.data() + r * width, width);
-        Eigen::ArrayXf g_hat = gr * wa;  // ĝ = g w
-        Array(gx.data() + r * width, width) =
-            inv_std.data()[r] * (g_hat - g_hat.mean() - xh * (g_hat * xh).mean());  // dx
         Array(gw.data(), width) += gr * xh;  // dw = Σ_rows g x̂
         Array(gb.data(), width) += gr;       // db = Σ_rows g
       }

@@ -619,3 +619,82 @@ TEST_CASE("Adafactor's v2 loops follow the v1 reference loops for 10 steps") {
     CHECK(fast.effective_learning_rate(0) == doctest::Approx(slow.effective_learning_rate(0)).epsilon(1e-5));
   }
 }
+
+TEST_CASE("Adafactor's v2 step gives the same bits on 1, 2 and 3 threads, and still follows v1") {
+  // Shapes with several chunks in every pass: 300 rows of 1030 (5 groups of 64
+  // rows for the column sums, 2 chunks of columns), a batch of 3 matrices 100 × 700
+  // (chunks of columns that cross from one matrix to the next) and 5000 × 17
+  // (narrow rows: many rows a chunk). Row 0 of the gradient is zero on odd steps,
+  // as in the test above.
+  struct Setting {
+    const char* name;
+    AdafactorOptions options;
+  };
+  const std::vector<Setting> settings = {
+      {"defaults", {}},
+      {"momentum and weight decay", {.learning_rate = 0.05, .weight_decay = 0.1, .beta1 = 0.9}},
+      {"the paper's eps1", {.eps1 = 1e-30, .eps1_in_square = true}},
+      {"clipping at d = 1.5, maximize", {.clip_threshold = 1.5, .maximize = true}},
+  };
+  const std::vector<Shape> shapes = {{300, 1030}, {3, 100, 700}, {5000, 17}};
+  struct Run {
+    std::vector<Tensor> params;
+    std::unique_ptr<Adafactor> optimizer;
+  };
+  // Ten steps of one setting on `threads` threads (v1's loops with reference_loops).
+  auto run = [&](const Setting& setting, int threads, bool reference_loops) {
+    set_num_threads(threads);
+    Run r;
+    for (size_t i = 0; i < shapes.size(); ++i) r.params.push_back(pattern(shapes[i], static_cast<int>(i) + 1).requires_grad_());
+    AdafactorOptions options = setting.options;
+    options.reference_loops = reference_loops;
+    r.optimizer = std::make_unique<Adafactor>(r.params, options);
+    for (int step = 1; step <= 10; ++step) {
+      for (size_t i = 0; i < shapes.size(); ++i) {
+        Tensor g = pattern(shapes[i], step + static_cast<int>(i), 0.01f * static_cast<float>(step));
+        if (step % 2 == 1 && !setting.options.eps1_in_square)
+          for (int64_t j = 0; j < g.size(-1); ++j) g.data()[j] = 0.0f;
+        r.params[i].set_grad(g);
+      }
+      r.optimizer->step();
+    }
+    set_num_threads(0);
+    return r;
+  };
+  // Parameters, then every state buffer, as raw bytes.
+  auto bytes_of = [](const Run& r) {
+    std::vector<unsigned char> out;
+    auto append = [&](const Tensor& t) {
+      auto begin = reinterpret_cast<const unsigned char*>(t.data());
+      out.insert(out.end(), begin, begin + t.numel() * static_cast<int64_t>(sizeof(float)));
+    };
+    for (const Tensor& p : r.params) {
+      append(p);
+      for (const auto& entry : r.optimizer->state(p)->buffers) append(entry.second);
+    }
+    return out;
+  };
+  for (const Setting& setting : settings) {
+    std::string name = setting.name;
+    CAPTURE(name);
+    Run one = run(setting, 1, false);
+    std::vector<unsigned char> expected = bytes_of(one);
+    for (int threads : {2, 3}) {
+      CAPTURE(threads);
+      Run many = run(setting, threads, false);
+      CHECK(bytes_of(many) == expected);
+      CHECK(many.optimizer->effective_learning_rate(0) == one.optimizer->effective_learning_rate(0));
+    }
+    Run reference = run(setting, 1, true);  // v1, within the tolerances of the test above
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      std::string where = name + ", shape " + shape_str(shapes[i]);
+      check_close(one.params[i], reference.params[i].to_vector(), 1e-6f, 1e-5f, where + ": parameters");
+      for (const auto& [buffer, tensor] : reference.optimizer->state(reference.params[i])->buffers) {
+        std::vector<float> values = tensor.to_vector();
+        float largest = 0.0f;
+        for (float e : values) largest = std::max(largest, std::fabs(e));
+        check_close(one.optimizer->state(one.params[i])->buffers.at(buffer), values, 1e-5f * largest, 1e-5f, where + ": " + buffer);
+      }
+    }
+  }
+}

@@ -5,6 +5,11 @@
 // and exits 1.
 // --varies UNIT (repeatable) marks measurements that differ from run to run:
 // the word right before UNIT (e.g. "812" in "812 ms/epoch") is not compared.
+// The READMEs show what the default build prints (x86-64-v3, no BLAS). Where
+// matrix products round otherwise (-Dblas=openblas, another -Dcpu_baseline,
+// another CPU family; meson.build defines MOMENTS_INEXACT_OUTPUT), a mismatch
+// is reported and the check exits 77 (skipped) once the program has run to the
+// end; a crash or a non-zero exit still fails.
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -92,7 +97,13 @@ int main(int argc, char** argv) {
       std::string a = i < actual.size() ? actual[i] : "<end of program output>";
       if (mask(e, units) != mask(a, units)) {
         std::cerr << readme << ": line " << i + 1 << " differs\n  README:  " << e << "\n  program: " << a << "\n";
+#if defined(MOMENTS_INEXACT_OUTPUT)
+        std::cout << "skipped: the README shows the default build's exact output, and here " MOMENTS_INEXACT_OUTPUT
+                     "; the program ran to the end\n";
+        return 77;
+#else
         return 1;
+#endif
       }
     }
     std::cout << "README output block matches (" << actual.size() << " lines)\n";

@@ -12,6 +12,7 @@
 #include "adafactor_math.hpp"
 #include "backend.hpp"
 #include "host_device.hpp"
+#include "parallel.hpp"
 #include "validate.hpp"
 
 namespace moments {
@@ -36,63 +37,64 @@ Layout layout_of(const Tensor& param) {
   return {true, rows * cols != 0 ? param.numel() / (rows * cols) : 0, rows, cols};
 }
 
-// ---- v2: the same step in fewer passes, with loops that vectorize ------------
+// ---- v2: the same step in three passes, vectorized, on the thread pool -------
 // v1 (in update) reads G four times and X three times, one element at a time,
 // with every sum in double (such loops do not vectorize without -ffast-math).
-// v2 reads G three times and X twice: RMS(X) with the row and column sums of
-// G²; then RMS(U); then X ← X(1 − lr λ) − α Û, in one pass each. Sums run in kLanes float
-// partial sums over blocks of kBlock elements, each block added in double; and
-// 1/√V̂_ij = 1/√(R_i C_j / mean R) is taken as (1/√(R_i / mean R)) · (1/√C_j),
-// one product per element instead of a division and a square root. So v2
-// rounds differently from v1, by a few float ulps (tests/test_optim.cpp).
+// v2 makes three passes over the rows:
+//   1. Σ_j G_ij² of each row, Σ_i G_ij² of each column              reads G                 4 bytes a parameter
+//   2. Σ_j U_ij² and Σ_j X_ij² of each row (U needs R and C complete)   reads G, X              8
+//   3. X ← X(1 − lr λ) − α Û (needs RMS(U) for the clipping, RMS(X))    reads G, X, writes X   12
+// 24 bytes a parameter, 20 of them reads, against Adam's 28 (16 read: θ, g, m, v;
+// 12 written). No exact arrangement moves less: R and C need all of G before
+// any U is known, and the clipping all of U before any X is written, so G is
+// read three times (U is recomputed from G, R and C in pass 3, never stored), and
+// X is read before it is written for RMS(X_{t−1}) (a Σ X² carried over from the
+// last step's writes would go wrong whenever anything else wrote the parameters
+// in between). A thread streaming from memory here is bound by its reads (writes
+// of lines it has just read cost little), so a one-thread step takes about 20/16
+// of Adam's time, not 24/28 (bench_optim's 4096 × 4096 rows measure it).
+//
+// Rounding: sums run in kLanes float partial sums over blocks of kBlock elements,
+// each block added in double; and 1/√V̂_ij = 1/√(R_i C_j / mean R) is taken as
+// (1/√(R_i / mean R)) · (1/√C_j), one product per element instead of a division
+// and a square root. So v2 rounds differently from v1, by a few float ulps
+// (tests/test_optim.cpp). Threads: each pass is a parallel_for over rows. A sum
+// across rows is kept per row (Σ_j G², U², X², in double) or per group of
+// kRowsPerGroup rows (the float column sums, a row of partials per group) and
+// added up afterwards in row or group order, so neither the thread count nor the
+// order the rows run in changes a bit (the same bits as the one-thread v2 before).
+// No software prefetching: on this machine it slowed every pass (the hardware
+// prefetchers follow these forward streams).
 constexpr int kLanes = 8;
 constexpr int64_t kBlock = 1024;
+constexpr int64_t kRowsPerGroup = 64;          // rows whose G² one float partial per column sums, then double
+constexpr int64_t kElementsPerChunk = 1 << 16;  // about the work of one parallel_for chunk
 // kLanes floats as one value (GCC's vector extension): one AVX2 register, two
-// SSE registers in the default clone. Sums kept in Lanes add lane by lane, so
-// the loops run 8 elements at a time without reordering any float addition.
+// SSE registers in the SSE2 clone. Sums kept in Lanes add lane by lane, so the
+// loops run 8 elements at a time without reordering any float addition.
 using Lanes = float __attribute__((vector_size(kLanes * sizeof(float))));
 #define MOMENTS_LOAD(lanes, pointer) std::memcpy(&(lanes), (pointer), sizeof(Lanes))
-// Asks for the cache line kPrefetchAhead floats past p. One stream of reads (a
-// pass over G alone) gets about half an Adam step's bandwidth here without it.
-// Integer arithmetic: the address may lie past the array, where a prefetch is harmless.
-constexpr std::uintptr_t kPrefetchAhead = 2048;
-inline void prefetch_ahead(const float* p, bool for_writing = false) {
-  auto ahead = reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + kPrefetchAhead * sizeof(float));
-  if (for_writing) __builtin_prefetch(ahead, 1);
-  else __builtin_prefetch(ahead);
-}
 #define MOMENTS_STORE(pointer, lanes) std::memcpy((pointer), &(lanes), sizeof(Lanes))
 
-// Σ_j G_ij² and Σ_j X_ij² of one row; adds each G_ij² into columns[j].
-struct RowSquares {
-  double g2, x2;
-};
-MOMENTS_CPU_CLONES RowSquares row_squares_v2(const float* g, const float* x, int64_t cols, float* columns) {
-  RowSquares total{0.0, 0.0};
+// Pass 1, one row: Σ_j G_ij²; adds each G_ij² into columns[j].
+MOMENTS_CPU_CLONES double row_gradient_squares_v2(const float* g, int64_t cols, float* columns) {
+  double total = 0.0;
   for (int64_t start = 0; start < cols; start += kBlock) {
     int64_t end = std::min(cols, start + kBlock), j = start;
-    Lanes g_sum = {}, x_sum = {}, gj, xj, cj;
+    Lanes sum = {}, gj, cj;
     for (; j + kLanes <= end; j += kLanes) {
-      prefetch_ahead(g + j);
-      prefetch_ahead(x + j);
       MOMENTS_LOAD(gj, g + j);
-      MOMENTS_LOAD(xj, x + j);
       MOMENTS_LOAD(cj, columns + j);
       Lanes g2 = gj * gj;
       cj += g2;
       MOMENTS_STORE(columns + j, cj);
-      g_sum += g2;
-      x_sum += xj * xj;
+      sum += g2;
     }
     for (int l = 0; j < end; ++j, ++l) {  // the tail, into the same lanes
       columns[j] += g[j] * g[j];
-      g_sum[l] += g[j] * g[j];
-      x_sum[l] += x[j] * x[j];
+      sum[l] += g[j] * g[j];
     }
-    for (int l = 0; l < kLanes; ++l) {
-      total.g2 += g_sum[l];
-      total.x2 += x_sum[l];
-    }
+    for (int l = 0; l < kLanes; ++l) total += sum[l];
   }
   return total;
 }
@@ -104,31 +106,39 @@ inline float u_v2(float g, float a_i, float b_j, float cap, float sign) {
   return (inverse_sqrt_v < cap ? inverse_sqrt_v : cap) * (sign * g);
 }
 
-// One row: Σ_j U_ij² (u_v2 on kLanes elements at a time).
-MOMENTS_CPU_CLONES double row_update_squares_v2(const float* g, const float* b, int64_t cols, float a_i, float cap,
-                                                float sign) {
-  double total = 0.0;
+// Pass 2, one row: Σ_j U_ij² and Σ_j X_ij².
+struct RowSquares {
+  double u2, x2;
+};
+MOMENTS_CPU_CLONES RowSquares row_update_squares_v2(const float* g, const float* x, const float* b, int64_t cols,
+                                                    float a_i, float cap, float sign) {
+  RowSquares total{0.0, 0.0};
   for (int64_t start = 0; start < cols; start += kBlock) {
     int64_t end = std::min(cols, start + kBlock), j = start;
-    Lanes sum = {}, gj, bj;
+    Lanes u_sum = {}, x_sum = {}, gj, xj, bj;
     for (; j + kLanes <= end; j += kLanes) {
-      prefetch_ahead(g + j);
       MOMENTS_LOAD(gj, g + j);
+      MOMENTS_LOAD(xj, x + j);
       MOMENTS_LOAD(bj, b + j);
       Lanes inverse_sqrt_v = a_i * bj;                                         // 1/√V̂_ij = a_i b_j
       Lanes u = (inverse_sqrt_v < cap ? inverse_sqrt_v : cap) * (sign * gj);  // U_ij = G_ij / √V̂_ij
-      sum += u * u;                                                           // Σ U²: RMS(U_t)
+      u_sum += u * u;                                                         // Σ U²: RMS(U_t)
+      x_sum += xj * xj;                                                       // Σ X²: RMS(X_{t−1})
     }
     for (int l = 0; j < end; ++j, ++l) {
       float u = u_v2(g[j], a_i, b[j], cap, sign);
-      sum[l] += u * u;
+      u_sum[l] += u * u;
+      x_sum[l] += x[j] * x[j];
     }
-    for (int l = 0; l < kLanes; ++l) total += sum[l];
+    for (int l = 0; l < kLanes; ++l) {
+      total.u2 += u_sum[l];
+      total.x2 += x_sum[l];
+    }
   }
   return total;
 }
 
-// One row: X ← X(1 − lr λ) + step · U, step = −α / max(1, RMS(U)/d); with momentum
+// Pass 3, one row: X ← X(1 − lr λ) + step · U, step = −α / max(1, RMS(U)/d); with momentum
 // M ← β1 M + (1 − β1)(−step · U), X ← X(1 − lr λ) − M.
 MOMENTS_CPU_CLONES void row_apply_v2(float* x, float* m, const float* g, const float* b, int64_t cols, float a_i,
                                      float cap, float sign, float decay, float step, float beta1) {
@@ -136,8 +146,6 @@ MOMENTS_CPU_CLONES void row_apply_v2(float* x, float* m, const float* g, const f
   Lanes xj, gj, bj, mj;
   float one_minus_beta1 = 1.0f - beta1;
   for (; j + kLanes <= cols; j += kLanes) {
-    prefetch_ahead(g + j);
-    prefetch_ahead(x + j, /*for_writing=*/true);
     MOMENTS_LOAD(xj, x + j);
     MOMENTS_LOAD(gj, g + j);
     MOMENTS_LOAD(bj, b + j);
@@ -166,74 +174,121 @@ MOMENTS_CPU_CLONES void row_apply_v2(float* x, float* m, const float* g, const f
 #undef MOMENTS_LOAD
 #undef MOMENTS_STORE
 
+// What the passes' chunk bodies share, behind one reference (a lambda capturing
+// one pointer fits in std::function without a heap allocation).
+struct StepV2 {
+  float* x;
+  const float* g;
+  float* m;                    // the first moment, null without β1
+  int64_t rows, cols;          // rows of all the matrices together
+  int64_t matrix_rows, groups; // rows of one matrix, and its groups of kRowsPerGroup rows
+  float* column_partials;      // [matrices · groups][cols]: Σ G² over one group's rows
+  double *row_g2, *row_u2, *row_x2;  // [rows]
+  float* row_factors;                // [rows]: a_i = 1/√(R_i / mean R)
+  float* column_factors;             // [matrices][cols]: b_j = 1/√C_j
+  float cap, sign, decay, step, beta1;
+
+  const float* column_factors_of(int64_t row) const { return column_factors + row / matrix_rows * cols; }
+};
+
 // The v2 step of one factored parameter (a matrix, or a batch of them, as
 // Layout says); the same lines as update()'s v1, in the order given above.
-// m is the first moment (null without β1). Returns α_t.
+// Returns α_t.
 double factored_step_v2(float* x, const float* g, float* r, float* c, float* m, const Layout& l,
-                        const AdafactorOptions& o, double t, std::vector<float>& columns,
-                        std::vector<double>& column_sums, std::vector<float>& r_means) {
+                        const AdafactorOptions& o, double t, std::vector<float>& float_scratch,
+                        std::vector<double>& double_scratch) {
   const int64_t numel = l.batches * l.rows * l.cols;
   double rho = o.relative_step ? std::min(o.learning_rate, 1.0 / std::sqrt(t)) : o.learning_rate;  // ρ_t
   AdafactorScalars s{static_cast<float>(std::pow(t, o.beta2_decay)),      // 1 − β̂2_t = t^c
                      static_cast<float>(o.eps1), o.eps1_in_square, o.maximize ? -1.0f : 1.0f};
   float eps1_added = o.eps1_in_square ? s.eps1 : 0.0f;  // the paper's G² + ε1
-  float cap = o.eps1_in_square ? std::numeric_limits<float>::infinity() : 1.0f / s.eps1;
-  constexpr int64_t kRowsPerFlush = 64;  // float column sums hold this many rows, then go to double
-  columns.resize(static_cast<size_t>(l.cols));
-  column_sums.resize(static_cast<size_t>(l.cols));
-  r_means.resize(static_cast<size_t>(l.batches));
-  // 1/√C_j of matrix b into `columns`, and the clamped mean(R) of its V̂.
-  auto column_factors = [&](int64_t b) {
-    for (int64_t j = 0; j < l.cols; ++j) columns[static_cast<size_t>(j)] = 1.0f / std::sqrt(c[b * l.cols + j]);
-    float r_mean = r_means[static_cast<size_t>(b)];
-    return s.eps1_in_square ? r_mean : (r_mean > s.eps1 ? r_mean : s.eps1);
-  };
+  StepV2 p{};
+  p.x = x, p.g = g, p.m = m;
+  p.rows = l.batches * l.rows, p.cols = l.cols, p.matrix_rows = l.rows;
+  p.groups = num_chunks(l.rows, kRowsPerGroup);
+  const int64_t column_partials = l.batches * p.groups * l.cols;
+  float_scratch.resize(static_cast<size_t>(column_partials + p.rows + l.batches * l.cols));
+  double_scratch.resize(static_cast<size_t>(3 * p.rows));
+  p.column_partials = float_scratch.data();
+  p.row_factors = p.column_partials + column_partials;
+  p.column_factors = p.row_factors + p.rows;
+  p.row_g2 = double_scratch.data(), p.row_u2 = p.row_g2 + p.rows, p.row_x2 = p.row_u2 + p.rows;
+  p.cap = o.eps1_in_square ? std::numeric_limits<float>::infinity() : 1.0f / s.eps1;
+  p.sign = s.sign;
+  const int64_t rows_per_chunk = std::max<int64_t>(1, kElementsPerChunk / l.cols);
 
-  double sum_u2 = 0.0, sum_x2 = 0.0;
+  // Pass 1: Σ G² of rows and columns, a group of rows of one matrix at a time.
+  parallel_for(l.batches * p.groups, std::max<int64_t>(1, rows_per_chunk / kRowsPerGroup), [&p](int64_t begin, int64_t end) {
+    for (int64_t group = begin; group < end; ++group) {
+      float* columns = p.column_partials + group * p.cols;
+      std::fill(columns, columns + p.cols, 0.0f);
+      int64_t matrix = group / p.groups, first = group % p.groups * kRowsPerGroup;
+      for (int64_t i = first; i < std::min(p.matrix_rows, first + kRowsPerGroup); ++i) {
+        int64_t row = matrix * p.matrix_rows + i;
+        p.row_g2[row] = row_gradient_squares_v2(p.g + row * p.cols, p.cols, columns);
+      }
+    }
+  });
+  // C from the groups' partials, added in group order (kColumnsPerChunk columns a chunk); then b_j = 1/√C_j.
+  constexpr int64_t kColumnsPerChunk = 1024;
+  parallel_for(l.batches * l.cols, kColumnsPerChunk, [&p, &s, c, eps1_added](int64_t begin, int64_t end) {
+    double column_sums[kColumnsPerChunk];
+    for (int64_t k = begin; k < end;) {  // the chunk's columns of one matrix at a time
+      int64_t matrix = k / p.cols, first = k % p.cols, count = std::min(end - k, p.cols - first);
+      std::fill(column_sums, column_sums + count, 0.0);
+      for (int64_t group = 0; group < p.groups; ++group) {
+        const float* partial = p.column_partials + (matrix * p.groups + group) * p.cols + first;
+        for (int64_t j = 0; j < count; ++j) column_sums[j] += partial[j];
+      }
+      for (int64_t j = 0; j < count; ++j, ++k) {
+        float col_mean = static_cast<float>(column_sums[j] / static_cast<double>(p.matrix_rows)) + eps1_added;
+        c[k] = lerp(c[k], col_mean, s.one_minus_beta2);  // C_t ← β̂2 C_{t−1} + (1 − β̂2) mean_i(G²)
+        p.column_factors[k] = 1.0f / std::sqrt(c[k]);
+      }
+    }
+  });
+  // R, mean(R) (clamped at ε1 in PyTorch's form) and a_i, one matrix after another.
   for (int64_t b = 0; b < l.batches; ++b) {
-    const float* gb = g + b * l.rows * l.cols;
     float* rb = r + b * l.rows;
-    float* cb = c + b * l.cols;
-    std::fill(columns.begin(), columns.end(), 0.0f);
-    std::fill(column_sums.begin(), column_sums.end(), 0.0);
     double r_sum = 0.0;
     for (int64_t i = 0; i < l.rows; ++i) {
-      RowSquares squares = row_squares_v2(gb + i * l.cols, x + (b * l.rows + i) * l.cols, l.cols, columns.data());
-      double row_sum = squares.g2;
-      sum_x2 += squares.x2;
-      if ((i + 1) % kRowsPerFlush == 0 || i + 1 == l.rows)
-        for (size_t j = 0; j < columns.size(); ++j) {
-          column_sums[j] += columns[j];
-          columns[j] = 0.0f;
-        }
-      float row_mean = static_cast<float>(row_sum / static_cast<double>(l.cols)) + eps1_added;
+      float row_mean = static_cast<float>(p.row_g2[b * l.rows + i] / static_cast<double>(l.cols)) + eps1_added;
       rb[i] = lerp(rb[i], row_mean, s.one_minus_beta2);  // R_t ← β̂2 R_{t−1} + (1 − β̂2) mean_j(G²)
       r_sum += rb[i];
     }
-    for (int64_t j = 0; j < l.cols; ++j) {
-      float col_mean = static_cast<float>(column_sums[static_cast<size_t>(j)] / static_cast<double>(l.rows)) + eps1_added;
-      cb[j] = lerp(cb[j], col_mean, s.one_minus_beta2);  // C_t ← β̂2 C_{t−1} + (1 − β̂2) mean_i(G²)
+    float r_mean = static_cast<float>(r_sum / static_cast<double>(l.rows));
+    r_mean = s.eps1_in_square ? r_mean : (r_mean > s.eps1 ? r_mean : s.eps1);
+    for (int64_t i = 0; i < l.rows; ++i) p.row_factors[b * l.rows + i] = 1.0f / std::sqrt(rb[i] / r_mean);
+  }
+
+  // Pass 2: Σ U² (U = G / √V̂) and Σ X².
+  parallel_for(p.rows, rows_per_chunk, [&p](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      RowSquares squares = row_update_squares_v2(p.g + row * p.cols, p.x + row * p.cols, p.column_factors_of(row), p.cols,
+                                                 p.row_factors[row], p.cap, p.sign);
+      p.row_u2[row] = squares.u2;
+      p.row_x2[row] = squares.x2;
     }
-    r_means[static_cast<size_t>(b)] = static_cast<float>(r_sum / static_cast<double>(l.rows));
-    float r_mean = column_factors(b);
-    for (int64_t i = 0; i < l.rows; ++i)  // Σ U², U = G / √V̂
-      sum_u2 += row_update_squares_v2(gb + i * l.cols, columns.data(), l.cols, 1.0f / std::sqrt(rb[i] / r_mean), cap, s.sign);
+  });
+  double sum_u2 = 0.0, sum_x2 = 0.0;
+  for (int64_t row = 0; row < p.rows; ++row) {
+    sum_u2 += p.row_u2[row];
+    sum_x2 += p.row_x2[row];
   }
   double rms_x = numel > 0 ? std::sqrt(sum_x2 / static_cast<double>(numel)) : 0.0;
   double alpha = o.scale_parameter ? std::max(o.eps2, rms_x) * rho : rho;  // α_t = max(ε2, RMS(X_{t−1})) ρ_t
   double rms_u = numel > 0 ? std::sqrt(sum_u2 / static_cast<double>(numel)) : 0.0;
   double clip = std::max(1.0, rms_u / o.clip_threshold);  // Û_t = U_t / max(1, RMS(U_t)/d)
 
-  float step = static_cast<float>(-alpha / clip);  // −α_t / max(1, RMS(U)/d)
-  float decay = o.weight_decay != 0.0 ? static_cast<float>(1.0 - o.learning_rate * o.weight_decay) : 1.0f;
-  for (int64_t b = 0; b < l.batches; ++b) {  // X_t ← X_{t−1}(1 − lr λ) − α_t Û_t  (or − M_t)
-    float r_mean = column_factors(b);
-    for (int64_t i = 0; i < l.rows; ++i) {
-      int64_t row = (b * l.rows + i) * l.cols;
-      row_apply_v2(x + row, m ? m + row : nullptr, g + row, columns.data(), l.cols, 1.0f / std::sqrt(r[b * l.rows + i] / r_mean),
-                   cap, s.sign, decay, step, static_cast<float>(o.beta1));
-    }
-  }
+  // Pass 3: X_t ← X_{t−1}(1 − lr λ) − α_t Û_t  (or − M_t), forwards.
+  p.step = static_cast<float>(-alpha / clip);  // −α_t / max(1, RMS(U)/d)
+  p.decay = o.weight_decay != 0.0 ? static_cast<float>(1.0 - o.learning_rate * o.weight_decay) : 1.0f;
+  p.beta1 = static_cast<float>(o.beta1);
+  parallel_for(p.rows, rows_per_chunk, [&p](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row)
+      row_apply_v2(p.x + row * p.cols, p.m ? p.m + row * p.cols : nullptr, p.g + row * p.cols, p.column_factors_of(row),
+                   p.cols, p.row_factors[row], p.cap, p.sign, p.decay, p.step, p.beta1);
+  });
   return alpha;
 }
 
@@ -307,7 +362,7 @@ void Adafactor::update(Tensor& param, const Tensor& grad, ParamState& state, siz
   if (!o.reference_loops && l.factored && !traced(param)) {  // v2 above; vectors (small) and the trace take v1
     float* m = o.beta1 > 0.0 ? state.buffers.at("exp_avg").data() : nullptr;
     last_alpha_[param.impl()] = factored_step_v2(x, g, state.buffers.at("row_var").data(), state.buffers.at("col_var").data(),
-                                                 m, l, o, t, column_scratch_, column_sums_, r_means_);
+                                                 m, l, o, t, v2_float_scratch_, v2_double_scratch_);
     return;
   }
 

@@ -63,7 +63,8 @@ struct AdafactorOptions {
   bool scale_parameter = true;     // α_t = max(ε2, RMS(X)) ρ_t; false: α_t = ρ_t
   bool maximize = false;
   // Not a hyperparameter (not visited, not saved): false runs the step through the
-  // v2 loops (fewer passes, vectorized, the speed of an Adam step); true through the
+  // v2 loops (three passes over G, vectorized, on the thread pool, with bits that do
+  // not depend on the thread count; adafactor.cpp says what they cost); true through the
   // v1 reference loops, written line by line after the algorithm box. The two agree
   // to float rounding (tests/test_optim.cpp).
   bool reference_loops = false;
@@ -91,7 +92,8 @@ class Adafactor : public OptimizerWith<AdafactorOptions> {
  private:
   std::vector<double> column_sums_;  // scratch for mean_i G², reused across steps (no allocation per step)
   std::vector<float> r_means_;       // scratch for mean(R) of each matrix
-  std::vector<float> column_scratch_;  // v2: partial column sums of G², then 1/√C_j
+  std::vector<float> v2_float_scratch_;    // v2: column partial sums of G² per group of rows, 1/√(R_i/mean R), 1/√C_j
+  std::vector<double> v2_double_scratch_;  // v2: Σ_j G², X², U² of each row
   std::unordered_map<const TensorImpl*, double> last_alpha_;  // α_t of each parameter's last step
 };
 

@@ -4,6 +4,7 @@
 
 #include "adam_math.hpp"
 #include "backend.hpp"
+#include "parallel.hpp"
 #include "validate.hpp"
 
 namespace moments {
@@ -50,7 +51,11 @@ void adam_step(Tensor& param, const Tensor& grad, ParamState& state, const Optio
     return;
   }
   float theta_before = traced ? param.data()[index] : 0.0f;
-  adam_update(param.data(), grad.data(), m, v, v_max, param.numel(), s);
+  float* theta = param.data();
+  const float* gradient = grad.data();
+  parallel_for(param.numel(), kElementsPerChunk, [&](int64_t begin, int64_t end) {  // the same loop, by chunks
+    adam_update(theta + begin, gradient + begin, m + begin, v + begin, v_max ? v_max + begin : nullptr, end - begin, s);
+  });
   if (!traced) return;
   // The explain trace recomputes the intermediate values of element `index`.
   double g = grad.data()[index] * (o.maximize ? -1.0 : 1.0) + s.l2 * theta_before;

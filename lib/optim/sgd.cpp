@@ -2,6 +2,7 @@
 #include "sgd.hpp"
 
 #include "backend.hpp"
+#include "parallel.hpp"
 #include "sgd_math.hpp"
 #include "validate.hpp"
 
@@ -54,7 +55,12 @@ void SGD::update(Tensor& param, const Tensor& grad, ParamState& state, size_t gr
     return;
   }
   float theta_before = traced(param) ? param.data()[traced_index()] : 0.0f;
-  sgd_update(param.data(), grad.data(), has_buffer ? buffer->second.data() : nullptr, param.numel(), s);
+  float* theta = param.data();
+  const float* gradient = grad.data();
+  float* b = has_buffer ? buffer->second.data() : nullptr;
+  parallel_for(param.numel(), kElementsPerChunk, [&](int64_t begin, int64_t end) {  // the same loop, by chunks
+    sgd_update(theta + begin, gradient + begin, b ? b + begin : nullptr, end - begin, s);
+  });
   if (!traced(param)) return;
   int64_t i = traced_index();
   explanation_ = {state.step,

@@ -79,4 +79,21 @@ void print_target(const std::string& what, double measured, double target, bool 
 // The machine's load, to print beside absolute times.
 std::string load_average();
 
+// The number of threads the library's pool runs this benchmark with: MOMENTS_NUM_THREADS (meson.build
+// sets it per benchmark), else 1, which this call then writes into the environment before the pool
+// first reads it. OpenBLAS (a -Dblas=openblas build) gets the same count through OPENBLAS_NUM_THREADS.
+int threads();
+
+// What the physical limits of a table are computed from. The clock is measured: a chain of dependent
+// integer additions, one per cycle on every x86-64 core of this decade (0 off x86-64).
+double measured_clock_ghz();
+// The build's float lanes per SIMD instruction (16 AVX-512, 8 AVX, 4 SSE2/NEON) and whether it has FMA.
+int simd_float_lanes();
+bool simd_has_fma();
+// Peak float GFLOP/s of `cores` cores: cores × lanes × 2 flops per FMA × `fma_ports` × clock (GHz);
+// without FMA a multiply and an add issue separately: cores × lanes × 2 × clock.
+double peak_gflops(int cores, int lanes, bool fma, int fma_ports, double clock_ghz);
+// "default" or "openblas": what Eigen's matrix products run on (-Dblas).
+const char* blas_name();
+
 }  // namespace bench

@@ -2,7 +2,12 @@
 // Adam) through the library's autograd, against the same network written by
 // hand with Eigen (forward, backward and the same adam_update loop) in the same
 // run: 784-256-256-10 and 784-1024-1024-10 at batch 64 and 256, then the small
-// network at batch 1 to 1024 (the scaling table). One thread.
+// network at batch 1 to 1024 (the scaling table). The library's pool runs
+// MOMENTS_NUM_THREADS threads (meson.build runs this benchmark with 1 and, as
+// mlp_step_2t, with 2; OpenBLAS gets the same count); the hand-written network
+// calls Eigen on one thread. The rows go under mlp/ for one thread and under
+// mlp2t/ for two, where bench_torch.py finds them for torch at the same count;
+// the scaling table runs at one thread only.
 //
 // Both versions start from the same weights; the first step's loss and every
 // gradient must agree (exit 1 otherwise). Then the two alternate, step by
@@ -186,9 +191,15 @@ Measured measure(const Case& c, double budget_ms, bool& wrong) {
 }  // namespace
 
 int main() {
-  bench::Results results("mlp");
+  const int threads = bench::threads();
+  const std::string owner = threads == 1 ? "mlp" : "mlp" + std::to_string(threads) + "t";
+  bench::Results results(owner);
   bool wrong = false;
-  std::printf("bench_mlp: one thread, load average %s; medians of alternating steps\n\n", bench::load_average().c_str());
+  std::printf("bench_mlp: the library on %d thread%s (the network by hand on one), BLAS behind Eigen: %s, load average\n"
+              "%s; medians of alternating steps\n\n",
+              threads, threads == 1 ? "" : "s", bench::blas_name(), bench::load_average().c_str());
+  results.add("threads", threads, "threads");
+  results.add("blas", std::string(bench::blas_name()) == "openblas" ? 1 : 0, "flag");
   std::printf("%-18s %6s %12s %12s %10s %10s %12s\n", "network", "batch", "library ms", "by hand ms", "ratio",
               "GFLOP/s", "allocs/step");
   std::vector<Case> cases = {{{784, 256, 256, 10}, 64}, {{784, 256, 256, 10}, 256}, {{784, 1024, 1024, 10}, 64},
@@ -206,30 +217,33 @@ int main() {
                 flops / m.library_ms / 1e6, m.library_allocs);
   }
 
-  std::printf("\nscaling with the batch: 784-256-256-10, Adam (overhead-bound while the step at batch 1 is over\n"
-              "half the step; compute-bound once it is under a tenth)\n");
-  std::printf("%6s %12s %12s %10s %12s %10s   %s\n", "batch", "library ms", "by hand ms", "ratio", "us/sample", "GFLOP/s",
-              "bound by");
-  double batch_one_ms = 0;
-  for (int64_t batch : {1, 4, 16, 64, 256, 1024}) {
-    Case c{{784, 256, 256, 10}, batch};
-    Measured m = measure(c, 700, wrong);
-    if (batch == 1) batch_one_ms = m.library_ms;
-    double flops = 2.0 * static_cast<double>(batch) * (3 * macs(c.sizes) - 784.0 * 256.0);
-    double share = batch_one_ms / m.library_ms;
-    const char* bound = share > 0.5 ? "overhead" : share > 0.1 ? "overhead + compute" : "compute (GEMM)";
-    std::string hand = results.add("scaling/eigen/" + std::to_string(batch) + "/ms", m.hand_ms, "ms");
-    results.add("scaling/library/" + std::to_string(batch) + "/ms", m.library_ms, "ms", hand);
-    std::printf("%6lld %12.3f %12.3f %10.2f %12.2f %10.1f   %s\n", static_cast<long long>(batch), m.library_ms, m.hand_ms,
-                m.library_ms / m.hand_ms, 1e3 * m.library_ms / static_cast<double>(batch), flops / m.library_ms / 1e6,
-                bound);
+  if (threads == 1) {  // the scaling table
+    std::printf("\nscaling with the batch: 784-256-256-10, Adam (overhead-bound while the step at batch 1 is over\n"
+                "half the step; compute-bound once it is under a tenth)\n");
+    std::printf("%6s %12s %12s %10s %12s %10s   %s\n", "batch", "library ms", "by hand ms", "ratio", "us/sample", "GFLOP/s",
+                "bound by");
+    double batch_one_ms = 0;
+    for (int64_t batch : {1, 4, 16, 64, 256, 1024}) {
+      Case c{{784, 256, 256, 10}, batch};
+      Measured m = measure(c, 700, wrong);
+      if (batch == 1) batch_one_ms = m.library_ms;
+      double flops = 2.0 * static_cast<double>(batch) * (3 * macs(c.sizes) - 784.0 * 256.0);
+      double share = batch_one_ms / m.library_ms;
+      const char* bound = share > 0.5 ? "overhead" : share > 0.1 ? "overhead + compute" : "compute (GEMM)";
+      std::string hand = results.add("scaling/eigen/" + std::to_string(batch) + "/ms", m.hand_ms, "ms");
+      results.add("scaling/library/" + std::to_string(batch) + "/ms", m.library_ms, "ms", hand);
+      std::printf("%6lld %12.3f %12.3f %10.2f %12.2f %10.1f   %s\n", static_cast<long long>(batch), m.library_ms, m.hand_ms,
+                  m.library_ms / m.hand_ms, 1e3 * m.library_ms / static_cast<double>(batch), flops / m.library_ms / 1e6,
+                  bound);
+    }
   }
 
-  std::printf("\ntargets (issue 8; one thread, same run)\n");
+  std::printf("\ntargets (issue 8; the library on %d thread%s, same run)\n", threads, threads == 1 ? "" : "s");
   for (const Case& c : cases) {
     std::string key = arch_name(c.sizes) + "/" + std::to_string(c.batch);
     bench::print_target("library MLP step / hand-written Eigen, " + key,
-                        results.value("mlp/library/" + key + "/ms") / results.value("mlp/eigen/" + key + "/ms"), 1.5, false);
+                        results.value(owner + "/library/" + key + "/ms") / results.value(owner + "/eigen/" + key + "/ms"),
+                        1.5, false);
   }
   results.write();
   return wrong ? 1 : 0;

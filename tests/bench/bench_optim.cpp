@@ -13,8 +13,10 @@
 //   3. Adafactor against Adam on the same 4096×4096 matrix;
 //   4. scaling: Adam's step time from 1 to 50M parameters, and where it stops
 //      being overhead-bound.
-// The library is single-threaded: the optimizer figures are one thread; the
-// two-thread bandwidth is printed beside them for reference.
+// The library's pool runs MOMENTS_NUM_THREADS threads (meson.build sets 1); the
+// optimizers' baseline, the in-place kernel over Adam's footprint, runs on as
+// many threads, so that each ratio compares the step with the memory bandwidth
+// the same cores reach (the physical limit of a memory-bound step).
 // Run: meson test -C build --benchmark --suite bench -v  (or ./build/tests/bench/bench_optim)
 // Rows go to bench-results.csv under optim/ (see bench_common.hpp).
 #include <cmath>
@@ -157,14 +159,16 @@ StepMeasure measure_steps(Optimizer& optimizer, const std::vector<Tensor>& param
 
 int main() {
   bench::Results results("optim");
-  std::printf("bench_optim: load average %s, %u hardware threads; library steps run on one thread\n\n",
-              bench::load_average().c_str(), std::thread::hardware_concurrency());
+  const int threads = bench::threads();
+  const std::string tt = std::to_string(threads) + "t";
+  std::printf("bench_optim: load average %s, %u hardware threads; library steps run on %d thread%s\n\n",
+              bench::load_average().c_str(), std::thread::hardware_concurrency(), threads, threads == 1 ? "" : "s");
 
   // ---- 1. bandwidth --------------------------------------------------------
   const std::vector<int64_t> sizes = {1'000'000, 10'000'000, 50'000'000};
   std::printf("memory bandwidth (GB/s, best of several; STREAM byte counts)\n");
   std::printf("%-10s %12s %12s %12s %12s %12s %12s %16s\n", "floats", "copy 1t", "triad 1t", "in-place 1t", "copy 2t",
-              "triad 2t", "in-place 2t", "in-place 1t, 2n");
+              "triad 2t", "in-place 2t", ("in-place " + tt + ", 2n").c_str());
   for (int64_t n : sizes) {
     std::vector<float> a(static_cast<size_t>(n), 1.0f), b(static_cast<size_t>(n), 0.5f), c(static_cast<size_t>(n), 0.25f);
     std::string label = size_label(n);
@@ -190,23 +194,23 @@ int main() {
     c.shrink_to_fit();
     b.assign(static_cast<size_t>(2 * n), 0.5f);
     std::vector<float> x(static_cast<size_t>(2 * n), 1.0f);
-    double footprint_ms = bench::best_ms([&] { in_place_kernel(x.data(), b.data(), 2 * n, 0.999f); }, repeats_for(n));
+    double footprint_ms = bench::best_ms([&] { split(threads, 2 * n, [&](int64_t i, int64_t j) { in_place_kernel(x.data() + i, b.data() + i, j - i, 0.999f); }); }, repeats_for(n));
     double footprint_gbs = 12.0 * static_cast<double>(2 * n) / footprint_ms / 1e6;
-    results.add("bandwidth/in_place_footprint/" + label + "/1t", footprint_gbs, "GB/s");
+    results.add("bandwidth/in_place_footprint/" + label + "/" + tt, footprint_gbs, "GB/s");
     std::printf("%-10s %12.1f %12.1f %12.1f %12.1f %12.1f %12.1f %16.1f\n", label.c_str(), gbs[0][0], gbs[0][1],
                 gbs[0][2], gbs[1][0], gbs[1][1], gbs[1][2], footprint_gbs);
   }
 
   // ---- 2. optimizer steps ---------------------------------------------------
-  std::printf("\noptimizer step, one thread (GB/s from the bytes a step must move; 'of in-place' = fraction of the\n"
-              "in-place kernel's 1-thread GB/s over Adam's footprint, 2n floats per array; allocs = heap allocations\n"
-              "per steady-state step)\n");
+  std::printf("\noptimizer step, %d thread%s (GB/s from the bytes a step must move; 'of in-place' = fraction of the\n"
+              "in-place kernel's GB/s on as many threads over Adam's footprint, 2n floats per array; allocs = heap\n"
+              "allocations per steady-state step)\n", threads, threads == 1 ? "" : "s");
   std::printf("%-10s %6s %-5s %10s %10s %8s %11s %7s\n", "optimizer", "params", "as", "ms/step", "GB/s", "of in-place",
               "ns/param", "allocs");
   double worst_allocs = 0;
   for (int64_t n : sizes) {
     std::string label = size_label(n);
-    std::string in_place = "optim/bandwidth/in_place_footprint/" + label + "/1t";
+    std::string in_place = "optim/bandwidth/in_place_footprint/" + label + "/" + tt;
     for (const char* layout : {"one", "list"}) {
       std::vector<Tensor> params = make_params(std::string(layout) == "one" ? one_shape(n) : mixed_shapes(n));
       int64_t count = total_numel(params);
@@ -232,7 +236,8 @@ int main() {
   }
 
   // ---- 3. Adafactor against Adam on one 4096×4096 matrix ---------------------
-  std::printf("\nAdafactor and Adam on the same 4096x4096 matrix (16.8M parameters), one thread\n");
+  std::printf("\nAdafactor and Adam on the same 4096x4096 matrix (16.8M parameters), %d thread%s\n", threads,
+              threads == 1 ? "" : "s");
   {
     std::vector<Tensor> params = make_params({{4096, 4096}});
     AdafactorOptions v1;
@@ -250,8 +255,9 @@ int main() {
   }
 
   // ---- 4. scaling with the parameter count -----------------------------------
-  std::printf("\nscaling: Adam step, one tensor, one thread (overhead-bound while the fixed cost of a step,\n"
-              "measured at 1 parameter, is over half the step; memory-bound once it is under a tenth)\n");
+  std::printf("\nscaling: Adam step, one tensor, %d thread%s (overhead-bound while the fixed cost of a step,\n"
+              "measured at 1 parameter, is over half the step; memory-bound once it is under a tenth)\n", threads,
+              threads == 1 ? "" : "s");
   std::printf("%10s %10s %10s %10s   %s\n", "params", "us/step", "ns/param", "GB/s", "bound by");
   double overhead_us = 0;
   for (int64_t n : {int64_t{1}, int64_t{1'000}, int64_t{10'000}, int64_t{100'000}, int64_t{1'000'000},
@@ -268,13 +274,13 @@ int main() {
   }
 
   // ---- targets ---------------------------------------------------------------
-  std::printf("\ntargets (issue 8; one thread, same run)\n");
+  std::printf("\ntargets (issue 8; %d thread%s, same run)\n", threads, threads == 1 ? "" : "s");
   for (const char* name : {"Adam", "AdamW"})
     for (const char* label : {"10M", "50M"}) {
       std::string key = std::string("optim/") + name + "/" + label;
       bench::print_target(std::string(name) + " " + label + " GB/s / in-place kernel GB/s",
                           results.value(key + "/one/gbs") /
-                              results.value(std::string("optim/bandwidth/in_place_footprint/") + label + "/1t"),
+                              results.value(std::string("optim/bandwidth/in_place_footprint/") + label + "/" + tt),
                           0.85, true);
       bench::print_target(std::string(name) + " " + label + " 100 tensors / one tensor (time per param)",
                           results.value(key + "/list/ns_per_param") / results.value(key + "/one/ns_per_param"), 1.15, false);

@@ -7,16 +7,16 @@ from bench-results.csv): meson test -C build --benchmark --suite bench -v
 By hand: MOMENTS_BENCH_CSV=build/bench-results.csv /usr/bin/python3 tests/bench/bench_torch.py
 Uses Debian's python3-torch; exits 77 (Meson's "skipped") when torch is not importable.
 
-Torch runs with 1 thread (the headline, against moments' one thread) and with
-2 beside it. Debian's torch calls whatever BLAS Debian's alternatives select;
-the reference BLAS is about 15x slower than OpenBLAS for these matmuls, so the
-script says which library it found loaded. For the fair MLP comparison install
-OpenBLAS (apt install libopenblas0; it becomes the libblas.so.3 alternative), or,
-without installing, unpack the package and put it first on the library path:
-  dpkg-deb -x libopenblas0-pthread_*.deb /tmp/openblas
-  OPENBLAS_NUM_THREADS=1 LD_LIBRARY_PATH=/tmp/openblas/usr/lib/x86_64-linux-gnu/openblas-pthread \
-    MOMENTS_BENCH_CSV=build/bench-results.csv /usr/bin/python3 tests/bench/bench_torch.py
-(OpenBLAS's own threads then stay at 1: read the 1-thread columns.)
+Torch runs with 1 and with 2 threads, each against moments at the same count
+(the MLP rows of bench_mlp's two runs, mlp/ and mlp2t/; the optimizer steps
+against moments' one thread). Debian's torch calls whatever BLAS Debian's
+alternatives select (libblas.so.3): OpenBLAS once libopenblas0 is installed,
+which is what a practitioner has, else the reference BLAS, about 15x slower for
+these matmuls. The script says which library is loaded and sets OpenBLAS's own
+thread count with torch's (torch.set_num_threads does not reach OpenBLAS's
+pthreads, which otherwise use every core even at "1 thread"), printing what
+OpenBLAS reports. The MLP targets: moments/torch <= 1.0 at batch 64 and <= 1.5
+at batch 256 with moments' default build, <= 1.0 everywhere with -Dblas=openblas.
 Rows go to bench-results.csv under torch/: torch/<what>/<threads>t/ms is
 torch's time; torch/vs/<what>/<threads>t/ms holds moments' time with the torch
 row as baseline, so its ratio is moments/torch (bench_common.hpp has the format).
@@ -81,6 +81,29 @@ def blas_in_use():
     blas_info = info[0].split("BLAS_INFO=")[1].split(",")[0] if info and "BLAS_INFO=" in info[0] else "?"
     openblas = any("openblas" in p.lower() for p in loaded) or "openblas" in target.lower()
     return sorted(loaded), target, blas_info, openblas
+
+
+def openblas_handle(loaded):
+    """OpenBLAS's C interface in this process (the copy torch loaded), or None."""
+    import ctypes
+    for path in loaded:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.openblas_get_num_threads.restype = ctypes.c_int
+            lib.openblas_get_config.restype = ctypes.c_char_p
+            return lib
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+def set_threads(threads, openblas):
+    """torch's intra-op threads and OpenBLAS's pthreads, both to `threads`; returns OpenBLAS's count."""
+    torch.set_num_threads(threads)
+    if openblas is None:
+        return None
+    openblas.openblas_set_num_threads(threads)
+    return openblas.openblas_get_num_threads()
 
 
 def best_ms(f, repeats):
@@ -160,11 +183,18 @@ def mlp_step_ms(sizes, batch, budget_s=1.5):
 def main():
     moments = {r["name"]: float(r["value"]) for r in read_rows() if r["name"] and r["value"]}
     loaded, alternative, blas_info, openblas = blas_in_use()
+    blas_lib = openblas_handle(loaded) if openblas else None
     print(f"bench_torch: torch {torch.__version__}, BLAS_INFO={blas_info}; libblas.so.3 alternative -> {alternative}")
     print(f"  BLAS libraries loaded: {', '.join(loaded) if loaded else '(none found in /proc/self/maps)'}")
+    if blas_lib is not None:
+        print(f"  OpenBLAS {blas_lib.openblas_get_config().decode()}; its threads at start "
+              f"{blas_lib.openblas_get_num_threads()} (OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}), "
+              f"set with torch's below")
     if not openblas:
         print("  torch uses the reference BLAS here: its matmuls are ~15x slower than with OpenBLAS "
-              "(apt install libopenblas0 for the fair comparison)")
+              "(apt install libopenblas0 for the comparison a practitioner would make)")
+    moments_blas = moments.get("mlp/blas", 0) == 1
+    print(f"  moments: BLAS behind Eigen: {'openblas (-Dblas=openblas)' if moments_blas else 'none (default build)'}")
     rows = []
 
     def add(name, value, unit, baseline=""):
@@ -197,7 +227,7 @@ def main():
                 opt = make(params)
                 ms, ratios = {}, {}
                 for threads in (1, 2):
-                    torch.set_num_threads(threads)
+                    set_threads(threads, blas_lib)
                     with torch.no_grad():
                         ms[threads] = best_ms(opt.step, repeats)
                     what = f"{name}/{label}/{layout}"
@@ -210,41 +240,51 @@ def main():
             del params
 
     # ---- MLP steps ----
-    print("\nMLP training step (Adam), median; moments' one thread against torch's 1 and 2")
-    print(f"{'network':18} {'batch':>6} {'torch 1t ms':>12} {'torch 2t ms':>12} {'moments ms':>11} {'m/t 1t':>8} {'m/t 2t':>8}")
+    print("\nMLP training step (Adam), median; moments and torch at the same thread count (torch's OpenBLAS too)")
+    print(f"{'network':18} {'batch':>6} {'torch 1t ms':>12} {'moments 1t':>11} {'m/t 1t':>8} "
+          f"{'torch 2t ms':>12} {'moments 2t':>11} {'m/t 2t':>8}")
+    moments_rows = {1: "mlp", 2: "mlp2t"}  # bench_mlp's owners at 1 and 2 threads
+    blas_threads = {}
     for sizes in ((784, 256, 256, 10), (784, 1024, 1024, 10)):
         arch = "-".join(map(str, sizes))
         for batch in (64, 256):
-            ms, ratios = {}, {}
+            ms, ratios, mine = {}, {}, {}
             for threads in (1, 2):
-                torch.set_num_threads(threads)
+                blas_threads[threads] = set_threads(threads, blas_lib)
                 ms[threads] = mlp_step_ms(sizes, batch)
                 what = f"mlp/{arch}/{batch}"
-                ratios[threads] = compare(what, ms[threads], f"mlp/library/{arch}/{batch}/ms", threads)
-            moments_ms = moments.get(f"mlp/library/{arch}/{batch}/ms")
-            print(f"{arch:18} {batch:6} {ms[1]:12.3f} {ms[2]:12.3f} {moments_ms if moments_ms else float('nan'):11.3f} "
-                  f"{fmt(ratios[1])} {fmt(ratios[2])}")
+                row = f"{moments_rows[threads]}/library/{arch}/{batch}/ms"
+                mine[threads] = moments.get(row, float("nan"))
+                ratios[threads] = compare(what, ms[threads], row, threads)
+            print(f"{arch:18} {batch:6} {ms[1]:12.3f} {mine[1]:11.3f} {fmt(ratios[1])} "
+                  f"{ms[2]:12.3f} {mine[2]:11.3f} {fmt(ratios[2])}")
+    if blas_lib is not None:
+        print(f"(OpenBLAS reported {blas_threads[1]} and {blas_threads[2]} threads for the 1t and 2t columns)")
 
     # ---- targets ----
     def target(what, measured, limit, note=""):
         if measured is None:
-            print(f"  {what:60} n/a (run the moments benchmarks first)")
+            print(f"  {what:72} n/a (run the moments benchmarks first)")
             return
-        print(f"  {what:60} measured {measured:7.3f}   target <= {limit:5.2f}   "
+        print(f"  {what:72} measured {measured:7.3f}   target <= {limit:5.2f}   "
               f"{'met' if measured <= limit else 'MISSED'}{'  ' + note if note else ''}")
 
     def ratio_of(row):
         r = next((r for r in rows if r["name"] == f"{OWNER}/vs/{row}"), None)
         return float(r["ratio"]) if r else None
 
-    print("\ntargets (issue 8; torch 1 thread, same run; ratio = moments time / torch time)")
+    print("\ntargets (issues 8 and 16; same run; ratio = moments time / torch time at the same thread count)")
     for name in ("Adam", "AdamW"):
         for label in ("10M", "50M"):
             target(f"{name} {label} step, moments / torch.optim.Adam(W) (>= 4x faster)", ratio_of(f"{name}/{label}/one/1t/ms"), 0.25)
     blas_note = "" if openblas else f"(torch on the reference BLAS, not OpenBLAS: {alternative})"
-    for arch in ("784-256-256-10", "784-1024-1024-10"):
-        for batch in (64, 256):
-            target(f"MLP {arch} batch {batch}, moments / torch", ratio_of(f"mlp/{arch}/{batch}/1t/ms"), 1.0, blas_note)
+    build = "moments -Dblas=openblas" if moments_blas else "moments default build"
+    for threads in (1, 2):
+        for arch in ("784-256-256-10", "784-1024-1024-10"):
+            for batch in (64, 256):
+                limit = 1.0 if moments_blas or batch == 64 else 1.5
+                target(f"MLP {arch} batch {batch}, {threads}t, {build} / torch+BLAS",
+                       ratio_of(f"mlp/{arch}/{batch}/{threads}t/ms"), limit, blas_note)
     write_rows(rows)
 
 

@@ -1,0 +1,62 @@
+// parallel.hpp — the CPU thread pool: loops split into fixed chunks, so results do not depend on the
+// number of threads.
+//
+//   // y = 2x over n floats, in chunks of 64K elements spread over the threads:
+//   moments::parallel_for(n, 1 << 16, [&](int64_t begin, int64_t end) {
+//     for (int64_t i = begin; i < end; ++i) y[i] = 2.0f * x[i];
+//   });
+//   // a sum whose bits do not depend on the thread count: one partial per chunk, added in chunk order
+//   double total = moments::parallel_reduce(n, 1 << 16, /*empty=*/0.0,
+//       [&](int64_t begin, int64_t end) { double s = 0; for (int64_t i = begin; i < end; ++i) s += x[i]; return s; },
+//       [](double a, double b) { return a + b; });
+//
+// The contract that keeps the bits: chunk boundaries depend only on (n, chunk), never on the thread count,
+// and each chunk's work is the same loop whichever thread runs it. A chunk may run on any thread, in any
+// order, so a body must write only its own chunk's outputs; anything combined across chunks goes through
+// per-chunk partials combined in chunk order (parallel_reduce). Then 1, 2, 3 or 8 threads give identical bits.
+//
+// Threads: set_num_threads(n), else the environment variable MOMENTS_NUM_THREADS, else the machine's
+// hardware threads. The pool is persistent (its threads start on the first parallel call and wait between
+// calls). A parallel_for inside a chunk body runs inline on that thread (no nested fan-out, no deadlock);
+// so does one started while another user thread is using the pool. An exception thrown by a chunk stops
+// chunks not yet started and is rethrown in the caller (the one of the lowest chunk index, if several threw).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+namespace moments {
+
+// n >= 1 threads (the caller counts as one); 0 restores the default (MOMENTS_NUM_THREADS, else hardware
+// threads). Not to be called from inside a parallel_for body.
+void set_num_threads(int n);
+int num_threads();
+
+// The chunk of loops that touch each float a few times (element-wise ops, optimizer steps, sums): a tensor
+// of at most this many elements stays on one thread, because waking the pool costs more than it saves there.
+// (The numbers behind it are in parallel.cpp.)
+constexpr std::int64_t kElementsPerChunk = std::int64_t{1} << 15;
+
+// Chunks of [0, n): [0, chunk), [chunk, 2·chunk), ..., the last one possibly shorter.
+inline std::int64_t num_chunks(std::int64_t n, std::int64_t chunk) { return n <= 0 ? 0 : (n + chunk - 1) / chunk; }
+
+// Runs body(chunk_begin, chunk_end) for every chunk of [0, n) (chunk >= 1). Chunks are spread over the
+// threads and the call returns when all are done. With one thread (or n <= chunk) it runs inline, in order.
+void parallel_for(std::int64_t n, std::int64_t chunk, const std::function<void(std::int64_t, std::int64_t)>& body);
+
+// A deterministic reduction: partial(chunk_begin, chunk_end) -> T for each chunk, stored by chunk number,
+// then folded left to right: combine(...combine(combine(p0, p1), p2)..., p_last); `empty` when n <= 0. With
+// one chunk (n <= chunk) the result is p0 itself, as if the loop had never been split.
+template <class T, class Partial, class Combine>
+T parallel_reduce(std::int64_t n, std::int64_t chunk, T empty, const Partial& partial, const Combine& combine) {
+  std::vector<T> partials(static_cast<size_t>(num_chunks(n, chunk)), empty);
+  parallel_for(n, chunk, [&](std::int64_t begin, std::int64_t end) {
+    partials[static_cast<size_t>(begin / chunk)] = partial(begin, end);
+  });
+  if (partials.empty()) return empty;
+  T result = partials[0];
+  for (size_t c = 1; c < partials.size(); ++c) result = combine(result, partials[c]);
+  return result;
+}
+
+}  // namespace moments
