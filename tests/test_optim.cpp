@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 
+#include "reference/family_golden.hpp"
 #include "reference/optim_golden.hpp"
 #include "testing.hpp"
 
@@ -59,14 +60,22 @@ std::unique_ptr<Optimizer> make_optimizer(const golden::OptimCase& c, const std:
   if (kind == "Adam") return build<Adam, AdamOptions>(c, params);
   if (kind == "AdamW") return build<AdamW, AdamWOptions>(c, params);
   if (kind == "Adafactor") return build<Adafactor, AdafactorOptions>(c, params);
+  if (kind == "Adagrad") return build<Adagrad, AdagradOptions>(c, params);
+  if (kind == "RMSprop") return build<RMSprop, RmspropOptions>(c, params);
+  if (kind == "Adadelta") return build<Adadelta, AdadeltaOptions>(c, params);
+  if (kind == "Adamax") return build<Adamax, AdamaxOptions>(c, params);
+  if (kind == "NAdam") return build<NAdam, NadamOptions>(c, params);
+  if (kind == "RAdam") return build<RAdam, RadamOptions>(c, params);
   FAIL("unknown optimizer ", kind);
   return nullptr;
 }
 
 }  // namespace
 
-TEST_CASE("SGD, Adam, AdamW and Adafactor follow PyTorch's trajectories for 30 steps") {
-  for (const golden::OptimCase& c : golden::optim_cases) {
+namespace {
+
+void follow_golden(const std::vector<golden::OptimCase>& cases) {
+  for (const golden::OptimCase& c : cases) {
     std::string case_name = c.name;
     CAPTURE(case_name);
     Problem problem(c.batched);
@@ -82,6 +91,16 @@ TEST_CASE("SGD, Adam, AdamW and Adafactor follow PyTorch's trajectories for 30 s
       ++snapshot;
     }
   }
+}
+
+}  // namespace
+
+TEST_CASE("SGD, Adam, AdamW and Adafactor follow PyTorch's trajectories for 30 steps") {
+  follow_golden(golden::optim_cases);
+}
+
+TEST_CASE("Adagrad, RMSprop, Adadelta, Adamax, NAdam and RAdam follow torch.optim's trajectories for 30 steps") {
+  follow_golden(golden::family_cases);
 }
 
 // ---- invariants ---------------------------------------------------------------
@@ -129,6 +148,14 @@ TEST_CASE("a state_dict round trip mid-training gives exactly the same next step
   check_round_trip([](const std::vector<Tensor>& p) { return std::make_unique<Adam>(p, AdamOptions{.learning_rate = 0.05, .amsgrad = true}); });
   check_round_trip([](const std::vector<Tensor>& p) { return std::make_unique<AdamW>(p, AdamWOptions{.learning_rate = 0.05}); });
   check_round_trip([](const std::vector<Tensor>& p) { return std::make_unique<Adafactor>(p, AdafactorOptions{.beta1 = 0.9}); });
+  check_round_trip([](const std::vector<Tensor>& p) { return std::make_unique<Adagrad>(p, AdagradOptions{.lr_decay = 0.1}); });
+  check_round_trip([](const std::vector<Tensor>& p) {
+    return std::make_unique<RMSprop>(p, RmspropOptions{.momentum = 0.9, .centered = true});
+  });
+  check_round_trip([](const std::vector<Tensor>& p) { return std::make_unique<Adadelta>(p, AdadeltaOptions{}); });
+  check_round_trip([](const std::vector<Tensor>& p) { return std::make_unique<Adamax>(p, AdamaxOptions{}); });
+  check_round_trip([](const std::vector<Tensor>& p) { return std::make_unique<NAdam>(p, NadamOptions{}); });
+  check_round_trip([](const std::vector<Tensor>& p) { return std::make_unique<RAdam>(p, RadamOptions{}); });
 }
 
 TEST_CASE("a saved state_dict is a copy, and a mismatched one is rejected without changing anything") {
