@@ -12,6 +12,7 @@
 //     series_prep.hpp  restarts, TensorBoard's EMA smoothing, min/max thinning
 //     chart_frame.hpp  layout, axes, grid, legend, the palette
 //     line_chart.hpp   trend charts        bar_chart.hpp  grouped/stacked bars
+//     colormap.hpp     viridis             field_chart.hpp  heat maps, filled contours, paths
 //     figure.hpp       small multiples     csv_log.hpp    reading a CSV log
 //     png_io.hpp       PNG through stb_image_write
 //   The command-line tool moments-plot (moments_plot.cpp) turns a CSV log into
@@ -44,6 +45,12 @@
 //   bars.set_categories({"SGD", "Adam"}).add_series("exp_avg", {0, 4.2e6}).add_series("exp_avg_sq", {0, 4.2e6});
 //   bars.save_png("state.png");
 //
+//   A loss surface as filled contours, an optimizer's path over it:
+//   FieldChart surface({.title = "Rosenbrock", .z_scale = Scale::log, .levels = 20});
+//   surface.set_field(sample_field(-2, 2, -1, 3, 201, 201, rosenbrock));   // f(x, y) on a grid
+//   surface.add_path("Adam", xs, ys);                                       // start dot, end cross
+//   surface.save_png("rosenbrock.png");
+//
 // CONVENTIONS
 //   Same inputs, same PNG bytes, on every machine: integer blending, no locale,
 //   labels printed from exact decimals, no floating-point contraction.
@@ -55,6 +62,8 @@
 #include "bitmap_font.hpp"
 #include "canvas.hpp"
 #include "csv_log.hpp"
+#include "colormap.hpp"
+#include "field_chart.hpp"
 #include "figure.hpp"
 #include "line_chart.hpp"
 #include "plot_error.hpp"
