@@ -194,6 +194,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
            " vs ", db, "; sizes must match or be 1)");
     out[k - 1 - i] = da == 1 ? db : da;
   }
+  checked_numel(out, op);  // (2^23, 1) with (1, 2^23) is a shape of 2^46 elements, past the limit
   return out;
 }
 
@@ -314,7 +315,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   int64_t m = sa[sa.size() - 2], k = sa.back(), n = sb.back();
   int64_t batches = a.dim() == 3 ? sa[0] : 1;
   Shape out_shape = a.dim() == 3 ? Shape{batches, m, n} : Shape{m, n};
-  Tensor out = Tensor::empty(out_shape, a.device());
+  Tensor out = Tensor::empty(out_shape, a.device(), "matmul");  // (M, 0) @ (0, N) may still be too large
   if (a.device() == Device::cuda) {
     cuda_ops::matmul(a, b, out, batches, m, k, n);
   } else if (b.dim() == 2) {  // one B for every batch: a single (batches*M, K) @ (K, N) product
@@ -345,16 +346,19 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   if (weight.dim() != 2 || x.dim() < 1 || x.shape().back() != weight.size(1))
     fail("linear: input ", shape_str(x.shape()), " and weight ", shape_str(weight.shape()),
          " do not fit (expected input (..., in) and weight (out, in))");
-  int64_t in = weight.size(1), out_features = weight.size(0), rows = x.numel() / std::max<int64_t>(in, 1);
+  // rows: the product of x's leading dims (not numel / in, which is 0 for every x of width 0)
+  int64_t in = weight.size(1), out_features = weight.size(0);
+  int64_t rows = checked_numel(Shape(x.shape().begin(), x.shape().end() - 1), "linear");
   if (bias.defined()) {
     check_device("linear", x, bias);
     if (bias.shape() != Shape{out_features})
       fail("linear: bias ", shape_str(bias.shape()), " does not fit weight ", shape_str(weight.shape()),
            " (expected [", out_features, "])");
   }
-  if (x.device() == Device::cuda) return cuda_ops::linear(x, weight, bias);
-  Shape out_shape = x.shape();
+  Shape out_shape = x.shape();  // (..., out)
   out_shape.back() = out_features;
+  checked_numel(out_shape, "linear");  // here, before either device makes it
+  if (x.device() == Device::cuda) return cuda_ops::linear(x, weight, bias);
   Tensor out = Tensor::empty(out_shape, x.device());
   Matrix y(out.data(), rows, out_features);
   y.noalias() = ConstMatrix(x.data(), rows, in) * ConstMatrix(weight.data(), out_features, in).transpose();
@@ -401,16 +405,24 @@ Tensor transpose(const Tensor& a) {
 
 Tensor reshape(const Tensor& a, const Shape& shape) {
   Shape target = shape;
-  int64_t known = 1, infer = -1;
+  int64_t infer = -1;  // the dim given as -1, if any
   for (size_t d = 0; d < target.size(); ++d) {
     if (target[d] == -1 && infer < 0) infer = static_cast<int64_t>(d);
     else if (target[d] < 0) fail("reshape: invalid target shape ", shape_str(shape), " (sizes >= 0, at most one -1)");
-    else known *= target[d];
   }
-  if (infer >= 0 && known != 0 && a.numel() % known == 0) target[static_cast<size_t>(infer)] = a.numel() / known;
-  if (infer >= 0 && target[static_cast<size_t>(infer)] < 0)
-    fail("reshape: cannot infer the -1 in ", shape_str(shape), " for ", a.numel(), " elements of shape ", shape_str(a.shape()));
-  if (shape_numel(target) != a.numel())
+  if (infer >= 0) {
+    target[static_cast<size_t>(infer)] = 1;
+    int64_t known = 0;  // the product of the given sizes, checked: [-1, 2^62, 2^62] must not wrap to 0
+    try {
+      known = checked_numel(target, "reshape");
+    } catch (const Error& e) {
+      fail(e.what(), " (target shape ", shape_str(shape), ", its -1 counted as 1)");
+    }
+    if (known == 0 || a.numel() % known != 0)
+      fail("reshape: cannot infer the -1 in ", shape_str(shape), " for ", a.numel(), " elements of shape ", shape_str(a.shape()));
+    target[static_cast<size_t>(infer)] = a.numel() / known;
+  }
+  if (checked_numel(target, "reshape") != a.numel())
     fail("reshape: cannot reshape ", shape_str(a.shape()), " (", a.numel(), " elements) into ", shape_str(shape));
   Tensor out = a.clone();
   out.impl()->shape = target;
@@ -660,16 +672,17 @@ Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
 
 Tensor embedding(const Tensor& weight, const std::vector<int64_t>& ids, const Shape& ids_shape) {
   if (weight.dim() != 2) fail("embedding: weight must be (V, D), got ", shape_str(weight.shape()));
-  if (static_cast<int64_t>(ids.size()) != shape_numel(ids_shape))
+  if (static_cast<int64_t>(ids.size()) != checked_numel(ids_shape, "embedding"))
     fail("embedding: ", ids.size(), " ids do not fill ids_shape ", shape_str(ids_shape));
   int64_t vocab = weight.size(0), width = weight.size(1);
+  Shape out_shape = ids_shape;  // (ids..., D)
+  out_shape.push_back(width);
+  checked_numel(out_shape, "embedding");  // here, before either device makes it
   for (size_t i = 0; i < ids.size(); ++i)
     if (ids[i] < 0 || ids[i] >= vocab)
       fail("embedding: id ", ids[i], " at index ", i, " is out of range for weight ", shape_str(weight.shape()),
            " (expected [0, ", vocab, "))");
   if (weight.device() == Device::cuda) return cuda_ops::embedding(weight, ids, ids_shape);
-  Shape out_shape = ids_shape;
-  out_shape.push_back(width);
   Tensor out = Tensor::empty(out_shape, weight.device());
   for (size_t i = 0; i < ids.size(); ++i)
     std::memcpy(out.data() + static_cast<int64_t>(i) * width, weight.data() + ids[i] * width, sizeof(float) * static_cast<size_t>(width));
@@ -744,9 +757,10 @@ Tensor concat(const std::vector<Tensor>& parts, int64_t dim) {
     if (got != expect)
       fail("concat: tensor ", i, " has shape ", shape_str(got), ", tensor 0 has ", shape_str(first),
            " (all sizes must match except along dim ", dim, ")");
-    out_shape[static_cast<size_t>(d)] += got[static_cast<size_t>(d)];
+    if (__builtin_add_overflow(out_shape[static_cast<size_t>(d)], got[static_cast<size_t>(d)], &out_shape[static_cast<size_t>(d)]))
+      fail("concat: the sizes along dim ", dim, " of ", parts.size(), " tensors overflow int64_t");
   }
-  Tensor out = Tensor::empty(out_shape, parts[0].device());
+  Tensor out = Tensor::empty(out_shape, parts[0].device(), "concat");
   Split s = split_at(out_shape, d);
   int64_t offset = 0;  // where along dim this part starts
   std::vector<int64_t> starts;

@@ -167,7 +167,9 @@ void copy_chunks(const Tensor& part, Tensor& out, int64_t destination_offset, in
 // ============================================================================
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  int64_t in = weight.size(1), out_features = weight.size(0), rows = x.numel() / std::max<int64_t>(in, 1);
+  // rows: the product of x's leading dims (not numel / in, which is 0 for every x of width 0)
+  int64_t in = weight.size(1), out_features = weight.size(0);
+  int64_t rows = checked_numel(Shape(x.shape().begin(), x.shape().end() - 1), "linear");
   Shape out_shape = x.shape();
   out_shape.back() = out_features;
   Tensor out;

@@ -28,7 +28,7 @@ float Generator::normal() {
 Tensor rand(const Shape& shape, Generator& gen, float low, float high) {
   if (!(low <= high) || !std::isfinite(low) || !std::isfinite(high))
     fail("rand: need finite low <= high, got low ", low, ", high ", high);
-  Tensor t = Tensor::empty(shape);
+  Tensor t = Tensor::empty(shape, Device::cpu, "rand");
   float* x = t.data();
   for (int64_t i = 0, n = t.numel(); i < n; ++i) x[i] = low + (high - low) * gen.uniform();
   return t;
@@ -37,7 +37,7 @@ Tensor rand(const Shape& shape, Generator& gen, float low, float high) {
 Tensor randn(const Shape& shape, Generator& gen, float mean, float std) {
   if (!(std >= 0.0f) || !std::isfinite(mean) || !std::isfinite(std))
     fail("randn: need finite mean and std >= 0, got mean ", mean, ", std ", std);
-  Tensor t = Tensor::empty(shape);
+  Tensor t = Tensor::empty(shape, Device::cpu, "randn");
   float* x = t.data();
   for (int64_t i = 0, n = t.numel(); i < n; ++i) x[i] = mean + std * gen.normal();
   return t;

@@ -33,13 +33,29 @@ std::string shape_str(const Shape& shape) {
   return out.str();
 }
 
-int64_t shape_numel(const Shape& shape) {
-  int64_t n = 1;
-  for (int64_t s : shape) {
-    if (s < 0) fail("shape ", shape_str(shape), ": sizes must be >= 0");
-    n *= s;
+// What every size error ends with: the limit, in elements and bytes.
+static std::string size_limit_text() {
+  std::ostringstream out;
+  out << "a tensor holds at most kMaxTensorNumel = " << kMaxTensorNumel << " elements (kMaxTensorBytes = "
+      << kMaxTensorBytes << " bytes, 128 TiB)";
+  return out.str();
+}
+
+int64_t checked_numel(const Shape& shape, const char* op) {
+  int64_t nonzero = 1;  // the product of the nonzero sizes: the limit applies to it (see tensor.hpp)
+  bool has_zero = false, overflows = false;
+  for (int64_t size : shape) {
+    if (size < 0) fail(op, ": shape ", shape_str(shape), " has a negative size (sizes must be >= 0)");
+    if (size == 0) has_zero = true;
+    else overflows = overflows || __builtin_mul_overflow(nonzero, size, &nonzero);
   }
-  return n;
+  if (overflows)
+    fail(op, ": shape ", shape_str(shape), ": the product of its ", has_zero ? "nonzero " : "",
+         "sizes overflows int64_t; ", size_limit_text());
+  if (nonzero > kMaxTensorNumel)
+    fail(op, ": shape ", shape_str(shape), has_zero ? ": its nonzero sizes multiply to " : " has ", nonzero,
+         " elements of ", sizeof(float), " bytes; ", size_limit_text());
+  return has_zero ? 0 : nonzero;
 }
 
 // ---- Storage -------------------------------------------------------------
@@ -114,6 +130,8 @@ size_t cpu_bytes(int64_t numel) { return sizeof(float) * static_cast<size_t>(num
 }  // namespace
 
 Storage::Storage(int64_t numel, Device device) : numel_(numel), device_(device) {
+  if (numel < 0 || numel > kMaxTensorNumel)
+    fail("Storage: cannot hold ", numel, " elements (expected 0 to ", kMaxTensorNumel, "; ", size_limit_text(), ")");
   // Always allocate at least one float so data() is never null.
   int64_t count = numel > 0 ? numel : 1;
   if (device == Device::cuda) {
@@ -139,21 +157,38 @@ Storage::~Storage() {
 
 // ---- factories -----------------------------------------------------------
 
-Tensor Tensor::empty(const Shape& shape, Device device) {
+// Every tensor's memory comes from here: the shape is checked (tensor.hpp, SIZE
+// LIMITS), and a buffer the system refuses becomes an Error naming `op`, the shape
+// and the bytes.
+Tensor Tensor::empty(const Shape& shape, Device device, const char* op) {
+  int64_t numel = checked_numel(shape, op);
+  if (device == Device::cuda) backend_for_new(op);  // no executor: say so, not "cannot allocate"
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
-  impl->storage = std::make_shared<Storage>(shape_numel(shape), device);
+  auto refused = [&](const std::string& why) {
+    fail(op, ": cannot allocate ", numel * static_cast<int64_t>(sizeof(float)), " bytes for shape ", shape_str(shape),
+         " on ", device_name(device), " (", why, ")");
+  };
+  try {
+    impl->storage = std::make_shared<Storage>(numel, device);
+  } catch (const std::bad_alloc&) {
+    refused("out of memory");
+  } catch (const Error& e) {  // cudaMalloc's failure, in the runtime's words
+    if (device != Device::cuda) throw;
+    refused(e.what());
+  }
   return Tensor(std::move(impl));
 }
 
-Tensor Tensor::full(const Shape& shape, float value, Device device) {
-  Tensor t = empty(shape, device);
+static Tensor filled(const Shape& shape, float value, Device device, const char* op) {
+  Tensor t = Tensor::empty(shape, device, op);
   if (device == Device::cuda) t.impl()->storage->backend()->fill(t.data(), t.numel(), value);
   else std::fill(t.data(), t.data() + t.numel(), value);
   return t;
 }
-Tensor Tensor::zeros(const Shape& shape, Device device) { return full(shape, 0.0f, device); }
-Tensor Tensor::ones(const Shape& shape, Device device) { return full(shape, 1.0f, device); }
+Tensor Tensor::full(const Shape& shape, float value, Device device) { return filled(shape, value, device, "Tensor::full"); }
+Tensor Tensor::zeros(const Shape& shape, Device device) { return filled(shape, 0.0f, device, "Tensor::zeros"); }
+Tensor Tensor::ones(const Shape& shape, Device device) { return filled(shape, 1.0f, device, "Tensor::ones"); }
 Tensor Tensor::scalar(float value) { return full({}, value); }
 
 Tensor Tensor::arange(int64_t n) { return arange(0.0f, static_cast<float>(n), 1.0f); }
@@ -162,17 +197,19 @@ Tensor Tensor::arange(float start, float stop, float step) {
   if (step == 0.0f || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))
     fail("arange: start ", start, ", stop ", stop, ", step ", step, ": need finite values and step != 0");
   double count = std::ceil((static_cast<double>(stop) - start) / step);
+  if (count > static_cast<double>(kMaxTensorNumel))  // before the cast to int64_t, which could overflow
+    fail("arange: start ", start, ", stop ", stop, ", step ", step, " make ", count, " elements; ", size_limit_text());
   int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
-  Tensor t = empty({n});
+  Tensor t = empty({n}, Device::cpu, "arange");
   for (int64_t i = 0; i < n; ++i) t.data()[i] = static_cast<float>(start + static_cast<double>(i) * step);
   return t;
 }
 
 Tensor Tensor::from(const std::vector<float>& values, const Shape& shape) {
-  if (static_cast<int64_t>(values.size()) != shape_numel(shape))
-    fail("Tensor::from: ", values.size(), " values cannot fill shape ", shape_str(shape), " (",
-         shape_numel(shape), " elements)");
-  Tensor t = empty(shape);
+  int64_t numel = checked_numel(shape, "Tensor::from");
+  if (static_cast<int64_t>(values.size()) != numel)
+    fail("Tensor::from: ", values.size(), " values cannot fill shape ", shape_str(shape), " (", numel, " elements)");
+  Tensor t = empty(shape, Device::cpu, "Tensor::from");
   std::copy(values.begin(), values.end(), t.data());
   return t;
 }
@@ -211,14 +248,19 @@ float Tensor::item() const {
   return data()[0];
 }
 
-static int64_t offset_of(const Shape& shape, std::initializer_list<int64_t> index) {
+// The row-major offset of `index`, checked coordinate by coordinate and against
+// the `numel` elements of the storage: the offset only grows from one dim to the
+// next, so once it reaches numel (or would overflow) the element is not there.
+static int64_t offset_of(const Shape& shape, int64_t numel, std::initializer_list<int64_t> index) {
   if (index.size() != shape.size())
     fail("at: index has ", index.size(), " coordinates, tensor of shape ", shape_str(shape), " needs ", shape.size());
   int64_t offset = 0;
   size_t d = 0;
   for (int64_t i : index) {
     if (i < 0 || i >= shape[d]) fail("at: index ", i, " is out of range for dim ", d, " of shape ", shape_str(shape));
-    offset = offset * shape[d] + i;
+    if (__builtin_mul_overflow(offset, shape[d], &offset) || __builtin_add_overflow(offset, i, &offset) || offset >= numel)
+      fail("at: index ", i, " of dim ", d, " reaches past the ", numel, " elements of the storage under shape ",
+           shape_str(shape), " (the shape disagrees with the storage)");
     ++d;
   }
   return offset;
@@ -226,11 +268,11 @@ static int64_t offset_of(const Shape& shape, std::initializer_list<int64_t> inde
 
 float& Tensor::at(std::initializer_list<int64_t> index) {
   require_cpu(*this, "at");
-  return data()[offset_of(shape(), index)];
+  return data()[offset_of(shape(), numel(), index)];
 }
 float Tensor::at(std::initializer_list<int64_t> index) const {
   require_cpu(*this, "at");
-  return data()[offset_of(shape(), index)];
+  return data()[offset_of(shape(), numel(), index)];
 }
 
 std::vector<float> Tensor::to_vector() const {
@@ -248,14 +290,12 @@ Tensor Tensor::clone() const {
   if (device() == Device::cuda) {
     // On the backend that holds this tensor, which may not be the active one.
     cuda::Backend* backend = impl_->storage->backend();
-    auto impl = std::make_shared<TensorImpl>();
-    impl->shape = shape();
-    impl->storage = std::make_shared<Storage>(numel(), Device::cuda);
-    if (impl->storage->backend() != backend)
+    Tensor t = empty(shape(), Device::cuda, "clone");
+    if (t.impl()->storage->backend() != backend)
       fail("clone: this cuda tensor lives on the ", backend->name(), " executor, new ones go to the ",
-           impl->storage->backend()->name(), " (emulation was switched after it was made)");
-    backend->copy_on_device(impl->storage->data(), data(), numel());
-    return Tensor(std::move(impl));
+           t.impl()->storage->backend()->name(), " (emulation was switched after it was made)");
+    backend->copy_on_device(t.data(), data(), numel());
+    return t;
   }
   Tensor t = empty(shape(), device());
   std::memcpy(t.data(), data(), static_cast<size_t>(impl_->storage->bytes()));

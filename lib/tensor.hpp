@@ -44,7 +44,23 @@ const char* device_name(Device device);
 bool cuda_available();
 
 std::string shape_str(const Shape& shape);  // "[2, 3]"
-int64_t shape_numel(const Shape& shape);
+
+// SIZE LIMITS. A tensor holds at most kMaxTensorBytes of floats: 2^47 bytes (128 TiB), the
+// user address space of x86-64, so no buffer a machine could map is refused, and element
+// counts, byte counts and offsets can never overflow int64_t or size_t. Every shape a tensor
+// takes passes checked_numel, which refuses, naming `op` and the shape:
+//   - a negative size;
+//   - a product of sizes that overflows int64_t, or holds more than kMaxTensorNumel floats.
+// The limit applies to the product of the NONZERO sizes, so [0, 2^62, 2^62] is refused as
+// well: then every partial product of a tensor's sizes (outer · inner blocks, strides) fits,
+// and so does the shape with its 0s made 1s (a sum over an empty dim makes that tensor).
+// A buffer under the limit that the system cannot give (more than memory and swap) is a
+// moments::Error naming the op, the shape and the bytes, not std::bad_alloc.
+inline constexpr int64_t kMaxTensorBytes = int64_t{1} << 47;
+inline constexpr int64_t kMaxTensorNumel = kMaxTensorBytes / static_cast<int64_t>(sizeof(float));  // 2^45
+// The number of elements of `shape` (1 for []), checked as above.
+int64_t checked_numel(const Shape& shape, const char* op);
+inline int64_t shape_numel(const Shape& shape) { return checked_numel(shape, "shape_numel"); }
 
 // The memory behind a tensor. CPU storage is plain host memory (buffers of 64 KiB
 // and more are recycled for the next tensor of the same size: see tensor.cpp); CUDA storage is
@@ -52,6 +68,8 @@ int64_t shape_numel(const Shape& shape);
 // a device pointer, for kernels only (copy with Tensor::to or to_vector to read it).
 class Storage {
  public:
+  // numel in [0, kMaxTensorNumel] (an Error otherwise); a refused cpu allocation
+  // throws std::bad_alloc, which Tensor::empty turns into an Error naming the shape.
   Storage(int64_t numel, Device device);
   ~Storage();
   Storage(const Storage&) = delete;
@@ -93,7 +111,9 @@ class Tensor {
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   // ---- factories -------------------------------------------------------
-  static Tensor empty(const Shape& shape, Device device = Device::cpu);  // uninitialised
+  // Each checks its shape with checked_numel (see SIZE LIMITS above) and names
+  // itself in the error; empty() names `op` instead, for ops that make their outputs.
+  static Tensor empty(const Shape& shape, Device device = Device::cpu, const char* op = "Tensor::empty");  // uninitialised
   static Tensor zeros(const Shape& shape, Device device = Device::cpu);
   static Tensor ones(const Shape& shape, Device device = Device::cpu);
   static Tensor full(const Shape& shape, float value, Device device = Device::cpu);
@@ -135,7 +155,9 @@ class Tensor {
     return impl_->storage->data();
   }
   float item() const;                              // the value of a 1-element tensor (copied back from cuda)
-  float& at(std::initializer_list<int64_t> index);  // bounds-checked element access (cpu only)
+  // Element access (cpu only), checked: each coordinate within its dim, and the
+  // offset within the storage (a shape set by hand through impl() cannot reach past it).
+  float& at(std::initializer_list<int64_t> index);
   float at(std::initializer_list<int64_t> index) const;
   std::vector<float> to_vector() const;            // a host copy, from either device
 

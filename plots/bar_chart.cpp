@@ -50,7 +50,7 @@ struct Layout {
 int to_int(double v) { return static_cast<int>(std::lround(v)); }
 
 std::string describe(const BarChartOptions& o) {
-  return o.title.empty() ? "bar chart" : "bar chart \"" + o.title + "\"";
+  return o.title.empty() ? "bar chart" : "bar chart " + quoted(o.title);
 }
 
 // A category name in at most two lines of `width` pixels, broken at a space and
@@ -77,7 +77,7 @@ Data prepare(const BarChartOptions& o, const std::vector<std::string>& categorie
     throw PlotError(describe(o) + ": title_scale must be 0..8, got " + std::to_string(o.title_scale));
   for (const BarSeries& s : series)
     if (s.values.size() != categories.size())
-      throw PlotError(describe(o) + ": series \"" + s.name + "\" has " + std::to_string(s.values.size()) +
+      throw PlotError(describe(o) + ": series " + quoted(s.name) + " has " + std::to_string(s.values.size()) +
                       " values for " + std::to_string(categories.size()) + " categories");
   Data data;
   data.options = o;
@@ -243,7 +243,7 @@ BarChart& BarChart::set_categories(std::vector<std::string> names) {
 
 BarChart& BarChart::add_series(std::string name, std::vector<double> values, std::optional<Color> color) {
   if (values.size() != categories_.size())
-    throw PlotError(describe(options) + ": series \"" + name + "\" has " + std::to_string(values.size()) +
+    throw PlotError(describe(options) + ": series " + quoted(name) + " has " + std::to_string(values.size()) +
                     " values for " + std::to_string(categories_.size()) + " categories (set_categories comes first)");
   series_.push_back({std::move(name), std::move(values), color});
   return *this;

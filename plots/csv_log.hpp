@@ -6,11 +6,22 @@
 //   10,2.117,0.0003
 //   20,,0.0003        <- an empty cell is a missing value (NaN): a gap in the chart
 //
-// Numbers are read with std::from_chars (no locale): 12, -3.5, 1e-4, nan, inf.
-// Fields are trimmed of spaces; column names may be quoted ("loss"). Blank lines
-// and a trailing line break are fine, and so is a UTF-8 byte-order mark.
-// Anything else is an error that names the file, the line and the column:
+// Numbers are read with std::from_chars (no locale), and must be the whole
+// field: 12, -3.5, +1e-4, nan, inf (not 0.9x, +-5, nor 1e999, out of range).
+// Fields are trimmed of spaces. Quoting is RFC 4180's, within a line: a field in
+// double quotes may hold commas, and "" in it is one quote ("loss, smoothed",
+// "say ""hi"""); a line break inside quotes is an error. Blank lines, CRLF line
+// ends and a UTF-8 byte-order mark are fine.
+//
+// A TORN LAST ROW: a log whose writer was interrupted ends in a line with no line
+// break. That line is ignored, never parsed (a torn "3,0." is not read as 0),
+// and torn_line says which it was, for the caller to report (moments-plot warns
+// and notes it on the chart). Every row before it is read.
+//
+// Anything else is an error that names the file, the line and the column, and
+// quotes the offending text escaped and cut short (plot_error.hpp's quoted()):
 //   log.csv:7: field 2 ("loss") is not a number: "abc"
+//   log.csv:8: field 2 ("loss") is not a number: "\x1b[2J"
 //   log.csv:9: expected 3 fields (step, loss, lr), found 2
 //   log.csv: no data rows after the header
 #pragma once
@@ -25,6 +36,7 @@ struct CsvLog {
   std::vector<std::string> columns;         // the header's names, in file order
   std::vector<std::vector<double>> values;  // values[c][r]: column c, data row r
   std::vector<int> lines;                   // lines[r]: the file line of data row r (1-based)
+  int torn_line = 0;                        // the file line of a torn last row, ignored; 0: none
 
   size_t rows() const { return lines.size(); }
   bool has_column(std::string_view name) const;

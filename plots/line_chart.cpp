@@ -70,17 +70,20 @@ double from_t(Scale scale, double t) { return scale == Scale::log ? std::pow(10.
 
 // The data's extent [lo, hi] in t-space (lo > hi when there is no data) made
 // into an axis range: a margin on the ends that are not pinned, and some width
-// when the data have none.
+// when the data have none. Data out to ±1.8e308 keep a range of finite doubles
+// (positive ones on a log scale): where a margin would leave them, the range
+// stops at the last double there is.
 std::pair<double, double> choose_range(double lo, double hi, std::optional<double> pin_lo, std::optional<double> pin_hi,
                                        double margin, Scale scale) {
   if (lo > hi) lo = 0.0, hi = 1.0, margin = 0.0;  // nothing to show: [0, 1], or [1, 10] on a log scale
-  if (hi - lo <= 1e-12 * std::max(std::fabs(lo), std::fabs(hi))) {  // one value, or a constant series
+  double half_span = hi / 2 - lo / 2;             // hi - lo itself may overflow
+  if (half_span <= 0.5e-12 * std::max(std::fabs(lo), std::fabs(hi))) {  // one value, or a constant series
     double half = scale == Scale::log ? 0.3 : lo == 0.0 ? 1.0 : 0.1 * std::fabs(lo);
     double centre = lo / 2 + hi / 2;
     lo = centre - half, hi = centre + half, margin = 0.0;
+    half_span = half;
   }
-  double span = hi - lo;
-  if (std::isfinite(span)) lo -= margin * span, hi += margin * span;
+  lo -= 2 * margin * half_span, hi += 2 * margin * half_span;  // margin × span, exactly
   if (pin_lo) lo = to_t(scale, *pin_lo);
   if (pin_hi) hi = to_t(scale, *pin_hi);
   if (hi <= lo) {  // one end pinned beyond all the data
@@ -90,11 +93,13 @@ std::pair<double, double> choose_range(double lo, double hi, std::optional<doubl
     else
       lo = hi - width;
   }
-  return {from_t(scale, lo), from_t(scale, hi)};
+  const double largest = std::numeric_limits<double>::max();
+  const double smallest = scale == Scale::log ? std::numeric_limits<double>::denorm_min() : -largest;
+  return {std::clamp(from_t(scale, lo), smallest, largest), std::clamp(from_t(scale, hi), smallest, largest)};
 }
 
 std::string describe(const LineChartOptions& o) {
-  return o.title.empty() ? "line chart" : "line chart \"" + o.title + "\"";
+  return o.title.empty() ? "line chart" : "line chart " + quoted(o.title);
 }
 
 void check_options(const LineChartOptions& o) {
@@ -212,6 +217,10 @@ Data prepare(const LineChartOptions& o, const std::vector<Series>& all, const st
   if (st.non_positive)
     data.notes.push_back(count_of(st.non_positive, "point", "points") + " <= 0 not drawn (log scale)");
   if (st.outliers) data.notes.push_back("y-range leaves out " + count_of(st.outliers, "outlier", "outliers"));
+  if (st.replaced)
+    data.notes.push_back(count_of(st.replaced, "point", "points") + " dropped: " +
+                         (o.x_label.empty() ? "x" : o.x_label) + " went back (restart)");
+  data.notes.insert(data.notes.end(), o.notes.begin(), o.notes.end());
   return data;
 }
 
@@ -449,7 +458,7 @@ LineChart& LineChart::add_series(std::string name, std::vector<double> x, std::v
 
 LineChart& LineChart::add_series(Series series) {
   if (series.x.size() != series.y.size())
-    throw PlotError(describe(options) + ": series \"" + series.name + "\" has " + std::to_string(series.x.size()) +
+    throw PlotError(describe(options) + ": series " + quoted(series.name) + " has " + std::to_string(series.x.size()) +
                     " x values but " + std::to_string(series.y.size()) + " y values");
   series_.push_back(std::move(series));
   return *this;

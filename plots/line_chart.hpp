@@ -5,7 +5,8 @@
 //   1. Restarts: points are taken in the order they were logged. A point whose
 //      x is not beyond the previous one (a restarted run, or a step logged
 //      twice) replaces every earlier point from that x on: the latest value wins.
-//      Points whose x is NaN or inf are dropped.
+//      The chart notes how many were dropped ("99 points dropped: step went
+//      back (restart)"). Points whose x is NaN or inf are dropped.
 //   2. Smoothing (options.smoothing > 0): TensorBoard's debiased EMA over every
 //      point, before anything is thinned out. The raw series is drawn faint
 //      behind the smoothed one, in the same colour.
@@ -14,7 +15,8 @@
 //      many under the plot ("3 NaN/inf points not drawn"), and draw() returns
 //      the counts.
 //   4. Ranges: min..max of the drawn points plus a margin (5% on y, 3% on x,
-//      in log space on a log scale), like matplotlib; or, with ignore_outliers,
+//      in log space on a log scale, and never past the largest double, so
+//      1e308 and -1e308 draw), like matplotlib; or, with ignore_outliers,
 //      the 2nd..98th percentile band widened by 10% of its height and never
 //      beyond min..max, so a few spikes do not squash the curve; either end can
 //      be pinned. Reference lines widen the range to stay in view (pin the
@@ -66,6 +68,7 @@ struct LineChartOptions {
   NumberFormat y_format = NumberFormat::compact;  // bytes: tick labels in KiB, MiB, GiB
   int title_scale = 0;                            // of the title text; 0: 2 for a chart alone, 1 as a panel of a Figure
   int width = 800, height = 500;                  // of render() and save_png()
+  std::vector<std::string> notes{};               // more notes under the plot, after the chart's own
 };
 
 class LineChart {

@@ -10,6 +10,10 @@
 // share one chart; with --panels each gets its own panel of a figure.
 // --width and --height size the chart, or each panel with --panels.
 //
+// A log whose last line has no line break (its writer was interrupted) is drawn
+// without that line: a warning on stderr and a note on the chart say so.
+// Messages quote text from the log escaped and cut short (see plot_error.hpp).
+//
 // Exit status: 0 when the chart was written; 1 when the log or the output is
 // at fault (missing file, unknown column, malformed row, empty log: the
 // message names it); 2 for a usage error.
@@ -58,7 +62,7 @@ Number parse(const std::string& option, const std::string& text) {
   Number value{};
   auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (error != std::errc() || end != text.data() + text.size() || text.empty())
-    throw UsageError{option + " expects a number, got \"" + text + "\""};
+    throw UsageError{option + " expects a number, got " + quoted(text)};
   return value;
 }
 
@@ -117,8 +121,9 @@ Arguments parse_arguments(int argc, char** argv) {
   return a;
 }
 
-LineChartOptions chart_options(const Arguments& a, const std::string& x_column) {
+LineChartOptions chart_options(const Arguments& a, const std::string& x_column, const CsvLog& log) {
   LineChartOptions o;
+  if (log.torn_line) o.notes.push_back("line " + std::to_string(log.torn_line) + " ignored: no line break (cut short)");
   o.x_label = x_column;
   o.x_scale = a.log_x ? Scale::log : Scale::linear;
   o.y_scale = a.log_y ? Scale::log : Scale::linear;
@@ -128,13 +133,16 @@ LineChartOptions chart_options(const Arguments& a, const std::string& x_column) 
 
 int run(const Arguments& a) {
   CsvLog log = read_csv(a.log);
+  if (log.torn_line)
+    std::cerr << "moments-plot: warning: " << a.log << ":" << log.torn_line
+              << ": the last line has no line break and was ignored (a row cut short as the log was written)\n";
   std::string x_column = !a.x.empty() ? a.x : log.has_column("step") ? "step" : log.columns[0];
   const std::vector<double>& x = log.column(x_column);
   std::vector<std::string> y_columns = a.y;
   if (y_columns.empty())
     for (const std::string& c : log.columns)
       if (c != x_column) y_columns.push_back(c);
-  if (y_columns.empty()) throw PlotError(a.log + ": no columns to draw besides \"" + x_column + "\"");
+  if (y_columns.empty()) throw PlotError(a.log + ": no columns to draw besides " + quoted(x_column));
   for (const std::string& c : y_columns) log.column(c);  // every name checked before anything is drawn
 
   if (a.panels) {
@@ -143,13 +151,13 @@ int run(const Arguments& a) {
                    .panel_width = a.width.value_or(560),
                    .panel_height = a.height.value_or(360)});
     for (const std::string& c : y_columns) {
-      LineChartOptions o = chart_options(a, x_column);
+      LineChartOptions o = chart_options(a, x_column, log);
       o.title = c;
       figure.add(LineChart(o).add_series(c, x, log.column(c)));
     }
     figure.save_png(a.out);
   } else {
-    LineChartOptions o = chart_options(a, x_column);
+    LineChartOptions o = chart_options(a, x_column, log);
     o.title = a.title;
     if (y_columns.size() == 1) o.y_label = y_columns[0];
     o.width = a.width.value_or(800);

@@ -89,7 +89,9 @@ double quantile(std::vector<double> values, double q) {
   double lower = values[below];
   if (fraction == 0.0 || below + 1 >= values.size()) return lower;
   double upper = *std::min_element(values.begin() + static_cast<std::ptrdiff_t>(below) + 1, values.end());
-  return lower + fraction * (upper - lower);
+  double between = lower + fraction * (upper - lower);
+  // upper - lower overflows for values near ±1.8e308; the weighted sum does not.
+  return std::isfinite(between) ? between : lower * (1.0 - fraction) + upper * fraction;
 }
 
 }  // namespace moments::plots

@@ -53,7 +53,8 @@ std::vector<double> smooth_ema(std::span<const double> y, double weight);
 std::vector<size_t> decimate_min_max(std::span<const double> px, std::span<const double> y);
 
 // The q-quantile (q in [0, 1]) of values, interpolating between neighbours like
-// numpy's default. values must not be empty.
+// numpy's default. values must not be empty. Finite values give a finite
+// quantile, even when their differences overflow.
 double quantile(std::vector<double> values, double q);
 
 }  // namespace moments::plots

@@ -211,8 +211,8 @@ std::vector<Tick> log_ticks(double lo, double hi, int max_count) {
 ScaleMap::ScaleMap(Scale scale, double lo, double hi, double pixel_lo, double pixel_hi)
     : scale_(scale), lo_(lo), hi_(hi), pixel_lo_(pixel_lo) {
   t_lo_ = transform(lo);
-  double span = transform(hi) - t_lo_;
-  factor_ = span != 0.0 && std::isfinite(span) ? (pixel_hi - pixel_lo) / span : 0.0;
+  double half_span = transform(hi) / 2 - t_lo_ / 2;  // finite for any finite lo and hi
+  factor_ = half_span != 0.0 && std::isfinite(half_span) ? (pixel_hi - pixel_lo) / half_span : 0.0;
 }
 
 }  // namespace moments::plots

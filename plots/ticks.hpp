@@ -65,6 +65,9 @@ int floor_log10(double v);
 // (on a y axis pixel_lo is the bottom, the larger number). On a log scale equal
 // ratios get equal distances. log10 comes from the C library; a last-bit
 // difference between libraries would move a point by ~1e-13 pixel.
+// Distances are taken in halves, v/2 - lo/2: the width of [-1e308, 1e308]
+// overflows a double, half of it does not. Halving is exact (above 2^-1021),
+// so any other range maps to the same pixels as v - lo would.
 class ScaleMap {
  public:
   ScaleMap() = default;
@@ -74,12 +77,12 @@ class ScaleMap {
   double hi() const { return hi_; }
   // Finite, and positive on a log scale.
   bool accepts(double v) const { return std::isfinite(v) && (scale_ == Scale::linear || v > 0.0); }
-  double to_pixel(double v) const { return pixel_lo_ + (transform(v) - t_lo_) * factor_; }
+  double to_pixel(double v) const { return pixel_lo_ + (transform(v) / 2 - t_lo_ / 2) * factor_; }
   double transform(double v) const { return scale_ == Scale::log ? std::log10(v) : v; }
 
  private:
   Scale scale_ = Scale::linear;
-  double lo_ = 0, hi_ = 1, pixel_lo_ = 0, t_lo_ = 0, factor_ = 1;
+  double lo_ = 0, hi_ = 1, pixel_lo_ = 0, t_lo_ = 0, factor_ = 2;  // factor_: pixels per half unit
 };
 
 }  // namespace moments::plots

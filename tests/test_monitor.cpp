@@ -1,6 +1,9 @@
 // Suite `monitor`: every statistic against a hand computation on a tiny model,
 // the CSV, non-finite detection, loss spikes, memory, and the progress line.
+#include <sys/resource.h>
+
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -34,6 +37,41 @@ struct Tiny {
 };
 
 std::string temp_path(const char* name) { return (std::filesystem::temp_directory_path() / name).string(); }
+
+// A temporary path with no file at it yet.
+std::string fresh_path(const char* name) {
+  std::string path = temp_path(name);
+  std::filesystem::remove(path);
+  return path;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+// Trains `tiny` with Adam for steps [from, to], recording each with `monitor`.
+void train_tiny(Tiny& tiny, Adam& adam, Monitor& monitor, int64_t from, int64_t to) {
+  for (int64_t step = from; step <= to; ++step) {
+    adam.zero_grad();
+    float loss = tiny.forward_backward();
+    monitor.before_step();
+    adam.step();
+    monitor.record(step, loss);
+  }
+}
+
+// Synthetic records for steps [from, to]: a fixed parameter, a loss that falls
+// as 1/step with a spike at step 120 (so the spike window shows in the log).
+void record_synthetic(Monitor& monitor, Tensor& p, int64_t from, int64_t to) {
+  for (int64_t step = from; step <= to; ++step) {
+    p.set_grad(Tensor::ones({1}));
+    monitor.before_step();
+    monitor.record(step, step == 120 ? 3.0 : 1.0 / static_cast<double>(step));
+  }
+}
 
 }  // namespace
 
@@ -107,7 +145,7 @@ TEST_CASE("Adafactor's effective learning rate is alpha_t = rho_t max(eps2, RMS(
 }
 
 TEST_CASE("the CSV has a stable header and one row per recorded step") {
-  std::string path = temp_path("moments_monitor_test.csv");
+  std::string path = fresh_path("moments_monitor_test.csv");
   {
     Tiny tiny;
     Adam adam(tiny.layer.parameters(), {.learning_rate = 0.01});
@@ -147,6 +185,173 @@ TEST_CASE("the CSV has a stable header and one row per recorded step") {
     p.set_grad(Tensor::ones({1}));
     monitor.record(1, 1.0);
   }, {"Monitor", "/nonexistent-dir/run.csv"});
+}
+
+TEST_CASE("resuming: a new monitor appends to the log, which then equals an uninterrupted run's byte for byte") {
+  const MonitorOptions options{.log_mode = LogMode::append, .time_steps = false};  // step_ms is wall time
+  std::string straight = fresh_path("moments_monitor_straight.csv"), resumed = fresh_path("moments_monitor_resumed.csv");
+  {
+    Tiny tiny;
+    Adam adam(tiny.layer.parameters(), {.learning_rate = 0.01});
+    MonitorOptions o = options;
+    o.csv_path = straight;
+    Monitor monitor(adam, tiny.layer.named_parameters(), o);
+    train_tiny(tiny, adam, monitor, 1, 200);
+  }
+  Tiny tiny;
+  Adam adam(tiny.layer.parameters(), {.learning_rate = 0.01});
+  MonitorOptions o = options;
+  o.csv_path = resumed;
+  std::string state;
+  {
+    Monitor first(adam, tiny.layer.named_parameters(), o);
+    train_tiny(tiny, adam, first, 1, 100);
+    state = first.state();  // what a checkpoint would hold
+  }  // the first process ends
+  Monitor second(adam, tiny.layer.named_parameters(), o);
+  second.restore(state);
+  train_tiny(tiny, adam, second, 101, 200);
+  CHECK(second.history().size() == 100);
+  std::string expected = read_file(straight), actual = read_file(resumed);
+  CHECK(std::count(actual.begin(), actual.end(), '\n') == 201);  // the header and steps 1–200
+  CHECK(actual == expected);
+  std::filesystem::remove(straight);
+  std::filesystem::remove(resumed);
+}
+
+TEST_CASE("resuming from an earlier checkpoint drops the rows it repeats and a torn last row") {
+  Tensor p = Tensor::ones({1}).requires_grad_();
+  SGD sgd({p}, {.learning_rate = 0.0});  // θ stays put: every row is a function of its step
+  std::string straight = fresh_path("moments_monitor_straight2.csv"), resumed = fresh_path("moments_monitor_resumed2.csv");
+  {
+    Monitor monitor(sgd, {}, {.csv_path = straight, .time_steps = false});
+    record_synthetic(monitor, p, 1, 200);
+  }
+  std::string state_at_100;
+  {
+    Monitor first(sgd, {}, {.csv_path = resumed, .time_steps = false});
+    record_synthetic(first, p, 1, 100);
+    state_at_100 = first.state();  // the checkpoint we resume from
+    record_synthetic(first, p, 101, 150);  // steps after it, lost with the process
+  }
+  std::ofstream(resumed, std::ios::app) << "151,0.006622";  // killed while writing step 151's row
+  std::string before = read_file(resumed);
+  {  // a monitor of other columns may not append: the file stays as it was
+    Tensor q = Tensor::ones({2}).requires_grad_();
+    SGD other({p, q});
+    Monitor wrong(other, {{"p", p}, {"q", q}}, {.csv_path = resumed, .log_mode = LogMode::append});
+    q.set_grad(Tensor::ones({2}));
+    p.set_grad(Tensor::ones({1}));
+    check_error([&] { wrong.record(101, 1.0); },
+                {"Monitor", resumed, "columns", "only in the log: grad_norm.param0", "only in this monitor: grad_norm.p"});
+    CHECK(read_file(resumed) == before);
+  }
+  Monitor second(sgd, {}, {.csv_path = resumed, .log_mode = LogMode::append, .time_steps = false});
+  second.restore(state_at_100);
+  record_synthetic(second, p, 101, 200);
+  CHECK(second.history()[19].loss_spike);  // step 120: the restored window knows the losses before
+  CHECK(read_file(resumed) == read_file(straight));
+  std::filesystem::remove(straight);
+  std::filesystem::remove(resumed);
+}
+
+TEST_CASE("an existing log is refused unless the monitor is told to append or overwrite") {
+  std::string path = fresh_path("moments_monitor_refuse.csv");
+  std::ofstream(path) << "an earlier run's log\n";
+  Tensor p = Tensor::ones({1}).requires_grad_();
+  SGD sgd({p});
+  check_error([&] { Monitor monitor(sgd, {}, {.csv_path = path}); },
+              {"Monitor", path, "already exists", "LogMode::append", "LogMode::overwrite"});
+  CHECK(read_file(path) == "an earlier run's log\n");
+  {
+    Monitor monitor(sgd, {}, {.csv_path = path, .log_mode = LogMode::overwrite, .time_steps = false});
+    record_synthetic(monitor, p, 1, 2);
+  }
+  std::string text = read_file(path);
+  CHECK(text.rfind("step,loss,", 0) == 0);
+  CHECK(std::count(text.begin(), text.end(), '\n') == 3);
+  std::ofstream(path, std::ios::trunc).flush();  // an empty file is no log: it is simply written
+  {
+    Monitor monitor(sgd, {}, {.csv_path = path, .time_steps = false});
+    record_synthetic(monitor, p, 1, 2);
+  }
+  CHECK(read_file(path) == text);
+  std::ofstream(path, std::ios::trunc) << "step,loss,smoo";  // killed while writing the header
+  {
+    Monitor monitor(sgd, {}, {.csv_path = path, .log_mode = LogMode::append, .time_steps = false});
+    record_synthetic(monitor, p, 1, 2);
+  }
+  CHECK(read_file(path) == text);
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("state() and restore(): exact round trip, and a clear error for anything else") {
+  Tensor p = Tensor::ones({1}).requires_grad_();
+  SGD sgd({p});
+  Monitor first(sgd, {}, {.spike_window = 5, .smoothing = 0.7});
+  record_synthetic(first, p, 1, 9);
+  Monitor second(sgd, {}, {.spike_window = 5, .smoothing = 0.7});
+  second.restore(first.state());
+  CHECK(second.state() == first.state());
+  check_error([&] { second.restore("moments.monitor.v1 last_step=x ema=1 ema_weight=1 losses="); },
+              {"Monitor::restore", "'x' is not a number"});
+  check_error([&] { second.restore("hello"); }, {"Monitor::restore", "moments.monitor.v1"});
+  record_synthetic(second, p, 10, 10);
+  check_error([&] { second.restore(first.state()); }, {"Monitor::restore", "before the first record"});
+}
+
+TEST_CASE("a write error is reported once, naming the file and the reason") {
+  Tensor p = Tensor::ones({1}).requires_grad_();
+  SGD sgd({p});
+  // /dev/full takes no byte: every write fails with ENOSPC, as on a full disk.
+  if (std::filesystem::exists("/dev/full")) {
+    check_error([&] {
+      Monitor monitor(sgd, {}, {.csv_path = "/dev/full"});
+      record_synthetic(monitor, p, 1, 3);
+    }, {"Monitor", "writing the log '/dev/full' failed at its header: No space left on device"});
+    Monitor lenient(sgd, {}, {.csv_path = "/dev/full", .on_write_error = OnWriteError::warn_once});
+    record_synthetic(lenient, p, 1, 3);
+    CHECK(lenient.history().size() == 3);  // recording goes on in memory
+    REQUIRE(lenient.warnings().size() == 1);
+    CHECK(lenient.warnings()[0].find("No space left on device") != std::string::npos);
+  } else {
+    MESSAGE("no /dev/full here: its case is skipped");
+  }
+
+  // A file size limit makes a write stop part way through a row (a short write,
+  // then EFBIG), as a filling disk does: the file must end with a whole row.
+  std::string path = fresh_path("moments_monitor_limit.csv");
+  std::signal(SIGXFSZ, SIG_IGN);  // report EFBIG instead of killing the process
+  rlimit old_limit{};
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+  rlimit limit = old_limit;
+  limit.rlim_cur = 1000;
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &limit) == 0);
+  Monitor lenient(sgd, {}, {.csv_path = path, .on_write_error = OnWriteError::warn_once});
+  record_synthetic(lenient, p, 1, 100);
+  std::string thrown = testing::error_of([&] {
+    Monitor strict(sgd, {}, {.csv_path = fresh_path("moments_monitor_limit2.csv")});
+    record_synthetic(strict, p, 1, 100);
+  });
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, SIG_DFL);
+  std::filesystem::remove(temp_path("moments_monitor_limit2.csv"));
+  CHECK(lenient.history().size() == 100);
+  REQUIRE(lenient.warnings().size() == 1);
+  std::string warning = lenient.warnings()[0];
+  CAPTURE(warning);
+  CHECK(warning.find(path) != std::string::npos);
+  CHECK(warning.find("File too large") != std::string::npos);
+  std::string text = read_file(path);
+  REQUIRE(!text.empty());
+  CHECK(text.size() <= 1000);
+  CHECK(text.back() == '\n');  // no torn row
+  int64_t rows = std::count(text.begin(), text.end(), '\n') - 1;
+  CHECK(rows > 0);
+  CHECK(warning.find("failed at step " + std::to_string(rows + 1)) != std::string::npos);
+  CHECK(warning.find("keeps its rows up to step " + std::to_string(rows)) != std::string::npos);
+  CHECK(thrown.find("failed at step " + std::to_string(rows + 1) + ": File too large") != std::string::npos);
+  std::filesystem::remove(path);
 }
 
 TEST_CASE("a NaN gradient or value is named with its parameter and step, and can throw") {

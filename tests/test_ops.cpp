@@ -212,6 +212,37 @@ TEST_CASE("shape mismatches name the op and the shapes") {
   check_error([&] { add_(b, a); }, {"add_", "[2, 3]", "[4]"});
 }
 
+TEST_CASE("ops whose output shape overflows or exceeds the size limit name the op and the shape") {
+  const int64_t two31 = int64_t{1} << 31, two62 = int64_t{1} << 62;
+  // 2^62 · 2^62 wrapped to 0 elements, so a 0-element tensor took the shape and at() walked off the end.
+  check_error([&] { reshape(Tensor::zeros({0}), {two62, two62}); },
+              {"reshape", "[4611686018427387904, 4611686018427387904]", "overflow"});
+  check_error([&] { reshape(Tensor::zeros({0}), {-1, two62, two62}); }, {"reshape", "[-1, 4611686018427387904, 4611686018427387904]"});
+  check_error([&] { reshape(Tensor::zeros({2, 0}), {0, -1, two31, two31}); }, {"reshape", "[0, -1, 2147483648, 2147483648]"});
+  check_error([&] { reshape(Tensor::zeros({4}), {2, -3}); }, {"reshape", "[2, -3]"});
+  // (2^31, 0) @ (0, 2^31) is a (2^31, 2^31) product: its 2^62 floats once made a 0-byte buffer.
+  check_error([&] { matmul(Tensor::zeros({two31, 0}), Tensor::zeros({0, two31})); }, {"matmul", "[2147483648, 2147483648]"});
+  // Broadcasting (2^23, 1) with (1, 2^23) asks for 2^46 floats, past the limit.
+  const int64_t two23 = int64_t{1} << 23;
+  Tensor column = Tensor::zeros({two23, 1}), row = Tensor::zeros({1, two23});
+  check_error([&] { add(column, row); }, {"add", "[8388608, 8388608]", "bytes"});
+  check_error([&] { mul(column, row); }, {"mul", "[8388608, 8388608]", "bytes"});
+  check_error([&] { (void)broadcast_shapes({two62, 1}, {1, two62}, "sub"); }, {"sub", "[4611686018427387904, 4611686018427387904]"});
+  check_error([&] { embedding(Tensor::zeros({2, 4}), {}, {two62, two62}); }, {"embedding", "[4611686018427387904, 4611686018427387904]"});
+}
+
+TEST_CASE("linear of width 0 gives the bias in every row, and its gradients count every row") {
+  { Tensor stale = Tensor::full({128, 128}, 7.0f); }  // its freed 64 KiB buffer is what the output gets next
+  Tensor x = Tensor::zeros({128, 0}).requires_grad_(), w = Tensor::zeros({128, 0}).requires_grad_();
+  Tensor b = Tensor::ones({128}).requires_grad_();
+  Tensor y = linear(x, w, b);  // x @ W^T is a (128, 128) of zeros: y = b in every row
+  CHECK(y.shape() == Shape{128, 128});
+  CHECK(y.to_vector() == std::vector<float>(128 * 128, 1.0f));
+  sum(y).backward();
+  CHECK(b.grad().to_vector() == std::vector<float>(128, 128.0f));  // db = Σ over the 128 rows of g = 1
+  CHECK(x.grad().shape() == Shape{128, 0});
+}
+
 TEST_CASE("invalid arguments name the op and the value") {
   Tensor logits = Tensor::zeros({2, 3});
   check_error([&] { cross_entropy(logits, {0, 3}); }, {"cross_entropy", "target 3", "index 1", "[0, 3)"});

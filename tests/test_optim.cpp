@@ -5,6 +5,8 @@
 // multiply-adds (AVX2 FMA) where moments rounds twice, so the two differ by a
 // few float32 ulps per step; after 30 steps we allow 8 ulps relative
 // (rtol 1e-6) plus 1e-7 absolute for values that cross zero.
+#include <climits>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -184,6 +186,59 @@ TEST_CASE("a saved state_dict is a copy, and a mismatched one is rejected withou
   extra_group.groups.push_back(saved.groups[0]);
   check_error([&] { adam.load_state_dict(extra_group); }, {"2 parameter groups", "has 1"});
   CHECK(adam.state(problem.params[0])->step == 2);  // untouched by the failed loads
+}
+
+TEST_CASE("load_state_dict refuses step counts that cannot be stepped, naming the parameter, and changes nothing") {
+  auto check_refused = [](auto make) {
+    Problem problem(false);
+    auto opt = make(problem.params);
+    problem.set_gradients();
+    opt->step();
+    StateDict saved = opt->state_dict();
+    CAPTURE(opt->name());
+    for (int64_t bad : {INT64_MAX, INT64_MAX - 1, kMaxStepCount, int64_t{-1}}) {
+      CAPTURE(bad);
+      StateDict dict = saved;
+      dict.groups[0].hyperparameters["learning_rate"] = 0.5;  // would change, were the dict accepted
+      dict.state.at(1).step = bad;                            // parameter 0's state is fine
+      check_error([&] { opt->load_state_dict(dict); },
+                  {opt->name(), "load_state_dict", "parameter 1", "group 0", std::to_string(bad)});
+      CHECK(opt->state(problem.params[0])->step == 1);
+      CHECK(opt->state(problem.params[1])->step == 1);
+      CHECK(opt->learning_rate(0) != 0.5);
+    }
+    // The largest count that can be stepped loads, and its step gives finite weights.
+    StateDict last = saved;
+    last.state.at(1).step = kMaxStepCount - 1;
+    opt->load_state_dict(last);
+    problem.set_gradients();
+    opt->step();
+    CHECK(opt->state(problem.params[1])->step == kMaxStepCount);
+    for (float x : problem.params[1].to_vector()) CHECK(std::isfinite(x));
+    // One more step would pass the bound: refused before any parameter changes.
+    std::vector<float> p0 = problem.params[0].to_vector(), p1 = problem.params[1].to_vector();
+    problem.set_gradients();
+    check_error([&] { opt->step(); }, {opt->name(), "step", "parameter 1", "group 0", std::to_string(kMaxStepCount)});
+    CHECK(problem.params[0].to_vector() == p0);
+    CHECK(problem.params[1].to_vector() == p1);
+    CHECK(opt->state(problem.params[0])->step == 2);
+  };
+  check_refused([](const std::vector<Tensor>& p) { return std::make_unique<SGD>(p, SgdOptions{.learning_rate = 0.1, .momentum = 0.9}); });
+  check_refused([](const std::vector<Tensor>& p) { return std::make_unique<Adam>(p, AdamOptions{.learning_rate = 0.05}); });
+  check_refused([](const std::vector<Tensor>& p) { return std::make_unique<AdamW>(p, AdamWOptions{.learning_rate = 0.05}); });
+  check_refused([](const std::vector<Tensor>& p) { return std::make_unique<Adafactor>(p, AdafactorOptions{.beta1 = 0.9}); });
+}
+
+TEST_CASE("an optimizer or a parameter group with no parameters is refused, as in PyTorch") {
+  const std::vector<Tensor> none;
+  check_error([&] { SGD opt(none); }, {"SGD", "empty parameter list"});
+  check_error([&] { Adam opt(none); }, {"Adam", "empty parameter list"});
+  check_error([&] { AdamW opt(none); }, {"AdamW", "empty parameter list"});
+  check_error([&] { Adafactor opt(none); }, {"Adafactor", "empty parameter list"});
+  Tensor w = Tensor::ones({2}).requires_grad_();
+  Adam opt({w});
+  check_error([&] { opt.add_param_group(none, {}); }, {"Adam", "empty parameter list", "group 1"});
+  CHECK(opt.group_count() == 1);
 }
 
 TEST_CASE("state_bytes counts the real buffers: Adafactor keeps n + m floats per matrix") {

@@ -1,6 +1,8 @@
 // Suite `tensor`: storage, factories, element access, the shared-handle rule,
 // printing, and the seeded generator.
+#include <climits>
 #include <cmath>
+#include <fstream>
 #include <random>
 
 #include "testing.hpp"
@@ -51,6 +53,65 @@ TEST_CASE("bad factory arguments and bad element access raise clear errors") {
   check_error([&] { (void)t.item(); }, {"item", "[2, 3]"});
   check_error([&] { (void)t.size(2); }, {"size", "dim 2", "[2, 3]"});
   check_error([] { Tensor().numel(); }, {"undefined"});
+}
+
+TEST_CASE("shapes whose sizes overflow, are negative or exceed the size limit are refused by every factory") {
+  const int64_t two31 = int64_t{1} << 31, two62 = int64_t{1} << 62;
+  // 2^31 · 2^31 = 2^62 floats: once a 0-byte buffer that claimed 2^62 elements.
+  check_error([&] { Tensor::empty({two31, two31}); }, {"Tensor::empty", "[2147483648, 2147483648]", "elements"});
+  // 2^62 · 2^62 wrapped to 0 elements, and at({0, 1000000}) passed the bounds check.
+  check_error([&] { Tensor::empty({two62, two62}); }, {"Tensor::empty", "[4611686018427387904, 4611686018427387904]", "overflow"});
+  check_error([&] { Tensor::empty({two62, two62, 0}); }, {"Tensor::empty", "overflow"});  // a 0 does not excuse the rest
+  check_error([&] { Tensor::zeros({two31, two31}); }, {"Tensor::zeros", "[2147483648, 2147483648]"});
+  check_error([&] { Tensor::ones({two62, two62}); }, {"Tensor::ones", "[4611686018427387904, 4611686018427387904]"});
+  check_error([&] { Tensor::full({two31, two31}, 1.0f); }, {"Tensor::full", "[2147483648, 2147483648]"});
+  check_error([&] { Tensor::from({}, {two62, two62}); }, {"Tensor::from", "[4611686018427387904, 4611686018427387904]"});
+  check_error([&] { Tensor::zeros({3, -2}); }, {"Tensor::zeros", "[3, -2]", ">= 0"});
+  check_error([&] { Tensor::arange(0.0f, 1e30f); }, {"arange", "elements"});
+  check_error([&] { Tensor::arange(int64_t{1} << 50); }, {"arange", "elements"});
+  Generator gen(1);
+  check_error([&] { randn({two31, two31}, gen); }, {"randn", "[2147483648, 2147483648]"});
+  check_error([&] { rand({two62, two62}, gen); }, {"rand", "[4611686018427387904, 4611686018427387904]"});
+  // The limit itself: kMaxTensorBytes of floats is accepted by the check, one more element is not.
+  CHECK(checked_numel({kMaxTensorNumel}, "test") == kMaxTensorNumel);
+  CHECK(checked_numel({two31, 0, 4}, "test") == 0);
+  check_error([&] { checked_numel({two31, 0, two31}, "test"); }, {"test", "nonzero sizes multiply to 4611686018427387904"});
+  CHECK(checked_numel({}, "test") == 1);
+  check_error([&] { checked_numel({kMaxTensorNumel + 1}, "test"); }, {"test", "bytes"});
+  check_error([&] { Tensor::empty({kMaxTensorNumel + 1}); }, {"Tensor::empty", "bytes"});
+  check_error([&] { Tensor::empty({INT64_MAX}); }, {"Tensor::empty", "[9223372036854775807]"});
+}
+
+TEST_CASE("an allocation the system refuses is a moments::Error naming the shape and the bytes") {
+#if defined(__SANITIZE_ADDRESS__)
+  MESSAGE("AddressSanitizer build: its allocator aborts on requests it cannot honour instead of throwing");
+#else
+  // 2^44 floats = 64 TiB, under the 128 TiB limit but more than this machine's memory and swap. With
+  // overcommit_memory = 1 (always) Linux would hand out the address space, so the test needs 0 or 2.
+  std::ifstream policy("/proc/sys/vm/overcommit_memory");
+  int mode = -1;
+  policy >> mode;
+  if (mode == 1) {
+    MESSAGE("vm.overcommit_memory is 1: the kernel grants any size, nothing to check");
+    return;
+  }
+  const int64_t n = int64_t{1} << 44;
+  check_error([&] { Tensor::zeros({n, 1}); }, {"Tensor::zeros", "[17592186044416, 1]", "70368744177664 bytes"});
+#endif
+}
+
+TEST_CASE("at() checks every coordinate, and the offset against the storage") {
+  Tensor t = Tensor::zeros({2, 3, 4});
+  t.at({1, 2, 3}) = 5.0f;
+  CHECK(t.to_vector().back() == 5.0f);
+  check_error([&] { t.at({0, 3, 0}); }, {"at", "index 3", "dim 1", "[2, 3, 4]"});
+  check_error([&] { t.at({0, 0, -1}); }, {"at", "index -1", "dim 2"});
+  Tensor empty = Tensor::zeros({0, 5});
+  check_error([&] { empty.at({0, 0}); }, {"at", "index 0", "[0, 5]"});
+  // A shape that disagrees with the storage (only reachable through impl(), as ops do) is caught too.
+  Tensor small = Tensor::zeros({4});
+  small.impl()->shape = {4, 1000};
+  check_error([&] { small.at({0, 999}); }, {"at", "[4, 1000]", "4 elements"});
 }
 
 TEST_CASE("CUDA tensors fail clearly when there is no device or no backend") {

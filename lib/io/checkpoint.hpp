@@ -34,12 +34,16 @@
 //   step                         CheckpointInfo::step, e.g. "120"
 //   user.<key>                   CheckpointInfo::metadata, your own strings
 //
-// LOADING checks everything before changing anything, and names the first mismatch:
-// a model parameter missing from the file or of another shape, a tensor in the file
-// the model lacks, another optimizer, another group structure, a state buffer of the
-// wrong shape. A schedule is restored by replaying its step() up to the saved t (the
-// schedule is a function of t, so this gives its exact learning rates), and must have
-// the same base rates; then the optimizer's saved hyperparameters are set exactly.
+// LOADING is all or nothing: it checks everything before changing anything, and names
+// the first problem: a metadata number out of its bounds (checkpoint_metadata.hpp: step
+// counts, the schedule's step and the loop's step are integers in [0, 2^53]), a model
+// parameter missing from the file or of another shape, a tensor in the file the model
+// lacks, another optimizer, another group structure, a state buffer of the wrong shape,
+// a hyperparameter the optimizer rejects. On any error the model, the optimizer and the
+// schedule are as they were. A schedule is restored by LrScheduler::set_step(t), which
+// computes f(t) directly (no replay of t steps), and must have the same base rates; then
+// the optimizer's saved hyperparameters are set exactly. save_checkpoint refuses to
+// write what load_checkpoint would refuse to read (a negative step, say).
 #pragma once
 #include <cstdint>
 #include <string>

@@ -1,11 +1,13 @@
 // io/safetensors.cpp — save() and load(): tensors to and from safetensors files.
 #include "safetensors.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <set>
 #include <vector>
 
@@ -19,6 +21,14 @@ namespace {
 // Data moves through a buffer of this many floats at a time, converted to or
 // from little-endian on the way (a plain copy on little-endian hosts).
 constexpr size_t chunk_floats = size_t{1} << 18;  // 1 MiB
+
+// A file descriptor closed at the end of its scope.
+struct File {
+  int fd = -1;
+  ~File() {
+    if (fd >= 0) ::close(fd);
+  }
+};
 
 }  // namespace
 
@@ -75,19 +85,23 @@ void save(const std::string& path, const NamedTensors& tensors, const Metadata& 
 
 SafetensorsFile load(const std::string& path) {
   const std::string who = "load '" + path + "'";
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    if (std::filesystem::exists(path, ec)) fail(who, ": not a regular file");
-    fail(who, ": cannot open the file (", std::strerror(ENOENT), ")");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(who, ": cannot open the file (", std::strerror(errno), ")");
-  in.seekg(0, std::ios::end);
-  const auto file_size = static_cast<uint64_t>(in.tellg());
-  in.seekg(0);
+  // open() says why a file cannot be read: ENOENT, EACCES, ELOOP, ENOTDIR, ... as the system reports it.
+  File in{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};  // O_NONBLOCK: a FIFO does not hang the open
+  if (in.fd < 0) fail(who, ": cannot open the file (", std::strerror(errno), ")");
+  struct stat st {};
+  if (::fstat(in.fd, &st) != 0) fail(who, ": cannot stat the file (", std::strerror(errno), ")");
+  if (!S_ISREG(st.st_mode)) fail(who, ": not a regular file");
+  const auto file_size = static_cast<uint64_t>(st.st_size);
+  uint64_t position = 0;  // where the next read starts
   auto read = [&](void* into, uint64_t bytes) {
-    in.read(static_cast<char*>(into), static_cast<std::streamsize>(bytes));
-    if (!in) fail(who, ": the file ended early while reading (did it change during the load?)");
+    char* p = static_cast<char*>(into);
+    while (bytes > 0) {
+      const ssize_t n = ::pread(in.fd, p, std::min<uint64_t>(bytes, uint64_t{1} << 30), static_cast<off_t>(position));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) fail(who, ": cannot read the file (", std::strerror(errno), ")");
+      if (n == 0) fail(who, ": the file ended early while reading (did it change during the load?)");
+      p += n, position += static_cast<uint64_t>(n), bytes -= static_cast<uint64_t>(n);
+    }
   };
 
   // The 8-byte header length, checked before anything is allocated for it.
@@ -108,7 +122,7 @@ SafetensorsFile load(const std::string& path) {
   std::vector<unsigned char> chunk;
   for (const safetensors::Entry& entry : header.tensors) {
     Tensor t = Tensor::empty(entry.shape);
-    in.seekg(static_cast<std::streamoff>(data_start + entry.begin));
+    position = data_start + entry.begin;
     const auto count = static_cast<size_t>(t.numel());
     for (size_t done = 0; done < count; done += chunk_floats) {
       const size_t n = std::min(chunk_floats, count - done);

@@ -35,11 +35,14 @@ struct SafetensorsFile {
 };
 
 // Writes the tensors (CPU copies of them) and metadata to `path`, replacing any
-// file there only once the new one is complete on disk (io/atomic_file.hpp).
+// file there only once the new one is complete on disk (io/atomic_file.hpp): a
+// symbolic link is written through to its target, and a replaced file keeps its mode.
 // Names must be unique, valid UTF-8 and not "__metadata__"; tensors must be defined.
 void save(const std::string& path, const NamedTensors& tensors, const Metadata& metadata = {});
 
-// Reads a safetensors file of F32 tensors.
+// Reads a safetensors file of F32 tensors. A file that cannot be opened is named
+// with the system's reason (No such file or directory, Permission denied, Too many
+// levels of symbolic links, ...); anything but a regular file is refused unread.
 SafetensorsFile load(const std::string& path);
 
 }  // namespace moments

@@ -1,9 +1,17 @@
 // monitor/monitor.cpp — the measurements behind Monitor::record.
 #include "monitor.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iomanip>
 #include <limits>
 #include <map>
@@ -111,7 +119,120 @@ std::string first_nonfinite(const Tensor& t, double squared) {
   return out.str();
 }
 
+// ---- The log file ----
+
+// Writes all of `text`, going on after short writes; false (errno set) when a write fails.
+bool write_all(int fd, const std::string& text) {
+  const char* next = text.data();
+  size_t left = text.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, next, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = EIO;  // no progress and no reason given
+      return false;
+    }
+    next += n;
+    left -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+std::vector<std::string> split_columns(const std::string& line) {
+  std::vector<std::string> columns;
+  std::istringstream in(line);
+  for (std::string column; std::getline(in, column, ',');) columns.push_back(column);
+  return columns;
+}
+
+// "a, b, c" of at most five names, then "and N more".
+std::string name_list(const std::vector<std::string>& names) {
+  std::string text;
+  for (size_t i = 0; i < names.size() && i < 5; ++i) text += (i ? ", " : "") + names[i];
+  if (names.size() > 5) text += " and " + std::to_string(names.size() - 5) + " more";
+  return text;
+}
+
+// How the log's header differs from the monitor's columns, in words.
+std::string column_difference(const std::vector<std::string>& in_log, const std::vector<std::string>& ours) {
+  auto missing_from = [](const std::vector<std::string>& a, const std::vector<std::string>& b) {
+    std::vector<std::string> only_a;
+    for (const std::string& c : a)
+      if (std::find(b.begin(), b.end(), c) == b.end()) only_a.push_back(c);
+    return only_a;
+  };
+  std::vector<std::string> only_log = missing_from(in_log, ours), only_ours = missing_from(ours, in_log);
+  std::string text;
+  if (!only_log.empty()) text = "only in the log: " + name_list(only_log);
+  if (!only_ours.empty()) text += (text.empty() ? "" : "; ") + std::string("only in this monitor: ") + name_list(only_ours);
+  if (!text.empty()) return text;
+  size_t i = 0;
+  while (i < in_log.size() && i < ours.size() && in_log[i] == ours[i]) ++i;
+  if (i < in_log.size() && i < ours.size())
+    return "the same columns in another order: column " + std::to_string(i + 1) + " is '" + in_log[i] + "' in the log, '" +
+           ours[i] + "' here";
+  return "a column appears twice";  // same names, same order, different counts
+}
+
+// What a resumed run keeps of an existing log: the header (checked against the
+// monitor's), then its complete rows up to the first whose step is >= first_step.
+// That is always the file's first `bytes` bytes, so keeping it is a truncation: it
+// needs no free space and cannot lose what it keeps.
+struct KeptLog {
+  size_t bytes = 0;           // how much of the file stays
+  bool changed = false;       // whether that is less than all of it (rows or a torn row dropped)
+  bool torn_header = false;   // the file is a part of the header only (then bytes = 0)
+  int64_t last_step = -1;     // the step of the last kept row (-1: none)
+};
+KeptLog keep_for_resume(const std::string& path, const std::vector<std::string>& columns, const std::string& header,
+                        int64_t first_step) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  if (in) bytes << in.rdbuf();
+  if (!in || in.bad()) fail("Monitor: cannot read the log '", path, "' to append to it: ", std::strerror(errno));
+  const std::string text = bytes.str();
+  size_t end = text.find('\n');
+  // A first line without its newline is a header torn while being written: the log holds no row yet.
+  std::string first_line = text.substr(0, end);
+  KeptLog kept;
+  kept.torn_header = end == std::string::npos && header.compare(0, text.size(), text) == 0;
+  if (!kept.torn_header && first_line + '\n' != header)
+    fail("Monitor: cannot append to the log '", path, "': its columns are not this monitor's (",
+         column_difference(split_columns(first_line), columns), "); write to another csv_path, or set log_mode = ",
+         "LogMode::overwrite to replace it");
+  if (kept.torn_header) {
+    kept.changed = true;
+    return kept;
+  }
+  kept.bytes = end + 1;  // whole lines only
+  for (int64_t line = 2;; ++line) {
+    end = text.find('\n', kept.bytes);
+    if (end == std::string::npos) break;  // what is left, if anything, is a torn row
+    int64_t step = 0;
+    auto [stop, error] = std::from_chars(text.data() + kept.bytes, text.data() + end, step);
+    if (error != std::errc() || (stop != text.data() + end && *stop != ','))
+      fail("Monitor: cannot append to the log '", path, "': line ", line, " does not start with a step number: '",
+           text.substr(kept.bytes, std::min<size_t>(end - kept.bytes, 40)), "'");
+    if (step >= first_step) break;  // this step and all later ones are recorded again
+    kept.last_step = step;
+    kept.bytes = end + 1;
+  }
+  kept.changed = kept.bytes != text.size();
+  return kept;
+}
+
+// A double as the shortest decimal that reads back to the same bits ("0.1", "nan").
+std::string exact_decimal(double x) {
+  char text[32];
+  return std::string(text, std::to_chars(text, text + sizeof text, x).ptr);
+}
+
 }  // namespace
+
+Monitor::LogFile::~LogFile() {
+  if (fd >= 0 && ::close(fd) != 0)  // a destructor cannot throw: say it where the user will see it
+    std::fprintf(stderr, "Monitor: closing the log '%s' failed: %s\n", path.c_str(), std::strerror(errno));
+}
 
 Monitor::Monitor(Optimizer& optimizer, const NamedTensors& named, MonitorOptions options)
     : optimizer_(optimizer), options_(std::move(options)), params_(optimizer.all_params()) {
@@ -119,6 +240,11 @@ Monitor::Monitor(Optimizer& optimizer, const NamedTensors& named, MonitorOptions
   if (options_.spike_window < 2) fail("Monitor: invalid spike_window ", options_.spike_window, " (must be >= 2)");
   if (!(options_.smoothing >= 0.0 && options_.smoothing < 1.0))
     fail("Monitor: invalid smoothing ", options_.smoothing, " (must be in [0, 1))");
+  struct stat info {};
+  if (options_.log_mode == LogMode::refuse && !options_.csv_path.empty() && ::stat(options_.csv_path.c_str(), &info) == 0 &&
+      S_ISREG(info.st_mode) && info.st_size > 0)
+    fail("Monitor: the log '", options_.csv_path, "' already exists (", info.st_size, " bytes); set ",
+         "MonitorOptions::log_mode = LogMode::append to continue it (a resumed run) or LogMode::overwrite to replace it");
   for (size_t i = 0; i < params_.size(); ++i) {
     std::string name = "param" + std::to_string(i);
     for (const auto& [n, t] : named)
@@ -154,7 +280,7 @@ const Record* Monitor::record(int64_t step, double loss) {
   r.step = step;
   r.loss = loss;
   r.smoothed_loss = ema_weight_ > 0 ? ema_ / ema_weight_ : loss;  // debiased, as TensorBoard
-  r.step_ms = timing_ && step > last_step_ ? std::chrono::duration<double, std::milli>(now - last_time_).count() /
+  r.step_ms = options_.time_steps && timing_ && step > last_step_ ? std::chrono::duration<double, std::milli>(now - last_time_).count() /
                                                  static_cast<double>(step - last_step_)
                                            : kNaN;
   for (size_t g = 0; g < optimizer_.group_count(); ++g) r.learning_rates.push_back(optimizer_.effective_learning_rate(g));
@@ -246,12 +372,53 @@ const Record* Monitor::record(int64_t step, double loss) {
   if (!r.nonfinite.empty()) warnings_.push_back(r.nonfinite);
 
   history_.push_back(r);
-  write_csv(history_.back());
-  last_time_ = std::chrono::steady_clock::now();
   last_step_ = step;
   timing_ = true;
+  write_csv(history_.back());  // may throw (a write error): the record is kept all the same
+  last_time_ = std::chrono::steady_clock::now();
   if (!r.nonfinite.empty() && options_.throw_on_nonfinite) fail("Monitor: ", r.nonfinite);
   return &history_.back();
+}
+
+std::string Monitor::state() const {
+  std::string text = "moments.monitor.v1 last_step=" + std::to_string(last_step_) + " ema=" + exact_decimal(ema_) +
+                     " ema_weight=" + exact_decimal(ema_weight_) + " losses=";
+  for (size_t i = 0; i < recent_losses_.size(); ++i) {
+    if (i) text += ',';
+    text += exact_decimal(recent_losses_[i]);
+  }
+  return text;
+}
+
+void Monitor::restore(const std::string& state) {
+  if (!history_.empty())
+    fail("Monitor::restore: call it before the first record (this monitor already holds ", history_.size(), ")");
+  auto invalid = [&](const std::string& why) {
+    fail("Monitor::restore: invalid state '", state.substr(0, 80), "': ", why,
+         " (expected what Monitor::state() returns: 'moments.monitor.v1 last_step=N ema=X ema_weight=X losses=X,X,...')");
+  };
+  std::istringstream in(state);
+  std::string word;
+  if (!(in >> word) || word != "moments.monitor.v1") invalid("no 'moments.monitor.v1' at the start");
+  int64_t last_step = 0;
+  double ema = 0, ema_weight = 0;
+  std::deque<double> losses;
+  auto number = [&](const std::string& text, auto& value) {
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size()) invalid("'" + text + "' is not a number");
+  };
+  for (const char* key : {"last_step=", "ema=", "ema_weight=", "losses="}) {
+    if (!(in >> word) && std::strcmp(key, "losses=") == 0) word = key;  // no losses: an empty window
+    if (word.rfind(key, 0) != 0) invalid(std::string("no field ") + key);
+    std::string value = word.substr(std::strlen(key));
+    if (std::strcmp(key, "last_step=") == 0) number(value, last_step);
+    if (std::strcmp(key, "ema=") == 0) number(value, ema);
+    if (std::strcmp(key, "ema_weight=") == 0) number(value, ema_weight);
+    if (std::strcmp(key, "losses=") == 0)
+      for (const std::string& loss : split_columns(value)) number(loss, losses.emplace_back());
+  }
+  while (static_cast<int64_t>(losses.size()) > options_.spike_window) losses.pop_front();  // a smaller window now
+  last_step_ = last_step, ema_ = ema, ema_weight_ = ema_weight, recent_losses_ = std::move(losses);
 }
 
 std::vector<double> Monitor::row(const Record& r) const {
@@ -292,25 +459,90 @@ void Monitor::write_csv(const Record& r) {
     for (const auto& [buffer, device] : memory_keys_)
       columns_.push_back("bytes." + buffer + "." + device_name(device));
     if (!options_.csv_path.empty()) {
-      csv_.open(options_.csv_path);
-      if (!csv_) fail("Monitor: cannot write the CSV file '", options_.csv_path, "'");
-      for (size_t i = 0; i < columns_.size(); ++i) csv_ << (i ? "," : "") << columns_[i];
-      csv_ << "\n";
+      try {
+        open_log(r.step);
+      } catch (...) {  // nothing was opened: the next record tries again
+        columns_.clear(), buffer_names_.clear(), memory_keys_.clear();
+        throw;
+      }
     }
   }
-  if (!csv_.is_open()) return;
+  if (csv_.fd < 0) return;
   std::vector<double> values = row(r);
-  std::ostringstream line;
+  std::ostringstream line;  // the whole row, written with one call
   line.imbue(std::locale::classic());
-  line << std::setprecision(9);
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i) line << ',';
+  line << std::setprecision(9) << r.step;  // the step as an integer, however large
+  for (size_t i = 1; i < values.size(); ++i) {
+    line << ',';
     if (std::isnan(values[i])) line << "nan";
     else if (std::isinf(values[i])) line << (values[i] > 0 ? "inf" : "-inf");
     else line << values[i];
   }
-  csv_ << line.str() << '\n';
-  csv_.flush();  // a crash later keeps every row written so far
+  line << '\n';
+  write_log(line.str(), r.step);  // unbuffered: a crash later keeps every row written so far
+}
+
+void Monitor::open_log(int64_t first_step) {
+  const std::string& path = options_.csv_path;
+  std::string header;
+  for (size_t i = 0; i < columns_.size(); ++i) header += (i ? "," : "") + columns_[i];
+  header += '\n';
+  struct stat info {};
+  bool exists = ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) && info.st_size > 0;  // and is not empty
+  if (exists && options_.log_mode == LogMode::refuse)  // it appeared after the constructor looked
+    fail("Monitor: the log '", path, "' already exists (", info.st_size, " bytes); set MonitorOptions::log_mode = ",
+         "LogMode::append to continue it (a resumed run) or LogMode::overwrite to replace it");
+  csv_.path = path;
+  if (exists && options_.log_mode == LogMode::append) {
+    KeptLog kept = keep_for_resume(path, columns_, header, first_step);  // reads it all before any change
+    csv_.fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (csv_.fd < 0) fail("Monitor: cannot write the CSV file '", path, "': ", std::strerror(errno));
+    if (kept.changed && ::ftruncate(csv_.fd, static_cast<off_t>(kept.bytes)) != 0) {
+      int error = errno;
+      ::close(csv_.fd);
+      csv_.fd = -1;
+      fail("Monitor: cannot resume the log '", path, "' (the file is unchanged): cutting it to ", kept.bytes,
+           " bytes failed: ", std::strerror(error));
+    }
+    csv_bytes_ = static_cast<int64_t>(kept.bytes);
+    csv_last_step_ = kept.last_step;
+    if (kept.torn_header) write_log(header, -1);
+    return;
+  }
+  csv_.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (csv_.fd < 0) fail("Monitor: cannot write the CSV file '", path, "': ", std::strerror(errno));
+  csv_bytes_ = 0;
+  csv_last_step_ = -1;
+  write_log(header, -1);
+}
+
+void Monitor::write_log(const std::string& text, int64_t step) {
+  if (write_all(csv_.fd, text)) {
+    csv_bytes_ += static_cast<int64_t>(text.size());
+    if (step >= 0) csv_last_step_ = step;
+    return;
+  }
+  int error = errno;
+  std::string message = "Monitor: writing the log '" + csv_.path + "' failed at " +
+                        (step >= 0 ? "step " + std::to_string(step) : std::string("its header")) + ": " +
+                        std::strerror(error);
+  struct stat info {};
+  if (::fstat(csv_.fd, &info) == 0 && S_ISREG(info.st_mode)) {  // (a device such as /dev/full has no length)
+    // Cut a partly written row off, so the file ends with its last complete row.
+    if (::ftruncate(csv_.fd, static_cast<off_t>(csv_bytes_)) != 0)
+      message += std::string("; it may end in a partial row (cutting it back failed: ") + std::strerror(errno) + ")";
+    else if (csv_last_step_ >= 0) message += "; the file keeps its rows up to step " + std::to_string(csv_last_step_);
+    else message += csv_bytes_ > 0 ? "; the file keeps its header only" : "; the file is empty";
+  }
+  ::close(csv_.fd);  // the write error is the news; the file is given up either way
+  csv_.fd = -1;
+  report_write_error(message);
+}
+
+void Monitor::report_write_error(const std::string& message) {
+  if (options_.on_write_error == OnWriteError::throw_error) fail(message);
+  warnings_.push_back(message + "; recording goes on in memory, without the file");
+  std::fprintf(stderr, "%s\n", warnings_.back().c_str());
 }
 
 }  // namespace moments

@@ -31,12 +31,56 @@
 // Checks: the first parameter whose gradient or value holds NaN/inf is named
 // with the step (and throws with throw_on_nonfinite); a loss more than spike_z
 // standard deviations above the mean of the last spike_window losses is flagged.
+//
+// THE LOG FILE (csv_path) is opened at the first record, when its columns are
+// known. If it exists and is not empty, log_mode says what happens:
+//   LogMode::refuse     (default) the constructor throws, naming the file: no log
+//                       is lost by running a second time into the same path;
+//   LogMode::append     a resumed run continues it (below);
+//   LogMode::overwrite  it is replaced.
+//
+// RESUMING A RUN: open the same csv_path with log_mode = LogMode::append. At the
+// first record the monitor reads the log and
+//   - checks its header against its own columns: another model, optimizer or set
+//     of state buffers is an error naming the file and the columns that differ;
+//   - drops a torn last row (no final newline: a run killed while writing it);
+//   - drops every row whose step is >= the first step it records (a run resumed
+//     from an earlier checkpoint repeats those steps), so the log keeps one row per
+//     step in increasing order.
+// It reads the whole log before changing anything; what it keeps is always the
+// file's beginning, so dropping the rest is one truncation (it needs no free space,
+// and a failure anywhere leaves the old log whole).
+// The smoothed loss, the spike window and the last step seen (which tells
+// before_step() whether `every` will record the next one) live in the monitor, not
+// in the log: to continue them exactly, save state() with the checkpoint and give
+// it to restore() before the first record:
+//   save_checkpoint("run.safetensors", model, opt, &sched, {.step = step, .metadata = {{"monitor", monitor.state()}}});
+//   ... a new process:
+//   CheckpointInfo info = load_checkpoint("run.safetensors", model, opt, &sched);
+//   Monitor monitor(opt, model.named_parameters(), {.csv_path = "run.csv", .log_mode = LogMode::append});
+//   monitor.restore(info.metadata.at("monitor"));
+// Then, with time_steps = false as well (step_ms is wall time, never the same
+// twice), the resumed log equals byte for byte the log of a run that never stopped.
+// Without restore() they start afresh: the smoothed loss restarts at the raw loss,
+// the first step_ms is nan, and with every > 1 the first recorded step may lack its
+// update statistics (nan).
+//
+// WRITE ERRORS (disk full, an I/O error, the file size limit): each row is
+// formatted first and written with one write() call. A failed or short write cuts
+// the file back to the end of its last complete row, closes it, and is reported
+// once, e.g.
+//   Monitor: writing the log 'run.csv' failed at step 120: No space left on device;
+//   the file keeps its rows up to step 119
+// on_write_error = OnWriteError::throw_error (default): record() throws that as
+// moments::Error (the record is in history() all the same);
+// OnWriteError::warn_once: it goes to warnings() and stderr, and recording goes on
+// in memory (history()) without the file.
 #pragma once
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nn.hpp"
@@ -44,9 +88,25 @@
 
 namespace moments {
 
+// What a monitor does with a csv_path that exists and is not empty (see THE LOG FILE).
+enum class LogMode {
+  refuse,     // throw at construction, naming the file (the default)
+  append,     // continue it: a resumed run (see RESUMING A RUN)
+  overwrite,  // replace it
+};
+
+// What a monitor does when writing its log fails (see WRITE ERRORS).
+enum class OnWriteError {
+  throw_error,  // record() throws moments::Error naming the file and the reason (the default)
+  warn_once,    // one message in warnings() and on stderr; recording goes on without the file
+};
+
 struct MonitorOptions {
   int64_t every = 1;                // record every N-th step (1: every step)
   std::string csv_path{};           // one row per record; "" writes no file
+  LogMode log_mode = LogMode::refuse;                     // when csv_path exists and is not empty
+  OnWriteError on_write_error = OnWriteError::throw_error;  // when writing csv_path fails
+  bool time_steps = true;           // false: step_ms is nan, so identical runs write identical logs
   bool throw_on_nonfinite = false;  // throw moments::Error at the first NaN/inf
   int64_t spike_window = 50;        // losses in the window for the spike z-score
   double spike_z = 4.0;             // flag a loss this many σ above the window's mean
@@ -95,13 +155,35 @@ class Monitor {
   const std::vector<std::string>& param_names() const { return names_; }
   // The CSV header: the columns written for every record, fixed at the first one.
   const std::vector<std::string>& columns() const { return columns_; }
-  // Messages for every spike and non-finite value seen so far.
+  // Messages for every spike and non-finite value seen so far (and a write error under warn_once).
   const std::vector<std::string>& warnings() const { return warnings_; }
+
+  // The monitor's memory of past steps as one line of text: the last step seen,
+  // the loss EMA and its weight, and the losses in the spike window, as exact
+  // decimals. Save it with a checkpoint; restore() it into the resumed run's new
+  // monitor before its first record, and the smoothed loss, the spike checks and
+  // `every`'s snapshots go on as if the run had never stopped.
+  std::string state() const;
+  void restore(const std::string& state);
 
  private:
   bool will_record(int64_t step) const { return options_.every <= 1 || step % options_.every == 0; }
   std::vector<double> row(const Record& r) const;
   void write_csv(const Record& r);
+  void open_log(int64_t first_step);      // create, overwrite or append (after cleaning) csv_path
+  void write_log(const std::string& text, int64_t step);  // all of `text` or, on failure, nothing
+  void report_write_error(const std::string& message);
+
+  // The log's POSIX descriptor (each row is one write(); errors carry errno), closed with
+  // the monitor (a failing close, rare but possible on network filesystems, goes to stderr).
+  struct LogFile {
+    int fd = -1;
+    std::string path;
+    LogFile() = default;
+    LogFile(LogFile&& other) noexcept : fd(other.fd), path(std::move(other.path)) { other.fd = -1; }
+    LogFile& operator=(LogFile&&) = delete;
+    ~LogFile();
+  };
 
   Optimizer& optimizer_;
   MonitorOptions options_;
@@ -118,7 +200,9 @@ class Monitor {
   std::vector<std::string> columns_;
   std::vector<std::string> buffer_names_;  // fixed at the first record, for the CSV
   std::vector<std::pair<std::string, Device>> memory_keys_;
-  std::ofstream csv_;
+  LogFile csv_;
+  int64_t csv_bytes_ = 0;       // bytes of the log up to the end of its last complete row
+  int64_t csv_last_step_ = -1;  // the step of that row (-1: no row yet)
   std::vector<std::string> warnings_;
 };
 

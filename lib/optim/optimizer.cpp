@@ -15,6 +15,9 @@ double Explanation::get(const std::string& name) const {
 }
 
 void Optimizer::add_params(const std::vector<Tensor>& params) {
+  if (params.empty())
+    fail(name(), ": got an empty parameter list for group ", groups_.size(),
+         " (as in PyTorch, every parameter group needs at least one parameter)");
   std::unordered_set<const TensorImpl*> seen;
   for (const auto& group : groups_)
     for (const Tensor& p : group) seen.insert(p.impl());
@@ -48,8 +51,22 @@ double Optimizer::hyperparameter(size_t group, const std::string& key) const {
   fail(name(), ": no hyperparameter named '", key, "'");
 }
 
+void Optimizer::check_steppable(const char* who, int64_t step, int64_t index, size_t group) const {
+  if (step < 0 || step >= kMaxStepCount)
+    fail(name(), "::", who, ": parameter ", index, " (group ", group, ") has step count ", step,
+         ", which cannot be stepped (expected 0 <= t < kMaxStepCount = ", kMaxStepCount,
+         ": the bias corrections use t as a double, exact up to 2^53)");
+}
+
 void Optimizer::step() {
   NoGradGuard no_grad;
+  int64_t index = 0;  // refuse before updating anything (see kMaxStepCount)
+  for (size_t g = 0; g < groups_.size(); ++g)
+    for (const Tensor& param : groups_[g]) {
+      auto it = state_.find(param.impl());
+      if (it != state_.end() && param.grad().defined()) check_steppable("step", it->second.step, index, g);
+      ++index;
+    }
   for (size_t g = 0; g < groups_.size(); ++g) {
     for (Tensor& param : groups_[g]) {
       Tensor grad = param.grad();
@@ -151,7 +168,7 @@ void Optimizer::load_state_dict(const StateDict& dict) {
           for (const auto& [buffer, tensor] : given.buffers)
             if (!expected.buffers.count(buffer))
               fail(name(), "::", who, ": parameter ", index, " (group ", g, ") has an unexpected buffer '", buffer, "'");
-          if (given.step < 0) fail(name(), "::", who, ": parameter ", index, " has a negative step count ", given.step);
+          check_steppable(who, given.step, index, g);
         }
         ++index;
       }

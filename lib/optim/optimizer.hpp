@@ -29,6 +29,14 @@
 
 namespace moments {
 
+// STEP COUNTS. t is an int64_t in [0, kMaxStepCount], kMaxStepCount = 2^53: the bias
+// corrections (Adam's 1 − β^t, Adafactor's 1 − t^−0.8 and 1/√t) take t as a double, which
+// holds every integer exactly up to 2^53 (past it, t + 1 rounds back to t), and t + 1 never
+// comes near int64_t's overflow. A count below kMaxStepCount can be stepped; load_state_dict
+// refuses any other (negative, or INT64_MAX, whose next step would overflow and turn every
+// weight into NaN), and step() refuses to step a parameter already at kMaxStepCount.
+inline constexpr int64_t kMaxStepCount = int64_t{1} << 53;
+
 // One parameter's optimizer state: named buffers and its step count t.
 struct ParamState {
   int64_t step = 0;                       // t: updates applied to this parameter so far
@@ -67,7 +75,8 @@ class Optimizer {
   virtual ~Optimizer() = default;
   virtual std::string name() const = 0;
 
-  // One update of every parameter that has a gradient (under NoGradGuard).
+  // One update of every parameter that has a gradient (under NoGradGuard). If one
+  // of them cannot be stepped (t = kMaxStepCount) it throws before updating any.
   void step();
   // Drops the gradient of every parameter (grad() becomes undefined).
   void zero_grad();
@@ -97,8 +106,10 @@ class Optimizer {
 
   StateDict state_dict() const;
   // Restores hyperparameters and state. The groups must hold the same number
-  // of parameters, and every buffer must have the shape this optimizer would
-  // create for its parameter; the first mismatch is named in the error.
+  // of parameters, every buffer must have the shape this optimizer would
+  // create for its parameter, and every step count must be in [0, kMaxStepCount);
+  // the first mismatch is named in the error. All or nothing: a refused dict
+  // leaves the optimizer as it was.
   void load_state_dict(const StateDict& dict);
 
   // Trace element `index` (flat, row-major) of `param` on every following step.
@@ -106,8 +117,9 @@ class Optimizer {
   const Explanation& explanation() const { return explanation_; }
 
  protected:
-  // Appends a group (the options are stored by the subclass). Rejects
-  // undefined tensors, non-leaves, and parameters already in a group.
+  // Appends a group (the options are stored by the subclass). Rejects an empty
+  // list (PyTorch: "optimizer got an empty parameter list"), undefined tensors,
+  // non-leaves, and parameters already in a group.
   void add_params(const std::vector<Tensor>& params);
 
   // Creates the buffers of `param`'s state (called at its first step).
@@ -121,6 +133,9 @@ class Optimizer {
   Explanation explanation_;
 
  private:
+  // Throws unless 0 <= step < kMaxStepCount, naming `who`, the parameter (flat index) and its group.
+  void check_steppable(const char* who, int64_t step, int64_t index, size_t group) const;
+
   std::vector<std::vector<Tensor>> groups_;
   std::unordered_map<const TensorImpl*, ParamState> state_;
   const TensorImpl* traced_param_ = nullptr;

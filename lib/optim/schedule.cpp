@@ -60,18 +60,30 @@ Schedule multiply(Schedule a, Schedule b) {
 LrScheduler::LrScheduler(Optimizer& optimizer, Schedule schedule) : optimizer_(optimizer), schedule_(std::move(schedule)) {
   if (!schedule_) fail("LrScheduler: the schedule is empty");
   for (size_t g = 0; g < optimizer_.group_count(); ++g) base_.push_back(optimizer_.learning_rate(g));
-  apply();
+  apply(factor_at(0));
 }
 
-void LrScheduler::step() {
-  ++step_;
-  apply();
+void LrScheduler::step() { set_step(step_ + 1); }
+
+void LrScheduler::set_step(int64_t step) {
+  const double f = factor_at(step);  // throws before anything changes
+  step_ = step;
+  apply(f);
 }
 
-void LrScheduler::apply() {
-  double f = schedule_(step_);
-  if (!(f >= 0.0)) fail("LrScheduler: the schedule gave factor ", f, " at step ", step_, " (must be >= 0)");
-  for (size_t g = 0; g < base_.size(); ++g) optimizer_.set_learning_rate(g, base_[g] * f);
+double LrScheduler::factor_at(int64_t step) const {
+  if (step < 0 || step > max_step) fail("LrScheduler: step ", step, " is out of range (must be in [0, 2^53])");
+  const double f = schedule_(step);
+  if (!(f >= 0.0)) fail("LrScheduler: the schedule gave factor ", f, " at step ", step, " (must be >= 0)");
+  for (size_t g = 0; g < base_.size(); ++g)  // 0 · inf is NaN, which no optimizer takes as a learning rate
+    if (!(base_[g] * f >= 0.0))
+      fail("LrScheduler: group ", g, "'s learning rate at step ", step, " is ", base_[g], " · ", f, " = ", base_[g] * f,
+           " (must be >= 0)");
+  return f;
+}
+
+void LrScheduler::apply(double factor) {
+  for (size_t g = 0; g < base_.size(); ++g) optimizer_.set_learning_rate(g, base_[g] * factor);
 }
 
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, bool error_if_nonfinite) {

@@ -11,6 +11,9 @@
 // Conventions: t counts scheduler.step() calls, starting at 0; the constructor
 // already sets lr = base · f(0). Warmups reach the full rate at t = warmup − 1
 // (f(t) = (t + 1)/warmup), so no step is taken with a zero learning rate.
+// Every schedule is a closed formula of t (step_decay is γ^⌊t/s⌋ by pow, not a
+// running product), so set_step(t) jumps to any t at once and sets exactly the
+// learning rates that t calls of step() would have set (a resumed run uses it).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -33,12 +36,19 @@ class LrScheduler {
  public:
   LrScheduler(Optimizer& optimizer, Schedule schedule);
   void step();                                    // t ← t + 1; sets every group's lr
+  // t ← `step` (0 <= step <= max_step), lr = base · f(step) in every group, at once.
+  // Checks f(step) first (factor_at): on error nothing changes.
+  void set_step(int64_t step);
+  // f(step), checked: a number >= 0, and base · f a learning rate >= 0 in every group.
+  double factor_at(int64_t step) const;
   int64_t last_step() const { return step_; }
   double factor() const { return schedule_(step_); }
+  // The largest t: 2^53, up to which t is exact as a double in the schedules' formulas.
+  static constexpr int64_t max_step = int64_t{1} << 53;
   double base_learning_rate(size_t group) const { return base_.at(group); }
 
  private:
-  void apply();
+  void apply(double factor);
   Optimizer& optimizer_;
   Schedule schedule_;
   std::vector<double> base_;

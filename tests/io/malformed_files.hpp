@@ -86,6 +86,17 @@ inline std::vector<MalformedFile> malformed_files() {
        {"shape dimension 0 is a number (2.5)", "expected an integer"}},
       {"shape_overflow", "the byte size fits in 64 bits",
        file_of(R"({"w":{"dtype":"F32","shape":[4611686018427387904,2,0],"data_offsets":[0,0]}})", ""), {"overflows 64 bits"}},
+      // [2^31, 2^31]: 2^62 elements fit in int64, their 2^64 bytes do not; [2^31, 2^30] is exactly 2^63 bytes, one past
+      // int64; [2^62, 2^62] overflows the element count itself. Each would wrap to a small size (0) if multiplied unchecked.
+      {"shape_2e31_squared", "the byte size fits in 64 bits",
+       file_of(R"({"w":{"dtype":"F32","shape":[2147483648,2147483648],"data_offsets":[0,0]}})", ""),
+       {"tensor \"w\" has shape [2147483648,2147483648]", "overflows 64 bits"}},
+      {"shape_2e63_bytes", "the byte size fits in 64 bits",
+       file_of(R"({"w":{"dtype":"F32","shape":[2147483648,1073741824],"data_offsets":[0,0]}})", ""),
+       {"tensor \"w\" has shape [2147483648,1073741824]", "overflows 64 bits"}},
+      {"shape_2e62_squared", "the byte size fits in 64 bits",
+       file_of(R"({"w":{"dtype":"F32","shape":[4611686018427387904,4611686018427387904],"data_offsets":[0,0]}})", ""),
+       {"tensor \"w\" has shape [4611686018427387904,4611686018427387904]", "overflows 64 bits"}},
       {"huge_size", "the byte size fits in 64 bits",
        file_of(R"({"w":{"dtype":"F32","shape":[18446744073709551615],"data_offsets":[0,8]}})", f32_data(2)), {"overflows 64 bits"}},
       {"offsets_not_integers", "data_offsets are integers", file_of(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,"8"]}})", f32_data(2)),

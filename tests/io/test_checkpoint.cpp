@@ -16,6 +16,8 @@
 #include <thread>
 
 #include "atomic_file.hpp"
+#include "checkpoint_metadata.hpp"
+#include "metadata_fuzz_input.hpp"
 #include "resume_problem.hpp"
 #include "safetensors_format.hpp"
 #include "testing.hpp"
@@ -288,7 +290,10 @@ TEST_CASE("a save killed halfway leaves the previous checkpoint intact, and the 
   char byte = 0;
   REQUIRE(read(ready[0], &byte, 1) == 1);
   close(ready[0]);
-  const std::string temporary = temporary_path_for(path, child);
+  const std::vector<std::string> temporaries = temporary_files_of(dir.path.string(), child);
+  REQUIRE(temporaries.size() == 1);
+  const std::string temporary = temporaries[0];
+  CHECK(fs::path(temporary).filename().string().rfind(".moments-tmp." + std::to_string(child) + ".", 0) == 0);
   CHECK(fs::file_size(temporary) == old_bytes.size() / 2);  // the half-written file exists...
   kill(child, SIGKILL);
   int status = 0;
@@ -321,11 +326,15 @@ TEST_CASE("a 200 MB save killed mid-write leaves a loadable checkpoint") {
     }
     _exit(0);
   }
-  const std::string temporary = temporary_path_for(path, child);
+  std::string temporary;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   std::error_code ec;
   while (std::chrono::steady_clock::now() < deadline) {
-    auto size = fs::file_size(temporary, ec);
+    if (temporary.empty()) {
+      const std::vector<std::string> found = temporary_files_of(dir.path.string(), child);
+      if (!found.empty()) temporary = found[0];
+    }
+    auto size = temporary.empty() ? 0 : fs::file_size(temporary, ec);
     if (!ec && size > (16u << 20)) break;  // 16 MB written
     if (waitpid(child, nullptr, WNOHANG) == child) {
       child = 0;  // finished before we saw it grow
@@ -335,7 +344,7 @@ TEST_CASE("a 200 MB save killed mid-write leaves a loadable checkpoint") {
   }
   bool killed_mid_save = false;
   if (child > 0) {
-    killed_mid_save = fs::exists(temporary);
+    killed_mid_save = !temporary.empty() && fs::exists(temporary);
     kill(child, SIGKILL);
     waitpid(child, nullptr, 0);
   }
@@ -345,4 +354,215 @@ TEST_CASE("a 200 MB save killed mid-write leaves a loadable checkpoint") {
   if (killed_mid_save) CHECK(version == "old");
   if (version == "old") CHECK(file.get("w").to_vector() == std::vector<float>{1.0f, 2.0f});
   if (version == "new") CHECK(file.get("big").numel() == 50'000'000);
+}
+
+namespace {
+
+// Everything load_checkpoint may change, as bytes: the model's parameters, the
+// optimizer's state (step counts and buffers) and hyperparameters, and the schedule's
+// step. Two equal fingerprints mean byte-identical state.
+std::string fingerprint(ResumeRun& run) {
+  std::ostringstream out;
+  auto bits = [&](const Tensor& t) {
+    for (uint32_t b : bits_of(t)) out << b << ',';
+    out << ';';
+  };
+  for (const auto& [name, p] : run.model.named_parameters()) out << name << ':', bits(p);
+  const StateDict dict = run.optimizer->state_dict();
+  for (const StateDict::Group& g : dict.groups)
+    for (const auto& [name, value] : g.hyperparameters) out << name << '=' << std::bit_cast<uint64_t>(value) << ';';
+  for (const auto& [index, state] : dict.state) {
+    out << "state " << index << " t=" << state.step << ';';
+    for (const auto& [buffer, tensor] : state.buffers) out << buffer << ':', bits(tensor);
+  }
+  out << "schedule t=" << run.schedule->last_step();
+  return out.str();
+}
+
+}  // namespace
+
+TEST_CASE("every corrupted metadata value is refused by name, and the model, optimizer and schedule stay byte-identical") {
+  TempDir dir("corrupt");
+  ResumeRun run("Adam", 0);
+  run.train(0, 4);
+  const std::string path = dir.file("good.safetensors"), bad = dir.file("bad.safetensors");
+  run.save(path, 4);
+  const SafetensorsFile file = load(path);
+
+  // The target has state of its own (2 steps from another start), which must survive every refusal.
+  ResumeRun target("Adam", 99);
+  target.train(0, 2);
+  const std::string before = fingerprint(target);
+
+  const nlohmann::json groups = nlohmann::json::parse(file.metadata.at("optimizer.groups"));
+  auto groups_with = [&](const std::function<void(nlohmann::json&)>& change) {
+    nlohmann::json copy = groups;
+    change(copy);
+    return copy.dump();
+  };
+  const std::string erase = "\x01(erase)";
+  struct Corruption {
+    std::string key, value;
+    std::vector<std::string> expected;
+  };
+  const std::vector<Corruption> corruptions = {
+      {"format", "moments.checkpoint.v2", {"format 'moments.checkpoint.v2', expected 'moments.checkpoint.v1'"}},
+      {"format", erase, {"not a moments checkpoint"}},
+      {"optimizer", "SGD", {"holds SGD state, but the optimizer is Adam"}},
+      {"optimizer", erase, {"the metadata has no 'optimizer'"}},
+      {"optimizer.groups", "[{", {"metadata 'optimizer.groups' is not valid JSON"}},
+      {"optimizer.groups", "{}", {"metadata 'optimizer.groups' is {}, expected a list"}},
+      {"optimizer.groups", erase, {"the metadata has no 'optimizer.groups'"}},
+      {"optimizer.groups", groups_with([](nlohmann::json& g) { g[0]["hyperparameters"]["beta1"] = 1.5; }), {"beta1", "1.5"}},
+      {"optimizer.groups", groups_with([](nlohmann::json& g) { g[1]["hyperparameters"]["learning_rate"] = "nan"; }),
+       {"learning_rate", "nan"}},
+      {"optimizer.groups", groups_with([](nlohmann::json& g) { g[1]["hyperparameters"]["eps"] = -1; }), {"eps", "-1"}},
+      {"optimizer.groups", groups_with([](nlohmann::json& g) { g[0]["hyperparameters"]["bogus"] = 1; }),
+       {"no hyperparameter named 'bogus'"}},
+      {"optimizer.groups", groups_with([](nlohmann::json& g) { g[0]["params"] = {0, 2}; }), {"optimizer.groups[0] params are [0,2]", "consecutive"}},
+      {"optimizer.groups", groups_with([](nlohmann::json& g) { g[0]["params"] = {0, 1, 2}; }), {"3 params but 2 shapes"}},
+      {"optimizer.groups", groups_with([](nlohmann::json& g) { g[0]["shapes"][0] = {4611686018427387904, 4611686018427387904}; }),
+       {"optimizer.groups[0] shapes[0] is [4611686018427387904,4611686018427387904]", "overflows int64"}},
+      {"optimizer.groups", groups_with([](nlohmann::json& g) { g[0]["shapes"][0] = {16, -64}; }), {"optimizer.groups[0] shapes[0] dimension 1 is -64, expected an integer >= 0"}},
+      {"optimizer.groups", groups_with([](nlohmann::json& g) { g[0]["shapes"][0] = {16, 63}; }),
+       {"optimizer parameter 0 (group 0) has shape [16, 64] in the optimizer, [16, 63] in the checkpoint"}},
+      {"optimizer.steps", "[9223372036854775807,4,4,4]",
+       {"optimizer.steps[0] is 9223372036854775807, above the largest step count 9007199254740992"}},
+      {"optimizer.steps", "[4,4,4,9007199254740993]", {"optimizer.steps[3] is 9007199254740993, above the largest"}},
+      {"optimizer.steps", "[4,4,4,18446744073709551616]", {"optimizer.steps[3] is 1.8446744073709552e+19, expected an integer >= 0"}},
+      {"optimizer.steps", "[4,4,-1,4]", {"optimizer.steps[2] is -1, expected an integer >= 0"}},
+      {"optimizer.steps", "[4,4,4,4.5]", {"optimizer.steps[3] is 4.5"}},
+      {"optimizer.steps", "[4,4,4,\"4\"]", {"optimizer.steps[3] is \"4\""}},
+      {"optimizer.steps", "[4,4]", {"'optimizer.steps' has 2 entries, the optimizer has 4 parameters"}},
+      {"optimizer.steps", erase, {"the metadata has no 'optimizer.steps'"}},
+      {"schedule.step", "9223372036854775807", {"metadata 'schedule.step' is 9223372036854775807, above the largest step count"}},
+      {"schedule.step", "9007199254740993", {"'schedule.step' is 9007199254740993, above"}},
+      {"schedule.step", "99999999999999999999", {"'schedule.step' is '99999999999999999999', expected an integer >= 0"}},
+      {"schedule.step", "-1", {"'schedule.step' is '-1', expected an integer >= 0"}},
+      {"schedule.step", "4x", {"'schedule.step' is '4x'"}},
+      {"schedule.step", "", {"'schedule.step' is ''"}},
+      {"schedule.step", "1", {"the schedule is at step 2, past the checkpoint's 1"}},
+      {"schedule.step", erase, {"has 'schedule.base_learning_rates' without 'schedule.step'"}},
+      {"schedule.base_learning_rates", "[0.003]", {"'schedule.base_learning_rates' has 1 entries, the optimizer has 2 groups"}},
+      {"schedule.base_learning_rates", "[0.003,-0.001]", {"schedule.base_learning_rates[1] is -0.001, expected a learning rate >= 0"}},
+      {"schedule.base_learning_rates", "[0.003,\"nan\"]", {"schedule.base_learning_rates[1] is \"nan\""}},
+      {"schedule.base_learning_rates", "[0.004,0.001]", {"group 0's schedule has base learning rate 0.003, the checkpoint's has 0.004"}},
+      {"schedule.base_learning_rates", erase, {"has 'schedule.step' without 'schedule.base_learning_rates'"}},
+      {"step", "1000000000000000000", {"metadata 'step' is 1000000000000000000, above the largest step count"}},
+      {"step", "-3", {"metadata 'step' is '-3', expected an integer >= 0"}},
+      {"step", "", {"metadata 'step' is ''"}},
+      {"step", erase, {"the metadata has no 'step'"}},
+  };
+  for (const Corruption& c : corruptions) {
+    CAPTURE(c.key);
+    CAPTURE(c.value);
+    Metadata metadata = file.metadata;
+    if (c.value == erase) metadata.erase(c.key);
+    else metadata[c.key] = c.value;
+    save(bad, file.tensors, metadata);
+    std::vector<std::string> expected = c.expected;
+    expected.push_back("load_checkpoint '" + bad + "'");
+    check_error([&] { target.load(bad); }, expected);
+    CHECK(fingerprint(target) == before);
+  }
+
+  // A schedule whose factor is invalid at the saved step is refused before anything changes
+  // (a replay of step() would have thrown halfway, after the model and optimizer were overwritten).
+  target.optimizer->set_learning_rate(0, 3e-3);  // the saved base rates
+  target.optimizer->set_learning_rate(1, 1e-3);
+  LrScheduler negative(*target.optimizer, [](int64_t t) { return t >= 3 ? -1.0 : 1.0; });
+  const std::string with_negative = fingerprint(target);
+  check_error([&] { load_checkpoint(path, target.model, *target.optimizer, &negative); },
+              {"load_checkpoint '" + path + "'", "schedule.step 4", "the schedule gave factor -1 at step 4"});
+  CHECK(fingerprint(target) == with_negative);
+  CHECK(negative.last_step() == 0);
+
+  // And the good file loads.
+  CHECK(target.load(path) == 4);
+  CHECK(fingerprint(target) != before);
+}
+
+TEST_CASE("a checkpoint at schedule step 10^12 loads at once: the schedule is set by formula, not replayed") {
+  TempDir dir("far");
+  ResumeRun run("AdamW", 0);
+  run.train(0, 3);
+  const std::string path = dir.file("far.safetensors");
+  run.save(path, 3);
+  SafetensorsFile file = load(path);
+  file.metadata["schedule.step"] = "1000000000000";
+  save(path, file.tensors, file.metadata);
+
+  ResumeRun target("AdamW", 5);
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(target.load(path) == 3);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+  CHECK(target.schedule->last_step() == 1'000'000'000'000);
+  // warmup_cosine(5, 60, 0.1) is at its floor 0.1 long after step 60; the saved
+  // hyperparameters (the rate the first run last set) are then restored exactly.
+  CHECK(target.schedule->factor() == 0.1);
+  CHECK(target.optimizer->learning_rate(0) == run.optimizer->learning_rate(0));
+}
+
+TEST_CASE("LrScheduler::set_step(t) sets exactly what t calls of step() set, for every schedule") {
+  const std::vector<std::pair<std::string, Schedule>> schedules = {
+      {"constant", constant_schedule()},
+      {"linear_warmup", linear_warmup(10)},
+      {"warmup_cosine", warmup_cosine(10, 100, 0.1)},
+      {"step_decay", step_decay(7, 0.5)},
+      {"linear_decay", linear_decay(50, 0.2)},
+      {"multiply", multiply(linear_warmup(10), step_decay(3, 0.9))},
+  };
+  Tensor w = Tensor::zeros({2}).requires_grad_();
+  for (const auto& [name, schedule] : schedules) {
+    CAPTURE(name);
+    SGD stepped_sgd({w}, {.learning_rate = 0.1}), jumped_sgd({w}, {.learning_rate = 0.1});
+    LrScheduler stepped(stepped_sgd, schedule), jumped(jumped_sgd, schedule);
+    for (int64_t t = 0; t <= 300; ++t) {
+      CAPTURE(t);
+      if (t > 0) stepped.step();
+      jumped.set_step(t);
+      // Bit for bit (tolerance 0): both compute base · f(t) from t by the same formula.
+      CHECK(jumped.last_step() == stepped.last_step());
+      CHECK(std::bit_cast<uint64_t>(jumped_sgd.learning_rate(0)) == std::bit_cast<uint64_t>(stepped_sgd.learning_rate(0)));
+    }
+  }
+
+  // step_decay is γ^⌊t/s⌋ by pow: against a running product γ·γ·…·γ (the recursive form of
+  // PyTorch's StepLR / ExponentialLR) it agrees to a relative 1e-12 over 5000 steps
+  // (the product's rounding grows by about 1e-16 a step).
+  const double gamma = 0.999;
+  Schedule decay = step_decay(1, gamma);
+  double product = 1.0;
+  for (int64_t t = 0; t <= 5000; ++t) {
+    CAPTURE(t);
+    if (t > 0) product *= gamma;
+    CHECK(std::abs(decay(t) - product) <= 1e-12 * product);
+  }
+
+  // Out of range: refused with the step named, nothing changed.
+  SGD sgd({w}, {.learning_rate = 0.1});
+  LrScheduler sched(sgd, step_decay(2, 0.5));
+  sched.set_step(5);
+  check_error([&] { sched.set_step(-1); }, {"LrScheduler: step -1 is out of range"});
+  check_error([&] { sched.set_step(LrScheduler::max_step + 1); }, {"step 9007199254740993 is out of range"});
+  CHECK(sched.last_step() == 5);
+  CHECK(sgd.learning_rate(0) == 0.1 * 0.25);
+  sched.set_step(LrScheduler::max_step);  // γ^(2^52) underflows to 0: a valid factor
+  CHECK(sgd.learning_rate(0) == 0.0);
+  check_error([&] { sched.step(); }, {"out of range"});
+  CHECK(sched.last_step() == LrScheduler::max_step);
+}
+
+TEST_CASE("the committed metadata fuzz seeds are checkpoints' metadata, read and written back unchanged") {
+  int seeds = 0;
+  for (const auto& entry : fs::directory_iterator(IO_FUZZ_METADATA_CORPUS)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("valid_", 0) != 0) continue;
+    CAPTURE(name);
+    ++seeds;
+    const Metadata metadata = io_testing::metadata_from_lines(read_bytes(entry.path().string()));
+    const CheckpointMetadata meta = read_checkpoint_metadata(metadata, name);
+    CHECK(write_checkpoint_metadata(meta) == metadata);
+  }
+  CHECK(seeds == 3);
 }

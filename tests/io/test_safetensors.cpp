@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -200,5 +201,133 @@ TEST_CASE("the committed fuzz seed corpus holds every malformed file of the tabl
   for (const io_testing::MalformedFile& bad : io_testing::malformed_files()) {
     CAPTURE(bad.name);
     CHECK(read_bytes(std::string(IO_FUZZ_CORPUS) + "/" + bad.name) == bad.bytes);
+  }
+}
+
+TEST_CASE("a file name of up to 255 bytes saves and loads: the temporary name always fits") {
+  TempDir dir("long_names");
+  for (size_t length : {200, 244, 245, 250, 254, 255}) {
+    CAPTURE(length);
+    const std::string name = std::string(length - 12, 'n') + ".safetensors";  // length bytes in all
+    REQUIRE(name.size() == length);
+    const std::string path = dir.file(name);
+    save(path, {{"w", Tensor::from({1.0f, 2.0f})}});
+    save(path, {{"w", Tensor::from({3.0f})}});  // and over an existing file
+    CHECK(load(path).get("w").to_vector() == std::vector<float>{3.0f});
+  }
+  // 256 bytes is past the limit of the filesystem, and the error says so.
+  check_error([&] { save(dir.file(std::string(256, 'n')), {}); }, {"save '", "File name too long"});
+  int entries = 0;
+  for (const auto& entry : fs::directory_iterator(dir.path)) entries += entry.path().filename().string()[0] == '.';
+  CHECK(entries == 0);  // no temporary left behind
+}
+
+TEST_CASE("saving through a symbolic link writes the link's final target; the link stays a link") {
+  TempDir dir("symlinks");
+  fs::create_directories(dir.path / "real");
+  const std::string target = dir.file("real/target.safetensors");
+  save(target, {{"w", Tensor::from({1.0f})}});
+  fs::create_symlink("real/target.safetensors", dir.path / "link.safetensors");  // relative to the link's directory
+  fs::create_symlink(dir.path / "link.safetensors", dir.path / "chain.safetensors");  // a link to the link
+
+  save(dir.file("link.safetensors"), {{"w", Tensor::from({2.0f})}});
+  CHECK(fs::is_symlink(dir.path / "link.safetensors"));
+  CHECK(load(target).get("w").to_vector() == std::vector<float>{2.0f});
+  save(dir.file("chain.safetensors"), {{"w", Tensor::from({3.0f})}});
+  CHECK(fs::is_symlink(dir.path / "chain.safetensors"));
+  CHECK(fs::is_symlink(dir.path / "link.safetensors"));
+  CHECK(load(target).get("w").to_vector() == std::vector<float>{3.0f});
+  CHECK(load(dir.file("chain.safetensors")).get("w").to_vector() == std::vector<float>{3.0f});
+
+  // A dangling link: its target is created.
+  fs::create_symlink("real/new.safetensors", dir.path / "dangling.safetensors");
+  save(dir.file("dangling.safetensors"), {{"w", Tensor::from({4.0f})}});
+  CHECK(fs::is_symlink(dir.path / "dangling.safetensors"));
+  CHECK(load(dir.file("real/new.safetensors")).get("w").to_vector() == std::vector<float>{4.0f});
+
+  // The temporaries went to the target's directory and are gone.
+  for (const auto& entry : fs::recursive_directory_iterator(dir.path)) {
+    CAPTURE(entry.path());
+    CHECK(entry.path().filename().string()[0] != '.');
+  }
+}
+
+TEST_CASE("a save keeps the mode of the file it replaces; a new file gets 0666 & ~umask") {
+  TempDir dir("modes");
+  const std::string path = dir.file("secret.safetensors");
+  const mode_t old_umask = ::umask(022);
+  save(path, {{"w", Tensor::from({1.0f})}});
+  CHECK((fs::status(path).permissions() & fs::perms::all) == fs::perms(0644));
+  fs::permissions(path, fs::perms(0600));
+  save(path, {{"w", Tensor::from({2.0f})}});
+  CHECK((fs::status(path).permissions() & fs::perms::all) == fs::perms(0600));
+  fs::permissions(path, fs::perms(0640));
+  save(path, {{"w", Tensor::from({3.0f})}});
+  CHECK((fs::status(path).permissions() & fs::perms::all) == fs::perms(0640));
+  ::umask(077);
+  save(dir.file("new.safetensors"), {});
+  CHECK((fs::status(dir.file("new.safetensors")).permissions() & fs::perms::all) == fs::perms(0600));
+  ::umask(old_umask);
+  CHECK(load(path).get("w").to_vector() == std::vector<float>{3.0f});
+}
+
+TEST_CASE("save and load errors name the path once and give the system's real reason") {
+  TempDir dir("errno");
+  const std::string missing_dir = dir.file("no/such/dir/x.safetensors");
+  const std::string message = testing::error_of([&] { save(missing_dir, {}); });
+  INFO(message);
+  CHECK(message.find("save '" + missing_dir + "': cannot create the temporary file") == 0);
+  CHECK(message.find("x.safetensors") == message.rfind("x.safetensors"));  // the path once
+  CHECK(message.find("No such file or directory") != std::string::npos);
+
+  // A symbolic link loop: ELOOP, on save and on load.
+  fs::create_symlink("b.safetensors", dir.path / "a.safetensors");
+  fs::create_symlink("a.safetensors", dir.path / "b.safetensors");
+  check_error([&] { save(dir.file("a.safetensors"), {}); }, {"save '" + dir.file("a.safetensors") + "'", "Too many levels of symbolic links"});
+  check_error([&] { load(dir.file("a.safetensors")); }, {"load '" + dir.file("a.safetensors") + "'", "Too many levels of symbolic links"});
+  // A loop in a directory above the file: ELOOP too.
+  fs::create_symlink("loop", dir.path / "loop");
+  check_error([&] { save(dir.file("loop/x.safetensors"), {}); }, {"Too many levels of symbolic links"});
+  check_error([&] { load(dir.file("loop/x.safetensors")); }, {"Too many levels of symbolic links"});
+  // A regular file used as a directory: ENOTDIR.
+  save(dir.file("plain"), {});
+  check_error([&] { save(dir.file("plain/x.safetensors"), {}); }, {"save '" + dir.file("plain/x.safetensors") + "'", "Not a directory"});
+  check_error([&] { load(dir.file("plain/x.safetensors")); }, {"load '", "Not a directory"});
+  // A FIFO is not read (and does not block the load).
+  REQUIRE(::mkfifo(dir.file("fifo").c_str(), 0600) == 0);
+  check_error([&] { load(dir.file("fifo")); }, {"not a regular file"});
+
+  // A directory we may not enter: EACCES. Root is not stopped by permissions, so there it is skipped.
+  fs::create_directories(dir.path / "locked");
+  save(dir.file("locked/x.safetensors"), {});
+  fs::permissions(dir.path / "locked", fs::perms::none);
+  if (::geteuid() == 0) {
+    MESSAGE("running as root, where permission checks are bypassed: the EACCES case is skipped (ELOOP and ENOTDIR above check the errno reporting)");
+  } else {
+    check_error([&] { load(dir.file("locked/x.safetensors")); }, {"load '", "Permission denied"});
+    check_error([&] { save(dir.file("locked/x.safetensors"), {}); }, {"save '", "Permission denied"});
+  }
+  fs::permissions(dir.path / "locked", fs::perms::owner_all);
+}
+
+TEST_CASE("temporaries of dead processes are removed by the next save into the directory; nothing else is") {
+  TempDir dir("stale");
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) _exit(0);
+  REQUIRE(waitpid(child, nullptr, 0) == child);  // a pid that no longer runs
+  const std::string dead = dir.file(".moments-tmp." + std::to_string(child) + ".7");
+  const std::string alive = dir.file(".moments-tmp." + std::to_string(getppid()) + ".0");  // our parent runs
+  const std::vector<std::string> others = {dir.file(".moments-tmp.x.1"), dir.file("x.safetensors.tmp.1"),
+                                           dir.file(".moments-tmp." + std::to_string(child))};
+  for (const std::string& p : others) write_bytes(p, "keep");
+  write_bytes(dead, "half a file");
+  write_bytes(alive, "a save in progress");
+  save(dir.file("x.safetensors"), {});
+  CHECK_FALSE(fs::exists(dead));
+  CHECK(fs::exists(alive));
+  for (const std::string& p : others) {
+    CAPTURE(p);
+    CHECK(fs::exists(p));
   }
 }

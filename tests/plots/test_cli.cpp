@@ -6,6 +6,7 @@
 #include <stb/stb_image.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -38,6 +39,15 @@ Outcome run(const std::vector<std::string>& args) {
 }
 
 std::string fixture(const std::string& name) { return data_dir() + "/fixtures/" + name; }
+
+// Writes `log` to NAME.csv in the current directory and draws it to NAME.png.
+Outcome run_on(const std::string& name, const std::string& log) {
+  FILE* f = std::fopen((name + ".csv").c_str(), "wb");
+  REQUIRE(f != nullptr);
+  std::fwrite(log.data(), 1, log.size(), f);
+  std::fclose(f);
+  return run({name + ".csv", "--out", name + ".png"});
+}
 
 void check_fails(const std::vector<std::string>& args, int status, const std::vector<std::string>& pieces) {
   Outcome outcome = run(args);
@@ -103,4 +113,85 @@ TEST_CASE("the CSV reader, directly: blanks, missing values, CRLF, quoted names"
   CHECK(log.lines == std::vector<int>{2, 4, 5});
   check_error([] { parse_csv("a,a\n1,2\n", "log.csv"); }, "log.csv:1: column \"a\" appears twice");
   check_error([] { parse_csv("a,\n1,2\n", "log.csv"); }, "log.csv:1: column 2 has no name");
+}
+
+// Issue 15, item 4: a log whose writer was interrupted ends in a line with no
+// line break. That line is ignored (never parsed: "3,0." must not become 0) and
+// the reader says so; a malformed number anywhere else is an error.
+TEST_CASE("a torn last row is ignored and reported; everything before it is read") {
+  for (const char* torn : {"3", "3,0.", "3,0.7", "3,0.7\r"}) {
+    INFO("torn last line: ", torn);
+    CsvLog log = parse_csv(std::string("step,loss\n1,0.5\n2,0.6\n") + torn, "log.csv");
+    CHECK(log.rows() == 2);
+    CHECK(log.column("loss") == std::vector<double>{0.5, 0.6});
+    CHECK(log.torn_line == 4);
+  }
+  CsvLog complete = parse_csv("step,loss\n1,0.5\n3,0.\n", "log.csv");  // "0." on a complete line is a number
+  CHECK(complete.column("loss") == std::vector<double>{0.5, 0.0});
+  CHECK(complete.torn_line == 0);
+  CHECK(parse_csv("step,loss\n1,0.5\n  ", "log.csv").torn_line == 0);  // a blank tail loses nothing
+  check_error([] { parse_csv("step,loss\n1,0.5", "log.csv"); },
+              "log.csv: no data rows after the header (line 2, the last, has no line break");
+  check_error([] { parse_csv("step,loss\n1,0.\n2,0.5x\n3,0.4\n", "log.csv"); },
+              "log.csv:3: field 2 (\"loss\") is not a number: \"0.5x\"");
+  check_error([] { parse_csv("step,loss\n1,+-5\n", "log.csv"); }, "log.csv:2: field 2 (\"loss\") is not a number: \"+-5\"");
+  check_error([] { parse_csv("step,loss\n1,1e999\n", "log.csv"); }, "is out of range for a double: \"1e999\"");
+
+  // The command draws the rows before it and warns, on stderr.
+  Outcome outcome = run_on("cli_torn", "step,loss\n1,0.5\n2,0.4\n3");
+  INFO("output: ", outcome.output);
+  CHECK(outcome.status == 0);
+  CHECK(outcome.output.find("warning: cli_torn.csv:4: the last line has no line break") != std::string::npos);
+  CHECK(outcome.output.find("(1 series, 2 rows)") != std::string::npos);
+}
+
+// Issue 15, item 8: what an error quotes from a file is escaped and cut, and
+// RFC 4180 quoting is understood.
+TEST_CASE("errors quote file content escaped and cut short; RFC 4180 quoted fields") {
+  CHECK(quoted("loss") == "\"loss\"");
+  CHECK(quoted("a\x1b[31mb") == "\"a\\x1b[31mb\"");
+  CHECK(quoted(std::string("a\0b", 3)) == "\"a\\0b\"");
+  CHECK(quoted("tab\there\nnew \"q\" back\\") == "\"tab\\there\\nnew \\\"q\\\" back\\\\\"");
+  CHECK(quoted("caf\xC3\xA9") == "\"caf\xC3\xA9\"");                 // UTF-8 passes
+  CHECK(quoted("\xC2\x9B" "2J \xFF") == "\"\\xc2\\x9b2J \\xff\"");  // C1 controls and stray bytes do not
+  std::string long_text(10'000'000, 'x');
+  std::string cut = quoted(long_text);
+  CHECK(cut.size() < 100);
+  CHECK(cut.find("\xE2\x80\xA6\" (10000000 bytes)") != std::string::npos);
+  // Found by the long fuzzer run: the cut counts what is printed, so escapes
+  // (four characters a byte) do not make a field four times as long.
+  std::string controls = quoted(std::string(100, '\x01'));
+  CHECK(controls.size() < 100);
+  CHECK(controls.find("\\x01\\x01\xE2\x80\xA6\" (100 bytes)") != std::string::npos);
+
+  auto message = [](const std::string& csv) { return error_of([&] { parse_csv(csv, "log.csv"); }); };
+  std::string escape = message("step,loss\n1,\x1b]0;pwned\x07\n");
+  CHECK(escape.find('\x1b') == std::string::npos);
+  CHECK(escape.find("\"\\x1b]0;pwned\\x07\"") != std::string::npos);
+  std::string nul = message(std::string("step,loss\n1,ab\0cd\n", 19));
+  CHECK(nul.find("\"ab\\0cd\"") != std::string::npos);
+  std::string huge = message("step,loss\n1," + long_text + "\n");
+  CHECK(huge.size() < 200);
+  CHECK(huge.find("(10000000 bytes)") != std::string::npos);
+
+  // Found by the fuzzer: a long name whose escapes made up for its cut was listed bare.
+  std::string listed = message("s,2," + std::string("0.0\xe0\xe8\t`") + std::string(128, '\0') + "\n .1\n");
+  CHECK(listed.find("expected 3 fields (s, 2, \"0.0\\xe0\\xe8\\t`\\0") != std::string::npos);
+  CHECK(std::none_of(listed.begin(), listed.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; }));
+
+  CsvLog log = parse_csv("step,\"loss, smoothed\",\"say \"\"hi\"\"\"\n1,\"0.5\",2\n", "log.csv");
+  CHECK(log.columns == std::vector<std::string>{"step", "loss, smoothed", "say \"hi\""});
+  CHECK(log.column("loss, smoothed") == std::vector<double>{0.5});
+  check_error([&] { log.column("nope"); }, "no column \"nope\" (columns: step, \"loss, smoothed\", \"say \\\"hi\\\"\")");
+  check_error([] { parse_csv("step,\"loss\n1,2\n", "log.csv"); },
+              "log.csv:1: field 2: a quoted field has no closing quote on its line");
+  check_error([] { parse_csv("step,\"lo\"ss\n1,2\n", "log.csv"); },
+              "log.csv:1: field 2: text after the closing quote: \"ss\"");
+
+  // Through the command: nothing raw reaches the terminal.
+  Outcome outcome = run_on("cli_escape", "step,loss\n1,\x1b[2J\n");
+  INFO("output: ", outcome.output);
+  CHECK(outcome.status == 1);
+  CHECK(outcome.output.find('\x1b') == std::string::npos);
+  CHECK(outcome.output.find("cli_escape.csv:2: field 2 (\"loss\") is not a number: \"\\x1b[2J\"") != std::string::npos);
 }

@@ -104,3 +104,10 @@ TEST_CASE("quantiles interpolate between neighbours, like numpy") {
   CHECK(quantile(v, 1.0) == 5);
   check_error([] { quantile({}, 0.5); }, "quantile of no values");
 }
+
+TEST_CASE("quantiles of values whose differences overflow a double stay finite") {
+  const double big = std::numeric_limits<double>::max();
+  CHECK(quantile({-big, big}, 0.5) == 0.0);
+  CHECK(quantile({-big, big}, 0.75) == doctest::Approx(big / 2));
+  CHECK(std::isfinite(quantile({-1e308, 1e308, 0, 5}, 0.98)));
+}

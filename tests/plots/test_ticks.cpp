@@ -202,3 +202,39 @@ TEST_CASE("scales map data to pixels") {
   CHECK(!log.accepts(-5));
   CHECK(!linear.accepts(std::nan("")));
 }
+
+// Issue 15, item 7: scales and ticks over ranges whose width overflows a double.
+TEST_CASE("scales and ticks over ranges wider than the largest double") {
+  const double big = std::numeric_limits<double>::max();
+  ScaleMap y(Scale::linear, -big, big, 400, 0);
+  CHECK(y.to_pixel(big) == doctest::Approx(0));
+  CHECK(y.to_pixel(-big) == doctest::Approx(400));
+  CHECK(y.to_pixel(0) == doctest::Approx(200));
+  CHECK(y.to_pixel(1e308) == doctest::Approx(200 - 200 * (1e308 / big)));
+  ScaleMap narrow(Scale::linear, -1, 3, 100, 500);  // ordinary ranges map as exactly as before
+  CHECK(narrow.to_pixel(1) == 300);
+  ScaleMap log(Scale::log, 1e-320, big, 0, 600);
+  CHECK(std::isfinite(log.to_pixel(1.0)));
+  CHECK(log.to_pixel(1.0) > 0);
+  CHECK(log.to_pixel(1.0) < 600);
+  for (auto [lo, hi] : {std::pair{-1.1e308, 1.1e308}, std::pair{-big, big}, std::pair{-big, 0.0}}) {
+    INFO("[", lo, ", ", hi, "]");
+    auto ticks = linear_ticks(lo, hi, 6);
+    REQUIRE(ticks.size() >= 2);
+    for (size_t i = 0; i < ticks.size(); ++i) {
+      CHECK(std::isfinite(ticks[i].value));
+      CHECK(ticks[i].value >= lo);
+      CHECK(ticks[i].value <= hi);
+      if (i > 0) CHECK(ticks[i].value > ticks[i - 1].value);
+    }
+  }
+  for (auto [lo, hi] : {std::pair{1e-320, big}, std::pair{1e300, big}}) {
+    INFO("log [", lo, ", ", hi, "]");
+    auto ticks = log_ticks(lo, hi, 6);
+    REQUIRE(ticks.size() >= 2);
+    for (size_t i = 0; i < ticks.size(); ++i) {
+      CHECK(std::isfinite(ticks[i].value));
+      if (i > 0) CHECK(ticks[i].value > ticks[i - 1].value);
+    }
+  }
+}

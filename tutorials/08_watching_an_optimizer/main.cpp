@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
   Adam adam(model.parameters(), {.learning_rate = 1e-2});
   // A warmup and a cosine decay, so that the learning-rate panel of the chart has a shape.
   LrScheduler schedule(adam, warmup_cosine(/*warmup_steps=*/10, steps, /*min_factor=*/0.1));
-  Monitor monitor(adam, model.named_parameters(), {.csv_path = out_dir + "/watching.csv"});
+  // overwrite: each run of the tutorial replaces the previous run's log
+  Monitor monitor(adam, model.named_parameters(), {.csv_path = out_dir + "/watching.csv", .log_mode = LogMode::overwrite});
   ProgressLine progress(steps, stdout, /*plain_every=*/steps);  // one plain line, at the end
   progress.set_terminal(false);
   std::printf("Adam (lr 1e-2, warmup 10 steps, cosine decay to 1e-3) on the UCI digits, MLP 64-32-10, "

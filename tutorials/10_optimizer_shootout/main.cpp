@@ -60,7 +60,8 @@ int run(int argc, char** argv) {
     Optimizer& opt = *optimizers.back();
     LrScheduler schedule(opt, warmup_cosine(std::min<int64_t>(100, total / 10), total));
     monitors.push_back(std::make_unique<Monitor>(opt, model.named_parameters(),
-                                                 MonitorOptions{.csv_path = out_dir + "/shootout_" + c.name + ".csv"}));
+                                                 MonitorOptions{.csv_path = out_dir + "/shootout_" + c.name + ".csv",
+                                                                .log_mode = LogMode::overwrite}));  // a rerun replaces its logs
     Monitor& monitor = *monitors.back();
     ProgressLine progress(total, stderr);  // stderr: stdout stays the same on every run
 
