@@ -19,4 +19,5 @@
 #include "optim/radam.hpp"
 #include "optim/rmsprop.hpp"
 #include "optim/schedule.hpp"
+#include "optim/schedulers.hpp"
 #include "optim/sgd.hpp"
