@@ -579,7 +579,7 @@ TEST_CASE("the digits reader rejects malformed files, naming the line") {
   std::filesystem::remove(path);
 }
 
-TEST_CASE("tutorial 05's example follows PyTorch's Adam for 100 steps") {
+TEST_CASE("tutorial 06's example follows PyTorch's Adam for 100 steps") {
   Tensor x = Tensor::from({3.0f}).requires_grad_();
   Adam adam({x}, {.learning_rate = 0.1});
   for (size_t t = 0; t < golden::adam_seed_example.size(); ++t) {
@@ -589,7 +589,7 @@ TEST_CASE("tutorial 05's example follows PyTorch's Adam for 100 steps") {
     CAPTURE(t + 1);
     CHECK(x.item() == doctest::Approx(golden::adam_seed_example[t]).epsilon(1e-6));
   }
-  CHECK(x.item() == doctest::Approx(0.2464).epsilon(1e-4));  // the value tutorial 05 quotes
+  CHECK(x.item() == doctest::Approx(0.2464).epsilon(1e-4));  // the value tutorial 06 quotes
 }
 
 TEST_CASE("Adafactor's v2 loops follow the v1 reference loops for 10 steps") {

@@ -1,11 +1,11 @@
-// Tutorial 05 — Adam from the paper.
+// Tutorial 06 — Adam from the paper.
 //
 // Minimizes f(x) = x⁴ + 3x³ + 2 from x = 3 with Adam (lr = 0.1), the example
 // of the Python project moments grew from. Prints the explain trace of the
 // first steps (every quantity of Algorithm 1 for x), the true trajectory, and
 // why Adam stalls near x = 0 while the minimum is at x = −2.25.
 //
-// Build and run:  meson compile -C build && ./build/tutorials/05_adam_from_the_paper [--out DIR]
+// Build and run:  meson compile -C build && ./build/tutorials/06_adam_from_the_paper [--out DIR]
 //   --out DIR  where adam_trajectory.png goes (default: the current directory)
 #include <cmath>
 #include <cstdio>

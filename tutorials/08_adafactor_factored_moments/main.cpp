@@ -1,4 +1,4 @@
-// Tutorial 07 — Adafactor: factored second moments and update clipping.
+// Tutorial 08 — Adafactor: factored second moments and update clipping.
 //
 // Fits a 64 × 32 weight matrix by linear regression with Adafactor, and
 // shows (1) its state: one number per row and per column instead of one per
@@ -6,7 +6,7 @@
 // full second moment Adam would keep, and (3) update clipping catching the
 // jump in gradients when the data changes.
 //
-// Build and run:  meson compile -C build && ./build/tutorials/07_adafactor_factored_moments [--out DIR]
+// Build and run:  meson compile -C build && ./build/tutorials/08_adafactor_factored_moments [--out DIR]
 //   --out DIR  where adafactor_clipping.png goes (default: the current directory)
 #include <cmath>
 #include <cstdio>

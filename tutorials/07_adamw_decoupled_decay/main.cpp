@@ -1,10 +1,10 @@
-// Tutorial 06 — AdamW: decoupled weight decay.
+// Tutorial 07 — AdamW: decoupled weight decay.
 //
 // Adam's weight_decay adds λθ to the gradient (L2); AdamW's shrinks θ by
 // (1 − αλ) outside the adaptive step (decoupled). Two experiments show where
 // the two differ and why (Loshchilov & Hutter, ICLR 2019).
 //
-// Build and run:  meson compile -C build && ./build/tutorials/06_adamw_decoupled_decay [--out DIR]
+// Build and run:  meson compile -C build && ./build/tutorials/07_adamw_decoupled_decay [--out DIR]
 //   --out DIR  where weight_decay.png goes (default: the current directory)
 #include <cmath>
 #include <cstdio>

@@ -1,4 +1,4 @@
-// Tutorial 08 — watching an optimizer with the Monitor.
+// Tutorial 09 — watching an optimizer with the Monitor.
 //
 // Trains a 64-32-10 MLP on the UCI digits with Adam (warmup, then cosine decay)
 // for 150 steps and records
@@ -7,7 +7,7 @@
 // state's memory; writes the CSV log and two charts. Then takes one
 // deliberately broken step and shows the monitor naming the first NaN.
 //
-// Build and run:  meson compile -C build && ./build/tutorials/08_watching_an_optimizer [--out DIR]
+// Build and run:  meson compile -C build && ./build/tutorials/09_watching_an_optimizer [--out DIR]
 //   --out DIR  where watching.csv, watching_trends.png and watching_grad_norms.png go
 //             (default: the current directory)
 #include <cstdio>
@@ -23,7 +23,7 @@ constexpr int64_t steps = 150, batch = 50;
 const BufferRecord& buffer(const Record& r, const std::string& name) {
   for (const BufferRecord& b : r.buffers)
     if (b.buffer == name) return b;
-  fail("tutorial 08: no state buffer '", name, "' in the record");
+  fail("tutorial 09: no state buffer '", name, "' in the record");
 }
 
 int main(int argc, char** argv) {
