@@ -2,7 +2,13 @@
 // host entry points behind the interface lib/ sees (backend.hpp). Compiled twice,
 // like every kernel file: by nvcc (namespace gpu) and by g++ (namespace emu).
 #include "kernels.hpp"
+#include "optim/adadelta_math.hpp"
+#include "optim/adagrad_math.hpp"
 #include "optim/adam_math.hpp"
+#include "optim/adamax_math.hpp"
+#include "optim/nadam_math.hpp"
+#include "optim/radam_math.hpp"
+#include "optim/rmsprop_math.hpp"
 #include "optim/sgd_math.hpp"
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
@@ -38,6 +44,24 @@ class ExecutorBackend final : public Backend {
   void adam_update(float* theta, const float* grad, float* m, float* v, float* v_max, int64_t n,
                    const AdamScalars& s) override {
     MOMENTS_EXECUTOR::adam_update(theta, grad, m, v, v_max, n, s);
+  }
+  void adagrad_update(float* theta, const float* grad, float* sum, int64_t n, const AdagradScalars& s) override {
+    MOMENTS_EXECUTOR::adagrad_update(theta, grad, sum, n, s);
+  }
+  void rmsprop_update(float* theta, const float* grad, float* square_avg, float* grad_avg, float* buf, int64_t n, const RmspropScalars& s) override {
+    MOMENTS_EXECUTOR::rmsprop_update(theta, grad, square_avg, grad_avg, buf, n, s);
+  }
+  void adadelta_update(float* theta, const float* grad, float* square_avg, float* acc_delta, int64_t n, const AdadeltaScalars& s) override {
+    MOMENTS_EXECUTOR::adadelta_update(theta, grad, square_avg, acc_delta, n, s);
+  }
+  void adamax_update(float* theta, const float* grad, float* m, float* u, int64_t n, const AdamaxScalars& s) override {
+    MOMENTS_EXECUTOR::adamax_update(theta, grad, m, u, n, s);
+  }
+  void nadam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const NadamScalars& s) override {
+    MOMENTS_EXECUTOR::nadam_update(theta, grad, m, v, n, s);
+  }
+  void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s) override {
+    MOMENTS_EXECUTOR::radam_update(theta, grad, m, v, n, s);
   }
   double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,
                           const AdafactorStep& step) override {

@@ -38,6 +38,12 @@
 namespace moments {
 struct SgdScalars;
 struct AdamScalars;
+struct AdagradScalars;
+struct RmspropScalars;
+struct AdadeltaScalars;
+struct AdamaxScalars;
+struct NadamScalars;
+struct RadamScalars;
 }  // namespace moments
 
 namespace moments::cuda {
@@ -85,6 +91,13 @@ class Backend {
   virtual void sgd_update(float* theta, const float* grad, float* buffer, int64_t n, const SgdScalars& s) = 0;
   virtual void adam_update(float* theta, const float* grad, float* m, float* v, float* v_max, int64_t n,
                            const AdamScalars& s) = 0;
+  // The family of Adam (lib/optim/adagrad.cpp ... radam.cpp); null buffers as their CPU loops take them.
+  virtual void adagrad_update(float* theta, const float* grad, float* sum, int64_t n, const AdagradScalars& s) = 0;
+  virtual void rmsprop_update(float* theta, const float* grad, float* square_avg, float* grad_avg, float* buf, int64_t n, const RmspropScalars& s) = 0;
+  virtual void adadelta_update(float* theta, const float* grad, float* square_avg, float* acc_delta, int64_t n, const AdadeltaScalars& s) = 0;
+  virtual void adamax_update(float* theta, const float* grad, float* m, float* u, int64_t n, const AdamaxScalars& s) = 0;
+  virtual void nadam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const NadamScalars& s) = 0;
+  virtual void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s) = 0;
   // One Adafactor step on device buffers (r, c for factored parameters, else v; m
   // when β1 > 0, else null). Returns α_t, the step size it used.
   virtual double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,

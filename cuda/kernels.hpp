@@ -19,6 +19,13 @@ void copy(float* destination, const float* source, int64_t n);
 void sgd_update(float* theta, const float* grad, float* buffer, int64_t n, const SgdScalars& s);
 void adam_update(float* theta, const float* grad, float* m, float* v, float* v_max, int64_t n, const AdamScalars& s);
 double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m, const AdafactorStep& step);
+// adagrad.cu, rmsprop.cu, adadelta.cu, adamax.cu, nadam.cu, radam.cu: the family, arguments as their *_math.hpp.
+void adagrad_update(float* theta, const float* grad, float* sum, int64_t n, const AdagradScalars& s);
+void rmsprop_update(float* theta, const float* grad, float* square_avg, float* grad_avg, float* buf, int64_t n, const RmspropScalars& s);
+void adadelta_update(float* theta, const float* grad, float* square_avg, float* acc_delta, int64_t n, const AdadeltaScalars& s);
+void adamax_update(float* theta, const float* grad, float* m, float* u, int64_t n, const AdamaxScalars& s);
+void nadam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const NadamScalars& s);
+void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s);
 
 // ---- ops (elementwise.cu, reduce.cu, softmax.cu, nn_ops.cu, shape.cu, matmul.cu) ----
 // Arguments as in the ops section of backend.hpp.

@@ -4,7 +4,7 @@
 //
 // USAGE
 //   Adam adam(model.parameters(), {.learning_rate = 1e-3});
-//   adam.add_param_group(no_decay_params, {.learning_rate = 1e-3, .weight_decay = 0.0});
+//   adam.add_param_group(no_decay_params, {{"weight_decay", 0.0}});   // the rest as given to the constructor
 //   for (...) {
 //     adam.zero_grad();        // gradients accumulate otherwise (see autograd.hpp)
 //     loss.backward();
@@ -148,11 +148,34 @@ class Optimizer {
 template <class Options>
 class OptimizerWith : public Optimizer {
  public:
-  // A new group with its own hyperparameters, validated as PyTorch does.
+  // Parameter groups, as PyTorch users expect them:
+  //   opt.add_param_group(biases);                              the constructor's options, all of them
+  //   opt.add_param_group(biases, {{"weight_decay", 0.0}});     the constructor's, with these replaced
+  //   opt.add_param_group(biases, AdamWOptions{.learning_rate = 1e-3});   exactly these (unnamed fields
+  //                                                             take the struct's defaults, not the constructor's;
+  //                                                             so does `{}`, an empty options struct)
+  // The first two are PyTorch's add_param_group({'params': ...}) and ({'params': ..., 'weight_decay': 0}),
+  // which fill missing keys from the optimizer's defaults. Every group is validated (PyTorch validates only the
+  // constructor's arguments); on error nothing is added.
   void add_param_group(const std::vector<Tensor>& params, Options options) {
     validate(options);
     add_params(params);
+    if (options_.empty()) constructor_options_ = options;  // the first group is the constructor's
     options_.push_back(options);
+  }
+  void add_param_group(const std::vector<Tensor>& params) { add_param_group(params, constructor_options_); }
+  // (A template only so that a braced Options argument, `{.learning_rate = 1e-3}` or `{}`, picks the overload
+  // above: with two equally good conversions the non-template wins.)
+  template <class Overrides = std::map<std::string, double>>
+  void add_param_group(const std::vector<Tensor>& params, const Overrides& overrides) {
+    Options options = constructor_options_;
+    for (const auto& [key, value] : overrides)
+      if (!has_hyperparameter(options, key)) fail(this->name(), ": add_param_group: no hyperparameter named '", key, "'");
+    options.visit([&](const char* field, auto& slot) {
+      auto it = overrides.find(field);
+      if (it != overrides.end()) slot = static_cast<std::remove_reference_t<decltype(slot)>>(it->second);
+    });
+    add_param_group(params, options);
   }
   const Options& options(size_t group) const { return options_.at(group); }
 
@@ -189,6 +212,7 @@ class OptimizerWith : public Optimizer {
   // Throws moments::Error naming the hyperparameter and its value.
   virtual void validate(const Options& options) const = 0;
   std::vector<Options> options_;
+  Options constructor_options_{};  // what groups added without options inherit
 };
 
 }  // namespace moments

@@ -1,6 +1,10 @@
 // optim/validate.hpp — hyperparameter checks with PyTorch's conditions and
 // messages that name the optimizer, the hyperparameter and its value.
-// Each check is written as "not (ok)", so NaN is rejected too, as in PyTorch.
+// Each check is written as "not (ok)", so NaN is always rejected. That is
+// stricter than PyTorch in two ways: torch.optim.SGD writes its checks as
+// `lr < 0.0`, which NaN passes (Adam's `not 0.0 <= lr` rejects it), and PyTorch
+// validates only the constructor's arguments, never a group given to
+// add_param_group or changed later; moments validates every group, every time.
 #pragma once
 #include "../error.hpp"
 

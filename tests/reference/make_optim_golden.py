@@ -201,7 +201,7 @@ def main():
         steps = ", ".join(map(str, SNAPSHOTS))
         print(f'  {{"{name}", "{kind}", {str(batched).lower()}, {{{group_text}}}, {{{steps}}},\n    {{{snap_text}}}}},')
     print("};")
-    # The seed project's example (tutorial 05): Adam on f(x) = x^4 + 3x^3 + 2 from x = 3, lr = 0.1.
+    # The seed project's example (tutorial 06): Adam on f(x) = x^4 + 3x^3 + 2 from x = 3, lr = 0.1.
     x = torch.tensor([3.0], requires_grad=True)
     adam = torch.optim.Adam([x], lr=0.1, foreach=False)
     trajectory = []
@@ -210,7 +210,7 @@ def main():
         (x ** 4 + 3 * x ** 3 + 2).sum().backward()
         adam.step()
         trajectory.append(x.item())
-    print("// x after each of 100 Adam steps on f(x) = x^4 + 3x^3 + 2 from x = 3, lr = 0.1 (tutorial 05).")
+    print("// x after each of 100 Adam steps on f(x) = x^4 + 3x^3 + 2 from x = 3, lr = 0.1 (tutorial 06).")
     print("inline const std::vector<float> adam_seed_example = {" + ", ".join(literal(v) for v in trajectory) + "};")
     print("}  // namespace golden")
 

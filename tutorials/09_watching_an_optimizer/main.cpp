@@ -1,0 +1,116 @@
+// Tutorial 09 — watching an optimizer with the Monitor.
+//
+// Trains a 64-32-10 MLP on the UCI digits with Adam (warmup, then cosine decay)
+// for 150 steps and records
+// every step with a Monitor (lib/monitor/): gradient norms, the update/parameter
+// ratio, the cosine between the update and −g, the size of m and v, and the
+// state's memory; writes the CSV log and two charts. Then takes one
+// deliberately broken step and shows the monitor naming the first NaN.
+//
+// Build and run:  meson compile -C build && ./build/tutorials/09_watching_an_optimizer [--out DIR]
+//   --out DIR  where watching.csv, watching_trends.png and watching_grad_norms.png go
+//             (default: the current directory)
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "moments.hpp"
+
+using namespace moments;
+
+constexpr int64_t steps = 150, batch = 50;
+
+const BufferRecord& buffer(const Record& r, const std::string& name) {
+  for (const BufferRecord& b : r.buffers)
+    if (b.buffer == name) return b;
+  fail("tutorial 09: no state buffer '", name, "' in the record");
+}
+
+int main(int argc, char** argv) {
+  std::string out_dir = argc == 3 && std::strcmp(argv[1], "--out") == 0 ? argv[2] : ".";
+  auto [train_set, test_set] = split(load_digits_csv(MOMENTS_DATA_DIR "/digits.csv"), 1400);
+  Generator gen(0);
+  MLP model({64, 32, 10}, gen);
+  Adam adam(model.parameters(), {.learning_rate = 1e-2});
+  // A warmup and a cosine decay, so that the learning-rate panel of the chart has a shape.
+  LrScheduler schedule(adam, warmup_cosine(/*warmup_steps=*/10, steps, /*min_factor=*/0.1));
+  // overwrite: each run of the tutorial replaces the previous run's log
+  Monitor monitor(adam, model.named_parameters(), {.csv_path = out_dir + "/watching.csv", .log_mode = LogMode::overwrite});
+  ProgressLine progress(steps, stdout, /*plain_every=*/steps);  // one plain line, at the end
+  progress.set_terminal(false);
+  std::printf("Adam (lr 1e-2, warmup 10 steps, cosine decay to 1e-3) on the UCI digits, MLP 64-32-10, "
+              "batch %lld, %lld steps\n\n",
+              static_cast<long long>(batch), static_cast<long long>(steps));
+
+  std::printf(" step        lr    loss  grad_norm  update/param  cosine   mean|m|    mean v     max v\n");
+  for (int64_t step = 1; step <= steps; ++step) {
+    int64_t begin = ((step - 1) * batch) % (train_set.size() - batch);
+    Tensor x = rows(train_set.inputs, begin, begin + batch);
+    adam.zero_grad();
+    Tensor loss = cross_entropy(model.forward(x), labels_of(train_set, begin, begin + batch));  // forward
+    loss.backward();                                                                            // backward
+    monitor.before_step();  // keep θ, to measure Δθ
+    adam.step();                                                                                // update
+    const Record* r = monitor.record(step, loss.item());  // before schedule.step(): lr is this step's
+    schedule.step();
+    if (step == 1 || step == 2 || step == 10 || step % 50 == 0)
+      std::printf("%5lld  %8.2e  %6.4f  %9.4f  %12.2e  %6.3f  %8.2e  %8.2e  %8.2e\n", static_cast<long long>(step),
+                  r->learning_rates[0], r->loss,
+                  r->grad_norm, r->update_ratio, r->cosine, buffer(*r, "exp_avg").mean_abs,
+                  buffer(*r, "exp_avg_sq").mean_abs, buffer(*r, "exp_avg_sq").max_abs);
+    if (step == steps) std::printf("\nThe progress line, plain form (what a log file gets):\n");
+    progress.update(step, loss.item());
+  }
+  progress.finish();
+
+  const Record& last = monitor.history().back();
+  std::printf("\nPer parameter at step %lld:\n", static_cast<long long>(last.step));
+  std::printf("  %-16s %10s %10s %13s\n", "parameter", "grad_norm", "param_norm", "update/param");
+  for (const ParamRecord& p : last.params)
+    std::printf("  %-16s %10.4f %10.4f %13.2e\n", p.name.c_str(), p.grad_norm, p.param_norm, p.update_ratio);
+  std::printf("State memory:");
+  for (const StateMemory& m : last.memory)
+    std::printf("  %s %lld B (%s)", m.buffer.c_str(), static_cast<long long>(m.bytes), device_name(m.device));
+  std::printf("\n");
+  {
+    NoGradGuard eval;
+    std::printf("Held-out accuracy: %.4f\n", accuracy(model.forward(test_set.inputs), test_set.labels));
+  }
+  std::printf("The CSV log has %zu columns: %s, %s, %s, %s, ..., %s\n", monitor.columns().size(),
+              monitor.columns()[0].c_str(), monitor.columns()[1].c_str(), monitor.columns()[2].c_str(),
+              monitor.columns()[3].c_str(), monitor.columns().back().c_str());
+  save_trends_png(monitor, out_dir + "/watching_trends.png", "Adam on the UCI digits");
+  save_grad_norms_png(monitor, out_dir + "/watching_grad_norms.png", "Gradient norm per parameter");
+  std::printf("wrote watching.csv, watching_trends.png, watching_grad_norms.png\n\n");
+
+  // ---- A broken step ------------------------------------------------------------
+  // A hand-written cross-entropy, -log(softmax(z)[y]) with softmax = exp(z/T) / Σ exp(z/T),
+  // and T = 0.001 by mistake: exp overflows to inf, inf / inf is NaN, and backward()
+  // spreads the NaN to every gradient. (cross_entropy() subtracts the max first.)
+  std::printf("Step %lld: a hand-written cross-entropy with softmax temperature 0.001 by mistake\n",
+              static_cast<long long>(steps + 1));
+  Tensor x = rows(train_set.inputs, 0, batch);
+  Tensor onehot = Tensor::zeros({batch, 10});  // (batch, 10)
+  for (int64_t i = 0; i < batch; ++i) onehot.at({i, train_set.labels[static_cast<size_t>(i)]}) = 1.0f;
+  adam.zero_grad();
+  Tensor z = model.forward(x) / 0.001f;                                             // forward
+  Tensor softmax_by_hand = exp(z) / sum(exp(z), 1, /*keepdim=*/true);
+  Tensor loss = -mean(log(sum(softmax_by_hand * onehot, 1)));
+  loss.backward();                                                                  // backward
+  monitor.before_step();
+  adam.step();                                                                      // update
+  const Record* r = monitor.record(steps + 1, loss.item());
+  // The messages end with the first bad element, "(first at element 0: nan)". Whether a NaN prints
+  // as "nan" or "-nan" depends on the instructions that made it, so this program stops before it.
+  auto up_to_element = [](const std::string& message) { return message.substr(0, message.find(" (first at")); };
+  std::printf("  loss %g; the monitor says: %s\n", r->loss, up_to_element(r->nonfinite).c_str());
+
+  // The same check can stop the run instead: throw_on_nonfinite.
+  Monitor strict(adam, model.named_parameters(), {.throw_on_nonfinite = true});
+  try {
+    strict.record(steps + 1, loss.item());
+  } catch (const Error& e) {
+    std::printf("  with throw_on_nonfinite: moments::Error: %s\n", up_to_element(e.what()).c_str());
+  }
+  return 0;
+}
