@@ -44,7 +44,7 @@ int default_num_threads() {
 }
 
 struct Job {
-  const std::function<void(std::int64_t, std::int64_t)>* body = nullptr;
+  const ChunkBody* body = nullptr;
   std::int64_t n = 0, chunk = 1, chunks = 0;
   std::atomic<std::int64_t> next_chunk{0};
   std::atomic<bool> failed{false};
@@ -164,7 +164,7 @@ int num_threads() {
   return requested_threads;
 }
 
-void parallel_for(std::int64_t n, std::int64_t chunk, const std::function<void(std::int64_t, std::int64_t)>& body) {
+void parallel_for(std::int64_t n, std::int64_t chunk, ChunkBody body) {
   if (chunk < 1) fail("parallel_for: chunk must be >= 1, got ", chunk);
   if (n <= 0) return;
   std::int64_t chunks = num_chunks(n, chunk);

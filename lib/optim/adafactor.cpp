@@ -174,8 +174,7 @@ MOMENTS_CPU_CLONES void row_apply_v2(float* x, float* m, const float* g, const f
 #undef MOMENTS_LOAD
 #undef MOMENTS_STORE
 
-// What the passes' chunk bodies share, behind one reference (a lambda capturing
-// one pointer fits in std::function without a heap allocation).
+// What the passes' chunk bodies share, behind one reference.
 struct StepV2 {
   float* x;
   const float* g;
