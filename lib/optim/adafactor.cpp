@@ -68,7 +68,7 @@ Layout layout_of(const Tensor& param) {
 constexpr int kLanes = 8;
 constexpr int64_t kBlock = 1024;
 constexpr int64_t kRowsPerGroup = 64;          // rows whose G² one float partial per column sums, then double
-constexpr int64_t kElementsPerChunk = 1 << 16;  // about the work of one parallel_for chunk
+constexpr int64_t kElementsPerPassChunk = 1 << 16;  // about the work of one parallel_for chunk
 // kLanes floats as one value (GCC's vector extension): one AVX2 register, two
 // SSE registers in the SSE2 clone. Sums kept in Lanes add lane by lane, so the
 // loops run 8 elements at a time without reordering any float addition.
@@ -214,7 +214,7 @@ double factored_step_v2(float* x, const float* g, float* r, float* c, float* m, 
   p.row_g2 = double_scratch.data(), p.row_u2 = p.row_g2 + p.rows, p.row_x2 = p.row_u2 + p.rows;
   p.cap = o.eps1_in_square ? std::numeric_limits<float>::infinity() : 1.0f / s.eps1;
   p.sign = s.sign;
-  const int64_t rows_per_chunk = std::max<int64_t>(1, kElementsPerChunk / l.cols);
+  const int64_t rows_per_chunk = std::max<int64_t>(1, kElementsPerPassChunk / l.cols);
 
   // Pass 1: Σ G² of rows and columns, a group of rows of one matrix at a time.
   parallel_for(l.batches * p.groups, std::max<int64_t>(1, rows_per_chunk / kRowsPerGroup), [&p](int64_t begin, int64_t end) {

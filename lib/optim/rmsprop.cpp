@@ -42,11 +42,12 @@ void RMSprop::init_state(const Tensor& param, ParamState& state, size_t group) c
 
 void RMSprop::update(Tensor& param, const Tensor& grad, ParamState& state, size_t group) {
   const RmspropOptions& o = options_[group];
-  // momentum or centered switched on after the first step: the missing buffer starts at zero, as it would
-  // have at step 1 (PyTorch fails on the missing key instead).
-  for (const char* name : {"momentum_buffer", "grad_avg"}) {
-    bool wanted = std::string(name) == "momentum_buffer" ? o.momentum > 0.0 : o.centered;
-    if (wanted && !state.buffers.count(name)) state.buffers[name] = Tensor::zeros(param.shape(), param.device());
+  // momentum or centered switched on after the first step: init_state adds the missing buffer at zero, as
+  // it would have been at step 1 (PyTorch fails on the missing key instead).
+  if ((o.momentum > 0.0 && !state.buffers.count("momentum_buffer")) || (o.centered && !state.buffers.count("grad_avg"))) {
+    ParamState fresh;
+    init_state(param, fresh, group);
+    for (auto& [name, buffer] : fresh.buffers) state.buffers.try_emplace(name, buffer);
   }
   RmspropScalars s{static_cast<float>(o.learning_rate), static_cast<float>(o.alpha),
                    static_cast<float>(1.0 - o.alpha), static_cast<float>(o.eps), static_cast<float>(o.weight_decay),

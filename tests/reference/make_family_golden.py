@@ -11,7 +11,7 @@ single-tensor versions (foreach=False) with PyTorch 1.13's options; the paramete
 """
 import torch
 
-from make_optim_golden import literal, make_params
+from make_optim_golden import both, make_params, print_case, trajectory
 
 SNAPSHOTS = (1, 5, 10, 30)
 
@@ -39,18 +39,7 @@ def run(kind, groups):
     # ignoring a group's own; so it is passed there too (moments honours the group's value).
     constructor = {k: v for k, v in torch_kwargs(kind, groups[0][1]).items() if k == "initial_accumulator_value"}
     opt = cls(torch_groups, **constructor)
-    snapshots = []
-    for t in range(1, SNAPSHOTS[-1] + 1):
-        for p, target, weight in zip(params, targets, weights):
-            p.grad = ((p.detach() - target) * weight).clone()
-        opt.step()
-        if t in SNAPSHOTS:
-            snapshots.append([p.detach().reshape(-1).tolist() for p in params])
-    return snapshots
-
-
-def both(o):
-    return [([0, 1], o)]
+    return trajectory(params, targets, weights, opt.step, SNAPSHOTS)
 
 
 CASES = [
@@ -92,14 +81,7 @@ def main():
     print("namespace golden {")
     print("inline const std::vector<OptimCase> family_cases = {")
     for name, kind, groups in CASES:
-        snaps = run(kind, groups)
-        group_text = ", ".join(
-            "{{" + ", ".join(map(str, idx)) + "}, {" +
-            ", ".join(f'{{"{k}", {float(v)!r}}}' for k, v in o.items()) + "}}" for idx, o in groups)
-        snap_text = ",\n     ".join(
-            "{" + ", ".join("{" + ", ".join(literal(v) for v in p) + "}" for p in snap) + "}" for snap in snaps)
-        steps = ", ".join(map(str, SNAPSHOTS))
-        print(f'  {{"{name}", "{kind}", false, {{{group_text}}}, {{{steps}}},\n    {{{snap_text}}}}},')
+        print_case(name, kind, groups, False, run(kind, groups), SNAPSHOTS)
     print("};")
     print("}  // namespace golden")
 

@@ -121,14 +121,30 @@ def run(kind, groups, batched=False):
                 g["foreach"] = False
         opt = cls(torch_groups, lr=groups[0][1]["learning_rate"])
         step = opt.step
-    snapshots = []
-    for t in range(1, SNAPSHOTS[-1] + 1):
+    return trajectory(params, targets, weights, step)
+
+
+def trajectory(params, targets, weights, step, snapshots=SNAPSHOTS):
+    """Runs step() on g = (p - target) * weight up to the last snapshot; the flat parameters at each one."""
+    recorded = []
+    for t in range(1, snapshots[-1] + 1):
         for p, target, weight in zip(params, targets, weights):
             p.grad = ((p.detach() - target) * weight).clone()
         step()
-        if t in SNAPSHOTS:
-            snapshots.append([p.detach().reshape(-1).tolist() for p in params])
-    return snapshots
+        if t in snapshots:
+            recorded.append([p.detach().reshape(-1).tolist() for p in params])
+    return recorded
+
+
+def print_case(name, kind, groups, batched, snaps, snapshots=SNAPSHOTS):
+    """One OptimCase literal: groups as (param indices, our hyperparameters), snaps as trajectory() gives them."""
+    group_text = ", ".join(
+        "{{" + ", ".join(map(str, idx)) + "}, {" +
+        ", ".join(f'{{"{k}", {float(v)!r}}}' for k, v in o.items()) + "}}" for idx, o in groups)
+    snap_text = ",\n     ".join(
+        "{" + ", ".join("{" + ", ".join(literal(v) for v in p) + "}" for p in snap) + "}" for snap in snaps)
+    steps = ", ".join(map(str, snapshots))
+    print(f'  {{"{name}", "{kind}", {str(batched).lower()}, {{{group_text}}}, {{{steps}}},\n    {{{snap_text}}}}},')
 
 
 def both(o):
@@ -192,14 +208,7 @@ def main():
     print("};")
     print("inline const std::vector<OptimCase> optim_cases = {")
     for name, kind, groups, batched in CASES:
-        snaps = run(kind, groups, batched)
-        group_text = ", ".join(
-            "{{" + ", ".join(map(str, idx)) + "}, {" +
-            ", ".join(f'{{"{k}", {float(v)!r}}}' for k, v in o.items()) + "}}" for idx, o in groups)
-        snap_text = ",\n     ".join(
-            "{" + ", ".join("{" + ", ".join(literal(v) for v in p) + "}" for p in snap) + "}" for snap in snaps)
-        steps = ", ".join(map(str, SNAPSHOTS))
-        print(f'  {{"{name}", "{kind}", {str(batched).lower()}, {{{group_text}}}, {{{steps}}},\n    {{{snap_text}}}}},')
+        print_case(name, kind, groups, batched, run(kind, groups, batched))
     print("};")
     # The seed project's example (tutorial 06): Adam on f(x) = x^4 + 3x^3 + 2 from x = 3, lr = 0.1.
     x = torch.tensor([3.0], requires_grad=True)
