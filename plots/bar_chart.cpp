@@ -284,13 +284,9 @@ DrawStats BarChart::draw(const Plan& plan, Canvas& canvas, const Margins& at_lea
   for (const ValueLabel& label : l.labels)
     draw_text(canvas, label.box.x, label.box.y, label.text, {.color = theme::text});
   draw_frame(canvas, area, l.plot, l.decor, l.x_ticks, l.y_ticks, /*x_tick_marks=*/false);
-  Rect legend_rect = draw_legend_and_notes(canvas, area, l.plot, l.decor, scene.legend_box, data.legend, data.notes);
-  if (data.categories.empty() || data.series.empty()) draw_empty_message(canvas, l.plot, "no data");
-  canvas.set_clip(saved_clip);
-  DrawStats stats = data.stats;
-  stats.plot = l.plot;
-  stats.legend = legend_rect;
-  return stats;
+  const char* empty = data.categories.empty() || data.series.empty() ? "no data" : "";
+  return finish_chart(canvas, area, l.plot, l.decor, scene.legend_box, data.legend, data.notes, empty, saved_clip,
+                      data.stats);
 }
 
 Canvas BarChart::render(DrawStats* stats) const { return render_chart(*this, stats); }

@@ -221,9 +221,9 @@ void draw_legend_band(Canvas& canvas, const Rect& band, const std::vector<Legend
   }
 }
 
-Rect draw_legend_and_notes(Canvas& canvas, const Rect& area, const Rect& plot, const Decor& decor,
-                           const Rect& corner_box, const std::vector<LegendEntry>& legend,
-                           const std::vector<std::string>& notes) {
+DrawStats finish_chart(Canvas& canvas, const Rect& area, const Rect& plot, const Decor& decor, const Rect& corner_box,
+                       const std::vector<LegendEntry>& legend, const std::vector<std::string>& notes,
+                       const std::string& empty_message, const Rect& saved_clip, DrawStats stats) {
   Rect where = corner_box;
   if (!corner_box.empty()) {
     draw_legend_box(canvas, corner_box, legend);
@@ -232,7 +232,11 @@ Rect draw_legend_and_notes(Canvas& canvas, const Rect& area, const Rect& plot, c
     draw_legend_band(canvas, where, legend);
   }
   draw_notes(canvas, area, notes);
-  return where;
+  if (!empty_message.empty()) draw_empty_message(canvas, plot, empty_message);
+  canvas.set_clip(saved_clip);
+  stats.plot = plot;
+  stats.legend = where;
+  return stats;
 }
 
 }  // namespace moments::plots

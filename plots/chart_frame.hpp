@@ -164,11 +164,12 @@ std::vector<Rect> legend_corners(const Rect& plot, int width, int height);
 // Entries in rows across `width` pixels, for a band above the plot.
 int legend_band_height(const std::vector<LegendEntry>& entries, int width);
 void draw_legend_band(Canvas& canvas, const Rect& band, const std::vector<LegendEntry>& entries);
-// The last layer of every chart: the legend in `corner_box` when the layout found
-// one, else (when there are entries) in a band above the plot; then the notes.
-// Returns where the legend went (empty: no legend).
-Rect draw_legend_and_notes(Canvas& canvas, const Rect& area, const Rect& plot, const Decor& decor,
-                           const Rect& corner_box, const std::vector<LegendEntry>& legend,
-                           const std::vector<std::string>& notes);
+// The last layer of every chart, and what its draw() returns: the legend in `corner_box` when the layout
+// found one, else (when there are entries) in a band above the plot; the notes; `empty_message` in the
+// middle of the plot unless it is empty; then the canvas's clip goes back to `saved_clip`, and `stats`
+// is returned with where the plot and the legend (empty: none) went.
+DrawStats finish_chart(Canvas& canvas, const Rect& area, const Rect& plot, const Decor& decor, const Rect& corner_box,
+                       const std::vector<LegendEntry>& legend, const std::vector<std::string>& notes,
+                       const std::string& empty_message, const Rect& saved_clip, DrawStats stats);
 
 }  // namespace moments::plots

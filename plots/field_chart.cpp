@@ -402,13 +402,8 @@ DrawStats FieldChart::draw(Canvas& canvas, const Rect& area, const Margins& at_l
   canvas.fill_rect({l.plot.right(), l.plot.y - 1, 1, l.plot.height + 1}, theme::axis);  // close the frame: top and right
   canvas.fill_rect({l.plot.x - 1, l.plot.y - 1, l.plot.width + 1, 1}, theme::axis);
   paint_bar(canvas, data, l);
-  Rect legend_rect = draw_legend_and_notes(canvas, area, l.plot, l.decor, scene.legend_box, data.legend, data.notes);
-  if (!data.has_field) draw_empty_message(canvas, l.plot, "no field");
-  canvas.set_clip(saved_clip);
-  DrawStats stats = data.stats;
-  stats.plot = l.plot;
-  stats.legend = legend_rect;
-  return stats;
+  return finish_chart(canvas, area, l.plot, l.decor, scene.legend_box, data.legend, data.notes,
+                      data.has_field ? "" : "no field", saved_clip, data.stats);
 }
 
 Canvas FieldChart::render(DrawStats* stats) const { return render_chart(*this, stats); }

@@ -523,13 +523,9 @@ DrawStats LineChart::draw(const Plan& plan, Canvas& canvas, const Margins& at_le
   canvas.set_clip(area_clip);
 
   draw_frame(canvas, area, l.plot, l.decor, l.x_ticks, l.y_ticks);
-  Rect legend_rect = draw_legend_and_notes(canvas, area, l.plot, l.decor, scene.legend_box, scene.legend, scene.notes);
-  if (data.stats.points == 0) draw_empty_message(canvas, l.plot, data.series.empty() ? "no data" : "no points to draw");
-  canvas.set_clip(saved_clip);
-  DrawStats stats = data.stats;
-  stats.plot = l.plot;
-  stats.legend = legend_rect;
-  return stats;
+  const char* empty = data.stats.points > 0 ? "" : data.series.empty() ? "no data" : "no points to draw";
+  return finish_chart(canvas, area, l.plot, l.decor, scene.legend_box, scene.legend, scene.notes, empty, saved_clip,
+                      data.stats);
 }
 
 Canvas LineChart::render(DrawStats* stats) const { return render_chart(*this, stats); }
