@@ -12,49 +12,19 @@
 #include <functional>
 #include <memory>
 
+#include "optim_testing.hpp"
 #include "reference/family_golden.hpp"
 #include "reference/optim_golden.hpp"
-#include "testing.hpp"
 
 using namespace moments;
+using testing::build;
 using testing::check_close;
 using testing::check_error;
+using testing::follow_golden;
 using testing::pattern;
+using testing::Problem;
 
 namespace {
-
-// The parameters, targets and weights of reference/make_optim_golden.py.
-struct Problem {
-  std::vector<Tensor> params, targets, weights;
-  explicit Problem(bool batched) {
-    std::vector<Shape> shapes{{4, 3}, {5}};
-    if (batched) shapes.push_back({2, 3, 4});
-    for (size_t i = 0; i < shapes.size(); ++i) {
-      params.push_back(pattern(shapes[i], static_cast<int>(i) + 1).requires_grad_());
-      targets.push_back(pattern(shapes[i], 5, 0.125f));
-      Tensor w = pattern(shapes[i], 9);
-      for (int64_t k = 0; k < w.numel(); ++k) w.data()[k] = std::fabs(w.data()[k]) + 0.5f;
-      weights.push_back(w);
-    }
-  }
-  void set_gradients() {  // g = (p - target) * weight, in float32 like the script
-    NoGradGuard off;
-    for (size_t i = 0; i < params.size(); ++i) params[i].set_grad((params[i].detach() - targets[i]) * weights[i]);
-  }
-};
-
-template <class Opt, class Options>
-std::unique_ptr<Optimizer> build(const golden::OptimCase& c, const std::vector<Tensor>& params) {
-  auto pick = [&](const golden::OptimGroup& g) {
-    std::vector<Tensor> out;
-    for (int i : g.params) out.push_back(params[static_cast<size_t>(i)]);
-    return out;
-  };
-  auto opt = std::make_unique<Opt>(pick(c.groups[0]));
-  for (size_t g = 1; g < c.groups.size(); ++g) opt->add_param_group(pick(c.groups[g]), Options{});
-  for (size_t g = 0; g < c.groups.size(); ++g) opt->set_hyperparameters(g, c.groups[g].hyperparameters);
-  return opt;
-}
 
 std::unique_ptr<Optimizer> make_optimizer(const golden::OptimCase& c, const std::vector<Tensor>& params) {
   std::string kind = c.optimizer;
@@ -74,35 +44,12 @@ std::unique_ptr<Optimizer> make_optimizer(const golden::OptimCase& c, const std:
 
 }  // namespace
 
-namespace {
-
-void follow_golden(const std::vector<golden::OptimCase>& cases) {
-  for (const golden::OptimCase& c : cases) {
-    std::string case_name = c.name;
-    CAPTURE(case_name);
-    Problem problem(c.batched);
-    auto opt = make_optimizer(c, problem.params);
-    size_t snapshot = 0;
-    for (int t = 1; t <= c.steps.back(); ++t) {
-      problem.set_gradients();
-      opt->step();
-      if (t != c.steps[snapshot]) continue;
-      for (size_t p = 0; p < problem.params.size(); ++p)
-        check_close(problem.params[p], c.params[snapshot][p], 1e-7f, 1e-6f,
-                    std::string(c.name) + ": param " + std::to_string(p) + " after step " + std::to_string(t));
-      ++snapshot;
-    }
-  }
-}
-
-}  // namespace
-
 TEST_CASE("SGD, Adam, AdamW and Adafactor follow PyTorch's trajectories for 30 steps") {
-  follow_golden(golden::optim_cases);
+  follow_golden(golden::optim_cases, make_optimizer);
 }
 
 TEST_CASE("Adagrad, RMSprop, Adadelta, Adamax, NAdam and RAdam follow torch.optim's trajectories for 30 steps") {
-  follow_golden(golden::family_cases);
+  follow_golden(golden::family_cases, make_optimizer);
 }
 
 // ---- invariants ---------------------------------------------------------------
@@ -121,31 +68,7 @@ TEST_CASE("AdamW with weight_decay 0 is Adam, bit for bit") {
 }
 
 TEST_CASE("a state_dict round trip mid-training gives exactly the same next steps") {
-  auto check_round_trip = [](auto make) {
-    Problem original(true);
-    auto opt = make(original.params);
-    for (int t = 0; t < 5; ++t) {
-      original.set_gradients();
-      opt->step();
-    }
-    StateDict saved = opt->state_dict();
-    Problem resumed(true);
-    for (size_t p = 0; p < resumed.params.size(); ++p) {
-      NoGradGuard off;
-      std::copy_n(original.params[p].data(), original.params[p].numel(), resumed.params[p].data());
-    }
-    auto fresh = make(resumed.params);
-    fresh->load_state_dict(saved);
-    for (int t = 0; t < 5; ++t) {
-      original.set_gradients();
-      resumed.set_gradients();
-      opt->step();
-      fresh->step();
-    }
-    CAPTURE(opt->name());
-    for (size_t p = 0; p < original.params.size(); ++p)
-      CHECK(original.params[p].to_vector() == resumed.params[p].to_vector());
-  };
+  auto check_round_trip = [](const testing::ParamsFactory& make) { testing::check_state_dict_round_trip(make); };
   check_round_trip([](const std::vector<Tensor>& p) { return std::make_unique<SGD>(p, SgdOptions{.learning_rate = 0.1, .momentum = 0.9}); });
   check_round_trip([](const std::vector<Tensor>& p) { return std::make_unique<Adam>(p, AdamOptions{.learning_rate = 0.05, .amsgrad = true}); });
   check_round_trip([](const std::vector<Tensor>& p) { return std::make_unique<AdamW>(p, AdamWOptions{.learning_rate = 0.05}); });

@@ -4,8 +4,7 @@
 #include <cmath>
 #include <filesystem>
 
-#include "checkpoint.hpp"
-#include "testing.hpp"
+#include "optim_testing.hpp"
 
 using namespace moments;
 using testing::check_error;
@@ -272,30 +271,8 @@ TEST_CASE("a group added without options inherits the constructor's, as in PyTor
 }
 
 TEST_CASE("a checkpoint of every member of the family resumes bit for bit (NAdam's Π_t included)") {
-  const std::string path = (std::filesystem::temp_directory_path() / "moments_family_checkpoint.safetensors").string();
-  auto check = [&](auto make) {
-    Generator gen(5);
-    MLP original({6, 5, 3}, gen);
-    auto opt = make(original.parameters());
-    Tensor x = pattern({4, 6}, 2), target = pattern({4, 3}, 7);
-    auto train = [&](MLP& model, Optimizer& o, int steps) {
-      for (int t = 0; t < steps; ++t) {
-        o.zero_grad();
-        mse_loss(model.forward(x), target).backward();
-        o.step();
-      }
-    };
-    train(original, *opt, 5);
-    save_checkpoint(path, original, *opt, nullptr, {.step = 5});
-    Generator other(99);  // another initialisation: the checkpoint must overwrite all of it
-    MLP resumed({6, 5, 3}, other);
-    auto fresh = make(resumed.parameters());
-    CHECK(load_checkpoint(path, resumed, *fresh, nullptr).step == 5);
-    train(original, *opt, 5);
-    train(resumed, *fresh, 5);
-    CAPTURE(opt->name());
-    std::vector<Tensor> a = original.parameters(), b = resumed.parameters();
-    for (size_t p = 0; p < a.size(); ++p) CHECK(a[p].to_vector() == b[p].to_vector());
+  auto check = [](const testing::ParamsFactory& make) {
+    testing::check_checkpoint_round_trip([&](MLP& model) { return make(model.parameters()); });
   };
   using P = std::vector<Tensor>;
   check([](const P& p) { return std::make_unique<Adagrad>(p, AdagradOptions{.lr_decay = 0.1}); });
@@ -304,5 +281,4 @@ TEST_CASE("a checkpoint of every member of the family resumes bit for bit (NAdam
   check([](const P& p) { return std::make_unique<Adamax>(p, AdamaxOptions{}); });
   check([](const P& p) { return std::make_unique<NAdam>(p, NadamOptions{.learning_rate = 0.01}); });
   check([](const P& p) { return std::make_unique<RAdam>(p, RadamOptions{.learning_rate = 0.01}); });
-  std::filesystem::remove(path);
 }

@@ -67,6 +67,7 @@ void Optimizer::step() {
       if (it != state_.end() && param.grad().defined()) check_steppable("step", it->second.step, index, g);
       ++index;
     }
+  begin_step();
   for (size_t g = 0; g < groups_.size(); ++g) {
     for (Tensor& param : groups_[g]) {
       Tensor grad = param.grad();

@@ -126,6 +126,9 @@ class Optimizer {
   virtual void init_state(const Tensor& param, ParamState& state, size_t group) const = 0;
   // Applies one update; state.step has already been incremented to t.
   virtual void update(Tensor& param, const Tensor& grad, ParamState& state, size_t group) = 0;
+  // Called by step() once the step counts are checked and before the first update(): for what needs every
+  // gradient at once (LAMB's global gradient norm). The default does nothing.
+  virtual void begin_step() {}
 
   // For update(): is this the traced parameter, and which element?
   bool traced(const Tensor& param) const { return param.impl() == traced_param_; }
