@@ -6,6 +6,7 @@
 #include "optim/adagrad_math.hpp"
 #include "optim/adam_math.hpp"
 #include "optim/adamax_math.hpp"
+#include "optim/lion_math.hpp"
 #include "optim/nadam_math.hpp"
 #include "optim/radam_math.hpp"
 #include "optim/rmsprop_math.hpp"
@@ -62,6 +63,9 @@ class ExecutorBackend final : public Backend {
   }
   void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s) override {
     MOMENTS_EXECUTOR::radam_update(theta, grad, m, v, n, s);
+  }
+  void lion_update(float* theta, const float* grad, float* m, int64_t n, const LionScalars& s) override {
+    MOMENTS_EXECUTOR::lion_update(theta, grad, m, n, s);
   }
   double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,
                           const AdafactorStep& step) override {

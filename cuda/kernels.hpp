@@ -26,6 +26,8 @@ void adadelta_update(float* theta, const float* grad, float* square_avg, float* 
 void adamax_update(float* theta, const float* grad, float* m, float* u, int64_t n, const AdamaxScalars& s);
 void nadam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const NadamScalars& s);
 void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s);
+// lion.cu: Lion's step, arguments as in lib/optim/lion_math.hpp.
+void lion_update(float* theta, const float* grad, float* m, int64_t n, const LionScalars& s);
 
 // ---- ops (elementwise.cu, reduce.cu, softmax.cu, nn_ops.cu, shape.cu, matmul.cu) ----
 // Arguments as in the ops section of backend.hpp.
