@@ -18,8 +18,8 @@
 // (tested). Two β's separate the two roles of momentum: β1 = 0.9 mixes the current gradient
 // into the step, β2 = 0.99 gives the remembered direction a ten times longer memory. One
 // buffer, m: 4 bytes per parameter, half of Adam's state. Because the step is as large as
-// the largest Adam steps for every element, the learning rate is set 3–10× smaller than
-// AdamW's and λ 3–10× larger, keeping the effective decay η λ (the paper, §4).
+// the largest Adam steps for every element, the paper advises a learning rate 3–10× smaller
+// than AdamW's and a λ 3–10× larger, so that the decay per step, η λ, stays about the same.
 //
 // CONVENTIONS AND DEVIATIONS
 //   - The canonical code's order, defaults (η = 1e-4, β = (0.9, 0.99), λ = 0) and checks
@@ -27,6 +27,8 @@
 //     refused for every hyperparameter (validate.hpp).
 //   - The decay multiplies θ by the float32 (1 − ηλ) before the sign step, as the canonical
 //     `p.data.mul_(1 - lr * weight_decay)`; λ is multiplied by η (decoupled, AdamW's form).
+//     The paper writes θ_t ← θ_{t−1} − η (sign(c_t) + λ θ_{t−1}): the same in exact arithmetic,
+//     rounded here as the code rounds it.
 //   - m_t ← β2 m + (1 − β2) g is rounded once, as a fused multiply-add after β2 m is rounded:
 //     what torch's `exp_avg.mul_(beta2).add_(grad, alpha=1 - beta2)` computes on the CPU.
 //     c_t is rounded as the canonical `exp_avg * beta1 + grad * (1 - beta1)`: two products,

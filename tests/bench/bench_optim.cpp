@@ -125,6 +125,8 @@ const std::vector<OptimizerCase>& optimizer_cases() {
       {"AdamW", 28, [](const std::vector<Tensor>& p) { return std::make_unique<AdamW>(p); }},
       {"Adafactor", 12,  // θ, g: read 2, write 1 (its state is n + m per matrix)
        [](const std::vector<Tensor>& p) { return std::make_unique<Adafactor>(p); }},
+      {"Lion", 20,  // θ, g, m: read 3, write 2 (one buffer: SGD momentum's traffic)
+       [](const std::vector<Tensor>& p) { return std::make_unique<Lion>(p, LionOptions{.weight_decay = 0.1}); }},
   };
   return cases;
 }

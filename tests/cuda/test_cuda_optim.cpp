@@ -148,3 +148,11 @@ TEST_CASE("Adam's kernel on a 1,000,003-element tensor is quick on either execut
   MESSAGE("one Adam step on 1,000,003 elements, ", std::string(cuda::active_backend().name()), ": ", seconds * 1e3, " ms");
   CHECK(seconds < 1.0);
 }
+
+TEST_CASE("Lion for 10 steps: cpu and cuda agree bit for bit") {
+  // The same lion_update_element on both sides; its one fused multiply-add (m's update) is an explicit fmaf.
+  for (int64_t n : {1, 31, 1000003}) compare("Lion", make<Lion>(LionOptions{.learning_rate = 0.01}), {n}, 0.0f);
+  compare("Lion betas, decay, maximize",
+          make<Lion>(LionOptions{.learning_rate = 0.05, .beta1 = 0.5, .beta2 = 0.8, .weight_decay = 0.3, .maximize = true}),
+          {7, 9}, 0.0f);
+}
