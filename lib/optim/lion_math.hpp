@@ -17,10 +17,13 @@ struct LionScalars {
   bool maximize;
 };
 
-// +1, −1, or x itself for ±0 (sign(0) = 0) and NaN (NaN stays NaN: lion.hpp, deviations).
-MOMENTS_HD inline float lion_sign(float x) { return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x); }
+// +1, −1, 0 for ±0 (sign(0) = 0), and NaN for NaN (lion.hpp, deviations). Written as one select of
+// two differences, not nested branches: g++ vectorizes this form and not the other (8 floats at a time).
+MOMENTS_HD inline float lion_sign(float x) { return x == x ? static_cast<float>(x > 0.0f) - static_cast<float>(x < 0.0f) : x; }
 
-// θ: parameter, g: gradient, m: the momentum exp_avg. One element of Algorithm 2.
+// θ: parameter, g: gradient, m: the momentum exp_avg. One element of Algorithm 2. (fmaf is one
+// instruction at the default x86-64-v3 baseline and on a GPU; in the portable build's SSE2 clone it is a
+// library call: slower, the same bits.)
 // Returns c_t (the explain trace shows it).
 MOMENTS_HD inline float lion_update_element(float& theta, float g, float& m, const LionScalars& s) {
   if (s.maximize) g = -g;                                // ascend instead of descend
