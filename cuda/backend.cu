@@ -6,6 +6,7 @@
 #include "optim/adagrad_math.hpp"
 #include "optim/adam_math.hpp"
 #include "optim/adamax_math.hpp"
+#include "optim/lamb_math.hpp"
 #include "optim/nadam_math.hpp"
 #include "optim/radam_math.hpp"
 #include "optim/rmsprop_math.hpp"
@@ -62,6 +63,13 @@ class ExecutorBackend final : public Backend {
   }
   void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s) override {
     MOMENTS_EXECUTOR::radam_update(theta, grad, m, v, n, s);
+  }
+  void lamb_stage1(const float* theta, const float* grad, float* m, float* v, float* u, int64_t n,
+                   const LambScalars& s) override {
+    MOMENTS_EXECUTOR::lamb_stage1(theta, grad, m, v, u, n, s);
+  }
+  void lamb_stage2(float* theta, const float* u, int64_t n, float step) override {
+    MOMENTS_EXECUTOR::lamb_stage2(theta, u, n, step);
   }
   double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,
                           const AdafactorStep& step) override {

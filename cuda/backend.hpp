@@ -44,6 +44,7 @@ struct AdadeltaScalars;
 struct AdamaxScalars;
 struct NadamScalars;
 struct RadamScalars;
+struct LambScalars;
 }  // namespace moments
 
 namespace moments::cuda {
@@ -98,6 +99,10 @@ class Backend {
   virtual void adamax_update(float* theta, const float* grad, float* m, float* u, int64_t n, const AdamaxScalars& s) = 0;
   virtual void nadam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const NadamScalars& s) = 0;
   virtual void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s) = 0;
+  // LAMB (lib/optim/lamb.cpp): stage 1 writes u (n,) and updates m, v; stage 2 does θ ← θ − step · u.
+  virtual void lamb_stage1(const float* theta, const float* grad, float* m, float* v, float* u, int64_t n,
+                           const LambScalars& s) = 0;
+  virtual void lamb_stage2(float* theta, const float* u, int64_t n, float step) = 0;
   // One Adafactor step on device buffers (r, c for factored parameters, else v; m
   // when β1 > 0, else null). Returns α_t, the step size it used.
   virtual double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,

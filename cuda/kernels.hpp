@@ -26,6 +26,9 @@ void adadelta_update(float* theta, const float* grad, float* square_avg, float* 
 void adamax_update(float* theta, const float* grad, float* m, float* u, int64_t n, const AdamaxScalars& s);
 void nadam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const NadamScalars& s);
 void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s);
+// lamb.cu: LAMB's two element-wise stages (lamb_math.hpp); the norms between them are Tensor ops.
+void lamb_stage1(const float* theta, const float* grad, float* m, float* v, float* u, int64_t n, const LambScalars& s);
+void lamb_stage2(float* theta, const float* u, int64_t n, float step);
 
 // ---- ops (elementwise.cu, reduce.cu, softmax.cu, nn_ops.cu, shape.cu, matmul.cu) ----
 // Arguments as in the ops section of backend.hpp.
