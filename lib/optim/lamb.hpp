@@ -44,7 +44,8 @@
 //     one tensor of the parameter's size per update, freed after it. It is not state: state_bytes()
 //     counts exp_avg and exp_avg_sq only (8 bytes per element); scratch_bytes() tells the cpu buffer.
 //   - Norms: apex sums x² in float, in the kernels' order. On the cpu we sum in double, each tensor in
-//     fixed chunks (parallel_reduce) added in chunk order, and round the norm to float; the global sum
+//     fixed chunks (parallel_reduce; within a chunk 8 interleaved partial sums) added in chunk order, and
+//     round the norm to float; the global sum
 //     adds the tensors' double sums in group order, then parameter order (apex's list order), before
 //     the root. On cuda the norms go through Tensor ops (sum of u·u, float, the reduce kernel's order),
 //     so cuda and cpu agree to rounding, not bit for bit (the element-wise stages are the same math).

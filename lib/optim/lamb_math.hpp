@@ -59,5 +59,7 @@ MOMENTS_HD inline void lamb_stage2_element(float& theta, float u, float step) { 
 // The CPU loops over n elements of flat arrays; defined in lamb.cpp.
 void lamb_stage1(const float* theta, const float* grad, float* m, float* v, float* u, int64_t n, const LambScalars& s);
 void lamb_stage2(float* theta, const float* u, int64_t n, float step);
+// Σ x² of n floats, in double (the cpu's norms; lamb.cpp says in which order).
+double lamb_sum_of_squares(const float* x, int64_t n);
 
 }  // namespace moments
