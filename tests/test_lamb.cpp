@@ -266,7 +266,13 @@ TEST_CASE("LAMB trains an MLP on the UCI digits to >= 88% held-out accuracy (89.
   NoGradGuard eval;
   double train_accuracy = accuracy(model.forward(train.inputs), train.labels);
   double test_accuracy = accuracy(model.forward(test.inputs), test.labels);
-  MESSAGE("LAMB on the UCI digits: train ", train_accuracy, ", held-out ", test_accuracy);
+  MESSAGE("LAMB on the UCI digits: train ", train_accuracy, ", held-out ", test_accuracy, "; last global ‖g‖ ",
+          lamb.global_grad_norm());
+  for (const auto& [name, p] : model.named_parameters()) {  // the ratios differ by layer: what LAMB is for
+    const LambTrust& t = lamb.trust(p);
+    MESSAGE(name, ": ‖θ‖ ", t.param_norm, ", ‖u‖ ", t.update_norm, ", trust ratio ", t.ratio);
+    CHECK(t.ratio == doctest::Approx(t.param_norm / t.update_norm).epsilon(1e-6));
+  }
   CHECK(train_accuracy >= 0.95);
   CHECK(test_accuracy >= 0.88);
 }
