@@ -7,6 +7,7 @@
 #include "optim/adam_math.hpp"
 #include "optim/adamax_math.hpp"
 #include "optim/lion_math.hpp"
+#include "optim/lamb_math.hpp"
 #include "optim/nadam_math.hpp"
 #include "optim/radam_math.hpp"
 #include "optim/rmsprop_math.hpp"
@@ -66,6 +67,12 @@ class ExecutorBackend final : public Backend {
   }
   void lion_update(float* theta, const float* grad, float* m, int64_t n, const LionScalars& s) override {
     MOMENTS_EXECUTOR::lion_update(theta, grad, m, n, s);
+  void lamb_stage1(const float* theta, const float* grad, float* m, float* v, float* u, int64_t n,
+                   const LambScalars& s) override {
+    MOMENTS_EXECUTOR::lamb_stage1(theta, grad, m, v, u, n, s);
+  }
+  void lamb_stage2(float* theta, const float* u, int64_t n, float step) override {
+    MOMENTS_EXECUTOR::lamb_stage2(theta, u, n, step);
   }
   double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,
                           const AdafactorStep& step) override {

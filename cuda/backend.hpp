@@ -45,6 +45,7 @@ struct AdamaxScalars;
 struct NadamScalars;
 struct RadamScalars;
 struct LionScalars;
+struct LambScalars;
 }  // namespace moments
 
 namespace moments::cuda {
@@ -101,6 +102,10 @@ class Backend {
   virtual void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s) = 0;
   // Lion (lib/optim/lion.cpp): one buffer, the momentum m.
   virtual void lion_update(float* theta, const float* grad, float* m, int64_t n, const LionScalars& s) = 0;
+  // LAMB (lib/optim/lamb.cpp): stage 1 writes u (n,) and updates m, v; stage 2 does θ ← θ − step · u.
+  virtual void lamb_stage1(const float* theta, const float* grad, float* m, float* v, float* u, int64_t n,
+                           const LambScalars& s) = 0;
+  virtual void lamb_stage2(float* theta, const float* u, int64_t n, float step) = 0;
   // One Adafactor step on device buffers (r, c for factored parameters, else v; m
   // when β1 > 0, else null). Returns α_t, the step size it used.
   virtual double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,

@@ -17,6 +17,7 @@
 #include "optim/adam.hpp"
 #include "optim/adamax.hpp"
 #include "optim/lion.hpp"
+#include "optim/lamb.hpp"
 #include "optim/nadam.hpp"
 #include "optim/radam.hpp"
 #include "optim/rmsprop.hpp"

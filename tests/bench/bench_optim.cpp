@@ -237,6 +237,33 @@ int main() {
     }
   }
 
+  // ---- 2b. LAMB against Adam on the same tensors ----------------------------
+  // A LAMB step moves 52 bytes per parameter: the global norm reads g (4); per tensor ‖θ‖ reads θ (4); stage 1
+  // reads θ, g, m, v and writes m, v, u (28); ‖u‖ reads u (4); stage 2 reads θ, u and writes θ (12). Adam: 28.
+  // Its norms allocate one small vector of chunk partials each (parallel_reduce): 3 per tensor and step.
+  std::printf("\nLAMB and Adam on the same tensors, %d thread%s (LAMB: 52 bytes per parameter over five passes)\n",
+              threads, threads == 1 ? "" : "s");
+  std::printf("%-10s %6s %-5s %10s %10s %11s %10s %7s\n", "optimizer", "params", "as", "ms/step", "GB/s", "of in-place",
+              "/ Adam ms", "allocs");
+  for (int64_t n : {sizes[0], sizes[1]}) {
+    std::string label = size_label(n);
+    std::string in_place = "optim/bandwidth/in_place_footprint/" + label + "/" + tt;
+    for (const char* layout : {"one", "list"}) {
+      std::vector<Tensor> params = make_params(std::string(layout) == "one" ? one_shape(n) : mixed_shapes(n));
+      int64_t count = total_numel(params);
+      std::string adam_key = "optim/Adam/" + label + "/" + layout + "/ms";  // section 2's row, same tensors' shapes
+      Lamb lamb(params);
+      StepMeasure m = measure_steps(lamb, params, repeats_for(n));
+      double gbs = 52.0 * static_cast<double>(count) / m.ms / 1e6;
+      std::string key = "LAMB/" + label + "/" + layout;
+      results.add(key + "/ms", m.ms, "ms", adam_key);
+      results.add(key + "/gbs", gbs, "GB/s", in_place);
+      results.add(key + "/allocs_per_step", m.allocations_per_step, "allocs");
+      std::printf("%-10s %6s %-5s %10.3f %10.1f %11.2f %10.2f %7.1f\n", "LAMB", label.c_str(), layout, m.ms, gbs,
+                  gbs / results.value(in_place), m.ms / results.value(adam_key), m.allocations_per_step);
+    }
+  }
+
   // ---- 3. Adafactor against Adam on one 4096×4096 matrix ---------------------
   std::printf("\nAdafactor and Adam on the same 4096x4096 matrix (16.8M parameters), %d thread%s\n", threads,
               threads == 1 ? "" : "s");

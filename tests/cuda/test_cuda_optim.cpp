@@ -155,4 +155,20 @@ TEST_CASE("Lion for 10 steps: cpu and cuda agree bit for bit") {
   compare("Lion betas, decay, maximize",
           make<Lion>(LionOptions{.learning_rate = 0.05, .beta1 = 0.5, .beta2 = 0.8, .weight_decay = 0.3, .maximize = true}),
           {7, 9}, 0.0f);
+TEST_CASE("LAMB for 10 steps: the element-wise stages agree bit for bit, the norms to rounding") {
+  // With clipping off (c = 1) and the trust ratio skipped (λ = 0, no nvlamb) no norm reaches the numbers:
+  // the two kernels run lamb_math.hpp as the CPU loops do, so every bit agrees.
+  for (int64_t n : {1, 31, 1000003})
+    compare("LAMB, no clipping, no ratio",
+            make<Lamb>(LambOptions{.learning_rate = 0.01, .weight_decay = 0.0, .max_grad_norm = INFINITY}), {n}, 0.0f);
+  // Otherwise the norms differ in their last bits (cuda: float sums in the reduce kernel's order; cpu:
+  // double sums rounded to float), and so c and ‖θ‖/‖u‖: within 1e-5 relative after 10 steps.
+  const float rtol = 1e-5f, atol = 1e-7f;
+  for (Shape shape : {Shape{37, 53}, Shape{1000003}, Shape{5}}) {
+    compare("LAMB", make<Lamb>(LambOptions{.learning_rate = 0.01}), shape, rtol, atol);
+    compare("LAMB L2, nvlamb, no bias correction",
+            make<Lamb>(LambOptions{.learning_rate = 0.01, .weight_decay = 0.1, .bias_correction = false,
+                                   .adam_w_mode = false, .grad_averaging = false, .use_nvlamb = true}),
+            shape, rtol, atol);
+  }
 }
