@@ -44,6 +44,7 @@ struct AdadeltaScalars;
 struct AdamaxScalars;
 struct NadamScalars;
 struct RadamScalars;
+struct MuonScalars;
 }  // namespace moments
 
 namespace moments::cuda {
@@ -98,6 +99,9 @@ class Backend {
   virtual void adamax_update(float* theta, const float* grad, float* m, float* u, int64_t n, const AdamaxScalars& s) = 0;
   virtual void nadam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const NadamScalars& s) = 0;
   virtual void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s) = 0;
+  // Muon's element-wise halves (lib/optim/muon.cpp); its Newton–Schulz runs through matmul.
+  virtual void muon_momentum(const float* grad, float* b, float* u, int64_t n, const MuonScalars& s) = 0;
+  virtual void muon_apply(float* theta, const float* o, int64_t n, const MuonScalars& s) = 0;
   // One Adafactor step on device buffers (r, c for factored parameters, else v; m
   // when β1 > 0, else null). Returns α_t, the step size it used.
   virtual double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,

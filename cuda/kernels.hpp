@@ -26,6 +26,9 @@ void adadelta_update(float* theta, const float* grad, float* square_avg, float* 
 void adamax_update(float* theta, const float* grad, float* m, float* u, int64_t n, const AdamaxScalars& s);
 void nadam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const NadamScalars& s);
 void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s);
+// muon.cu: Muon's element-wise halves, arguments as in muon_math.hpp.
+void muon_momentum(const float* grad, float* b, float* u, int64_t n, const MuonScalars& s);
+void muon_apply(float* theta, const float* o, int64_t n, const MuonScalars& s);
 
 // ---- ops (elementwise.cu, reduce.cu, softmax.cu, nn_ops.cu, shape.cu, matmul.cu) ----
 // Arguments as in the ops section of backend.hpp.
