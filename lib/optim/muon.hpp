@@ -20,8 +20,8 @@
 //   O_t = X_5 (transposed back)                            ≈ U S' Vᵀ with S' in [0.68, 1.13] (THE BAND)
 //   θ_t = θ_{t−1} (1 − γλ) − γ' O_t                        γ' = γ √max(1, n/m)   ("original")
 //                                                          γ' = 0.2 γ √max(n, m)  ("match_rms_adamw")
-// The post writes B_t = μ B_{t−1} + G_t; both codes keep the (1 − μ)-weighted average (a
-// factor 1/(1 − μ) on B, which the normalisation of X_0 removes).
+// The post (and PyTorch's docstring) write B_t = μ B_{t−1} + G_t and B̃_t = G_t + μ B_t; both codes
+// compute (1 − μ) times these (lerp), a factor that the normalisation of X_0 removes (up to ε).
 //
 // Why it matters: for G = U S Vᵀ, O ≈ U Vᵀ: every direction the gradient moves in gets a
 // step of about the same size, whatever its singular value; the step's spectral norm is
@@ -37,8 +37,8 @@
 //
 // CONVENTIONS AND DEVIATIONS
 //   - float32 throughout: both codes run Newton–Schulz in bfloat16 (8 bits of mantissa);
-//     ours has 24, so O is nearer the exact U p⁵(S) Vᵀ (errors ~1e-6 where bf16 gives ~1e-2),
-//     the singular values land where p⁵ puts them, and steps cost fp32 matmul time.
+//     ours has 24, so O's singular values land within 2e-5 of p⁵(σ/‖B̃‖_F) (tested), where bf16's
+//     rounding (4e-3 relative per operation) scatters them; and a step costs fp32 matmul time.
 //   - Only 2-D parameters (both codes: PyTorch raises ValueError, Keller Jordan's reshapes
 //     4-D conv filters to 2-D; we refuse anything but 2-D, naming the shape).
 //   - A parameter without a gradient is skipped (PyTorch); Keller Jordan's code gives it a
@@ -50,10 +50,13 @@
 //     kernels'), not torch's BLAS: results agree to float rounding, not bit for bit.
 //   - ‖X‖_F is summed in float by the Tensor sum (torch: its own float reduction order).
 //   - Validation (PyTorch's): learning_rate, momentum, weight_decay >= 0; ns_steps < 100;
-//     adjust_lr one of the two (here the bool match_rms_adamw). Ours besides: NaN refused, eps >= 0, ns_steps >= 0, nesterov
-//     with momentum 0 allowed (it is then plain orthogonalised gradient descent).
+//     adjust_lr one of the two (here the bool match_rms_adamw). Ours besides: NaN refused,
+//     eps >= 0, ns_steps an integer >= 0, finite coefficients. nesterov with momentum 0 is allowed
+//     (as in PyTorch): it is then orthogonalised gradient descent.
+//   - explain() traces g, B, B̃, O and the step of one element (Muon is not element-wise: O mixes them).
 //   Keller Jordan's dialect (MuonOptions::keller_jordan_defaults()) differs from PyTorch's in:
-//   - defaults γ = 0.02, λ = 0 (PyTorch: 1e-3, 0.1); μ = 0.95 and nesterov in both;
+//   - defaults γ = 0.02, λ = 0 (PyTorch: 1e-3, 0.1); μ = 0.95 in both; nesterov is always on in
+//     muon.py (muon_update's default, which its classes do not expose), an option here as in PyTorch;
 //   - X_0 = B̃ / (‖B̃‖_F + 1e-7) (PyTorch: / max(‖B̃‖_F, ε));
 //   - the shape scale is applied to O (rounded to float) and then γ: θ ← θ − γ (O √max(1, n/m));
 //     PyTorch folds it into one γ' = γ √max(1, n/m). Same value, one rounding apart.
@@ -137,9 +140,12 @@ struct MuonParamSplit {
 };
 MuonParamSplit split_muon_params(const NamedTensors& named, const std::vector<std::string>& adamw_names = {});
 
-// One optimizer with Muon groups and AdamW groups (Keller Jordan's MuonWithAuxAdam, with torch's
-// AdamW): step(), zero_grad(), state_bytes(), state_dict() and checkpoints see one Optimizer. Each
-// group's use_muon says which it is; learning_rate and weight_decay mean γ, λ of whichever it is.
+// One optimizer with Muon groups and AdamW groups (Keller Jordan's SingleDeviceMuonWithAuxAdam, with
+// torch.optim.AdamW's step and defaults for the AdamW groups: muon.py's adam_update computes the same
+// m̂ / (√v̂ + ε) in another order, with defaults lr 3e-4, β2 0.95, ε 1e-10, λ 0). step(), zero_grad(),
+// state_bytes(), state_dict() and save_checkpoint (which takes one Optimizer) see one optimizer, so a
+// checkpoint holds both kinds of state. Each group's use_muon says which it is; learning_rate and
+// weight_decay are γ, λ of whichever it is (so schedulers set both).
 struct MuonWithAuxAdamWOptions {
   bool use_muon = true;
   double learning_rate = 1e-3;
