@@ -8,6 +8,7 @@
 #include "optim/adamax_math.hpp"
 #include "optim/lion_math.hpp"
 #include "optim/lamb_math.hpp"
+#include "optim/muon_math.hpp"
 #include "optim/nadam_math.hpp"
 #include "optim/radam_math.hpp"
 #include "optim/rmsprop_math.hpp"
@@ -61,6 +62,12 @@ class ExecutorBackend final : public Backend {
   }
   void nadam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const NadamScalars& s) override {
     MOMENTS_EXECUTOR::nadam_update(theta, grad, m, v, n, s);
+  }
+  void muon_momentum(const float* grad, float* b, float* u, int64_t n, const MuonScalars& s) override {
+    MOMENTS_EXECUTOR::muon_momentum(grad, b, u, n, s);
+  }
+  void muon_apply(float* theta, const float* o, int64_t n, const MuonScalars& s) override {
+    MOMENTS_EXECUTOR::muon_apply(theta, o, n, s);
   }
   void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s) override {
     MOMENTS_EXECUTOR::radam_update(theta, grad, m, v, n, s);

@@ -46,6 +46,7 @@ struct NadamScalars;
 struct RadamScalars;
 struct LionScalars;
 struct LambScalars;
+struct MuonScalars;
 }  // namespace moments
 
 namespace moments::cuda {
@@ -106,6 +107,9 @@ class Backend {
   virtual void lamb_stage1(const float* theta, const float* grad, float* m, float* v, float* u, int64_t n,
                            const LambScalars& s) = 0;
   virtual void lamb_stage2(float* theta, const float* u, int64_t n, float step) = 0;
+  // Muon's element-wise halves (lib/optim/muon.cpp); its Newton–Schulz runs through matmul.
+  virtual void muon_momentum(const float* grad, float* b, float* u, int64_t n, const MuonScalars& s) = 0;
+  virtual void muon_apply(float* theta, const float* o, int64_t n, const MuonScalars& s) = 0;
   // One Adafactor step on device buffers (r, c for factored parameters, else v; m
   // when β1 > 0, else null). Returns α_t, the step size it used.
   virtual double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,

@@ -18,6 +18,7 @@
 #include "optim/adamax.hpp"
 #include "optim/lion.hpp"
 #include "optim/lamb.hpp"
+#include "optim/muon.hpp"
 #include "optim/nadam.hpp"
 #include "optim/radam.hpp"
 #include "optim/rmsprop.hpp"

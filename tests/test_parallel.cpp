@@ -283,6 +283,9 @@ TEST_CASE("every optimizer's step gives the same parameters and state on any thr
       {"Lion", [](const auto& p) { return std::make_unique<Lion>(p, LionOptions{.learning_rate = 1e-3, .weight_decay = 0.1}); }},
       {"LAMB", [](const auto& p) { return std::make_unique<Lamb>(p, LambOptions{.learning_rate = 1e-3}); }},
       {"LAMB L2, nvlamb", [](const auto& p) { return std::make_unique<Lamb>(p, LambOptions{.weight_decay = 0.0, .adam_w_mode = false, .use_nvlamb = true}); }},
+      {"Muon + AdamW", [](const auto& p) {
+         return std::make_unique<MuonWithAuxAdamW>(MuonParamSplit{.muon = {p[0]}, .adamw = {p[1], p[2]}}, MuonOptions{.learning_rate = 0.02});
+       }},
   };
   for (const auto& [name, make] : optimizers)
     check_same_bits_on_every_thread_count(name, [&, make = make] { return after_two_steps(make); });

@@ -10,7 +10,8 @@
 //      Adam's footprint (two arrays of 2n floats: θ, g, m and v hold 16 bytes per
 //      parameter), since this machine's 260 MB L3 holds 10M parameters' arrays
 //      partly: a kernel over less memory would be measured in a faster cache;
-//   3. Adafactor against Adam on the same 4096×4096 matrix;
+//   3. Adafactor against Adam on the same 4096×4096 matrix; Muon against Adam on 1024×1024 and
+//      4096×1024 (ms, and the FMA-peak limit from Newton–Schulz's flops);
 //   4. scaling: Adam's step time from 1 to 50M parameters, and where it stops
 //      being overhead-bound.
 // The library's pool runs MOMENTS_NUM_THREADS threads (meson.build sets 1); the
@@ -19,6 +20,7 @@
 // the same cores reach (the physical limit of a memory-bound step).
 // Run: meson test -C build --benchmark --suite bench -v  (or ./build/tests/bench/bench_optim)
 // Rows go to bench-results.csv under optim/ (see bench_common.hpp).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -281,6 +283,32 @@ int main() {
     results.add("square4096/Adafactor_v1_reference/ms", reference_ms, "ms", adam_row);
     std::printf("  Adam %.2f ms; Adafactor %.2f ms (v2 loops, the default); its v1 reference loops %.2f ms\n", adam_ms,
                 adafactor_ms, reference_ms);
+  }
+
+  // ---- 3b. Muon against Adam on the same matrix ------------------------------
+  // Muon's step is compute-bound: Newton–Schulz on an r × s matrix (r <= s, a tall one is transposed)
+  // costs 5 × (2r²s for X Xᵀ + 2r³ for (cA) A + 2r²s for B X) flops; its limit is that at the FMA peak.
+  {
+    const double clock_ghz = bench::measured_clock_ghz();
+    const double peak = bench::peak_gflops(threads, bench::simd_float_lanes(), bench::simd_has_fma(), 2, clock_ghz);
+    std::printf("\nMuon and Adam on the same matrix, %d thread%s; Muon's limit: its Newton-Schulz flops at the FMA peak "
+                "(%.0f GFLOP/s, 2 FMA ports assumed, %.2f GHz measured)\n", threads, threads == 1 ? "" : "s", peak, clock_ghz);
+    for (const Shape& shape : std::vector<Shape>{{1024, 1024}, {4096, 1024}}) {
+      std::vector<Tensor> params = make_params({shape});
+      Adam adam(params);
+      Muon muon(params);
+      const double r = static_cast<double>(std::min(shape[0], shape[1])), c = static_cast<double>(std::max(shape[0], shape[1]));
+      const double flops = 5.0 * (4.0 * r * r * c + 2.0 * r * r * r);
+      double adam_ms = measure_steps(adam, params, 8).ms;
+      double muon_ms = measure_steps(muon, params, 2).ms;
+      const std::string name = std::to_string(shape[0]) + "x" + std::to_string(shape[1]);
+      std::string adam_row = results.add("muon" + name + "/Adam/ms", adam_ms, "ms");
+      results.add("muon" + name + "/Muon/ms", muon_ms, "ms", adam_row);
+      results.add("muon" + name + "/Muon/gflops", flops / muon_ms / 1e6, "GFLOP/s");
+      std::printf("  %s: Adam %.2f ms; Muon %.1f ms = %.1fx Adam, %.1f GFLOP/s (%.0f%% of peak; the limit is %.1f ms)\n",
+                  name.c_str(), adam_ms, muon_ms, muon_ms / adam_ms, flops / muon_ms / 1e6,
+                  100.0 * flops / muon_ms / 1e6 / peak, flops / peak / 1e6);
+    }
   }
 
   // ---- 4. scaling with the parameter count -----------------------------------
