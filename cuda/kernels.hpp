@@ -26,6 +26,9 @@ void adadelta_update(float* theta, const float* grad, float* square_avg, float* 
 void adamax_update(float* theta, const float* grad, float* m, float* u, int64_t n, const AdamaxScalars& s);
 void nadam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const NadamScalars& s);
 void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s);
+// schedule_free.cu: schedule-free AdamW's step and train()'s y, arguments as in schedule_free_math.hpp.
+void schedule_free_update(float* y, const float* grad, float* z, float* v, float* x, int64_t n, const ScheduleFreeScalars& s);
+void schedule_free_to_y(float* y, const float* x, const float* z, int64_t n, float beta1, float one_minus_beta1);
 
 // ---- ops (elementwise.cu, reduce.cu, softmax.cu, nn_ops.cu, shape.cu, matmul.cu) ----
 // Arguments as in the ops section of backend.hpp.

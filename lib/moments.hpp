@@ -18,6 +18,7 @@
 #include "optim/adamax.hpp"
 #include "optim/nadam.hpp"
 #include "optim/radam.hpp"
+#include "optim/schedule_free.hpp"
 #include "optim/rmsprop.hpp"
 #include "optim/schedule.hpp"
 #include "optim/schedulers.hpp"

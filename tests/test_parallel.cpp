@@ -280,6 +280,7 @@ TEST_CASE("every optimizer's step gives the same parameters and state on any thr
       {"AdamW", [](const auto& p) { return std::make_unique<AdamW>(p, AdamWOptions{.learning_rate = 1e-3, .weight_decay = 0.1}); }},
       {"Adafactor", [](const auto& p) { return std::make_unique<Adafactor>(p, AdafactorOptions{}); }},
       {"Adafactor beta1", [](const auto& p) { return std::make_unique<Adafactor>(p, AdafactorOptions{.beta1 = 0.9}); }},
+      {"AdamWScheduleFree", [](const auto& p) { return std::make_unique<AdamWScheduleFree>(p, ScheduleFreeOptions{.learning_rate = 1e-2, .weight_decay = 0.1, .warmup_steps = 1}); }},
   };
   for (const auto& [name, make] : optimizers)
     check_same_bits_on_every_thread_count(name, [&, make = make] { return after_two_steps(make); });

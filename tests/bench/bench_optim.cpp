@@ -125,6 +125,8 @@ const std::vector<OptimizerCase>& optimizer_cases() {
       {"AdamW", 28, [](const std::vector<Tensor>& p) { return std::make_unique<AdamW>(p); }},
       {"Adafactor", 12,  // θ, g: read 2, write 1 (its state is n + m per matrix)
        [](const std::vector<Tensor>& p) { return std::make_unique<Adafactor>(p); }},
+      {"SF-AdamW", 32,  // schedule-free: g, z, v, x read, y (θ), z, v, x written (θ is read too only with decay)
+       [](const std::vector<Tensor>& p) { return std::make_unique<AdamWScheduleFree>(p); }},
   };
   return cases;
 }
