@@ -33,8 +33,9 @@
 //
 // CONVENTIONS AND DEVIATIONS (from the paper, then from the reference code)
 //   - Paper: c_{t+1} = γ_t² / Σ γ_i². The code (followed here) weights by γ_max^p · t^r with
-//     γ_max the largest γ_i so far (after warmup all weights are equal for r = 0), p = 2 by
-//     default; its γ_t includes √(1 − β2^t), as here.
+//     γ_max the largest γ_i so far, p = 2 by default; its γ_t includes √(1 − β2^t), as here, so
+//     for r = 0 the weights level off only once warmup is over and β2^t ≈ 0 (thousands of steps
+//     for β2 = 0.999): until then later z's weigh more.
 //   - The code applies the decay to z before the gradient step (z ← z − γλy, then z ← z − γ g/…);
 //     the paper writes both in one line. Same result up to rounding; the code's order is kept.
 //   - State: the reference keeps z, exp_avg_sq, x and y; moments keeps z, exp_avg_sq and x
