@@ -12,6 +12,7 @@
 #include "optim/nadam_math.hpp"
 #include "optim/radam_math.hpp"
 #include "optim/rmsprop_math.hpp"
+#include "optim/schedule_free_math.hpp"
 #include "optim/sgd_math.hpp"
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
@@ -80,6 +81,12 @@ class ExecutorBackend final : public Backend {
   }
   void lamb_stage2(float* theta, const float* u, int64_t n, float step) override {
     MOMENTS_EXECUTOR::lamb_stage2(theta, u, n, step);
+  void schedule_free_update(float* y, const float* grad, float* z, float* v, float* x, int64_t n,
+                            const ScheduleFreeScalars& s) override {
+    MOMENTS_EXECUTOR::schedule_free_update(y, grad, z, v, x, n, s);
+  }
+  void schedule_free_to_y(float* y, const float* x, const float* z, int64_t n, float beta1, float one_minus_beta1) override {
+    MOMENTS_EXECUTOR::schedule_free_to_y(y, x, z, n, beta1, one_minus_beta1);
   }
   double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,
                           const AdafactorStep& step) override {

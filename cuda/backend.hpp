@@ -38,6 +38,7 @@
 namespace moments {
 struct SgdScalars;
 struct AdamScalars;
+struct ScheduleFreeScalars;
 struct AdagradScalars;
 struct RmspropScalars;
 struct AdadeltaScalars;
@@ -110,6 +111,10 @@ class Backend {
   // Muon's element-wise halves (lib/optim/muon.cpp); its Newton–Schulz runs through matmul.
   virtual void muon_momentum(const float* grad, float* b, float* u, int64_t n, const MuonScalars& s) = 0;
   virtual void muon_apply(float* theta, const float* o, int64_t n, const MuonScalars& s) = 0;
+  // Schedule-free AdamW (lib/optim/schedule_free.cpp): the step, and train()'s y ← β1 x + (1 − β1) z.
+  virtual void schedule_free_update(float* y, const float* grad, float* z, float* v, float* x, int64_t n,
+                                    const ScheduleFreeScalars& s) = 0;
+  virtual void schedule_free_to_y(float* y, const float* x, const float* z, int64_t n, float beta1, float one_minus_beta1) = 0;
   // One Adafactor step on device buffers (r, c for factored parameters, else v; m
   // when β1 > 0, else null). Returns α_t, the step size it used.
   virtual double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,

@@ -34,6 +34,9 @@ void lamb_stage2(float* theta, const float* u, int64_t n, float step);
 // muon.cu: Muon's element-wise halves, arguments as in muon_math.hpp.
 void muon_momentum(const float* grad, float* b, float* u, int64_t n, const MuonScalars& s);
 void muon_apply(float* theta, const float* o, int64_t n, const MuonScalars& s);
+// schedule_free.cu: schedule-free AdamW's step and train()'s y, arguments as in schedule_free_math.hpp.
+void schedule_free_update(float* y, const float* grad, float* z, float* v, float* x, int64_t n, const ScheduleFreeScalars& s);
+void schedule_free_to_y(float* y, const float* x, const float* z, int64_t n, float beta1, float one_minus_beta1);
 
 // ---- ops (elementwise.cu, reduce.cu, softmax.cu, nn_ops.cu, shape.cu, matmul.cu) ----
 // Arguments as in the ops section of backend.hpp.

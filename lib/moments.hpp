@@ -21,6 +21,7 @@
 #include "optim/muon.hpp"
 #include "optim/nadam.hpp"
 #include "optim/radam.hpp"
+#include "optim/schedule_free.hpp"
 #include "optim/rmsprop.hpp"
 #include "optim/schedule.hpp"
 #include "optim/schedulers.hpp"

@@ -286,6 +286,7 @@ TEST_CASE("every optimizer's step gives the same parameters and state on any thr
       {"Muon + AdamW", [](const auto& p) {
          return std::make_unique<MuonWithAuxAdamW>(MuonParamSplit{.muon = {p[0]}, .adamw = {p[1], p[2]}}, MuonOptions{.learning_rate = 0.02});
        }},
+      {"AdamWScheduleFree", [](const auto& p) { return std::make_unique<AdamWScheduleFree>(p, ScheduleFreeOptions{.learning_rate = 1e-2, .weight_decay = 0.1, .warmup_steps = 1}); }},
   };
   for (const auto& [name, make] : optimizers)
     check_same_bits_on_every_thread_count(name, [&, make = make] { return after_two_steps(make); });

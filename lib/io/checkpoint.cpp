@@ -52,9 +52,11 @@ void save_checkpoint(const std::string& path, const Module& model, const Optimiz
     const ParamState* state = optimizer.state(params[i]);
     if (!state) {
       meta.steps.emplace_back();  // no step taken yet: no state
+      meta.scalars.emplace_back();
       continue;
     }
     meta.steps.emplace_back(state->step);
+    meta.scalars.push_back(state->scalars);
     for (const auto& [buffer, tensor] : state->buffers)
       tensors.emplace_back("optimizer." + std::to_string(i) + "." + buffer, tensor);
   }
@@ -133,6 +135,9 @@ CheckpointInfo load_checkpoint(const std::string& path, Module& model, Optimizer
   // The step counts (one per flat index, as many as the groups hold: checked when read).
   for (size_t i = 0; i < meta.steps.size(); ++i)
     if (meta.steps[i]) dict.state[static_cast<int64_t>(i)].step = *meta.steps[i];
+  // The named scalars (schedule-free AdamW's lr_max, weight_sum): only where a step count is (checked when read).
+  for (size_t i = 0; i < meta.scalars.size(); ++i)
+    if (!meta.scalars[i].empty()) dict.state[static_cast<int64_t>(i)].scalars = meta.scalars[i];
 
   // The other tensors: optimizer.<i>.<buffer>, nothing else.
   for (const auto& [name, tensor] : file.tensors) {

@@ -29,6 +29,8 @@
 //                                (bools as 0 / 1; inf and nan as the strings "inf", "-inf", "nan")
 //   optimizer.steps              JSON, per flat index the step count t of that parameter's state,
 //                                or null before its first step: [30, 30, 30, null]
+//   optimizer.scalars            JSON, only when some state has named scalars (ParamState::scalars):
+//                                per flat index null or {name: number}: [{"lr_max": 0.0025, ...}, null]
 //   schedule.step                the LrScheduler's t, e.g. "120" (only when saved with a schedule)
 //   schedule.base_learning_rates JSON, the schedule's base rate per group: [0.003]
 //   step                         CheckpointInfo::step, e.g. "120"

@@ -154,6 +154,30 @@ CheckpointMetadata read_checkpoint_metadata(const std::map<std::string, std::str
     else out.steps.emplace_back(meta.step_count(steps[i], "optimizer.steps[" + std::to_string(i) + "]"));
   }
 
+  // Rule: optionally, per parameter its named scalars (finite numbers), only where it has state.
+  out.scalars.resize(out.steps.size());
+  if (meta.has("optimizer.scalars")) {
+    const json scalars = meta.parse("optimizer.scalars");
+    meta.list(scalars, "metadata 'optimizer.scalars'");
+    if (scalars.size() != out.steps.size())
+      fail(who, ": metadata 'optimizer.scalars' has ", scalars.size(), " entries, the optimizer has ", out.steps.size(),
+           " parameters (in 'optimizer.groups')");
+    for (size_t i = 0; i < scalars.size(); ++i) {
+      const std::string where = "optimizer.scalars[" + std::to_string(i) + "]";
+      if (scalars[i].is_null()) continue;
+      if (!scalars[i].is_object()) fail(who, ": ", where, " is ", shown(scalars[i]), ", expected null or an object");
+      if (!scalars[i].empty() && !out.steps[i])
+        fail(who, ": ", where, " holds scalars, but parameter ", i, " has no state (its step count is null)");
+      for (const auto& [name, value] : scalars[i].items()) {
+        if (!value.is_number())
+          fail(who, ": ", where, " '", name, "' is ", shown(value), ", expected a finite number");
+        const double number = value.get<double>();
+        if (!std::isfinite(number)) fail(who, ": ", where, " '", name, "' is ", number, ", expected a finite number");
+        out.scalars[i][name] = number;
+      }
+    }
+  }
+
   // Rule: the schedule's step and base rates, both or neither.
   if (meta.has("schedule.step") != meta.has("schedule.base_learning_rates"))
     fail(who, ": the metadata has '", meta.has("schedule.step") ? "schedule.step" : "schedule.base_learning_rates",
@@ -196,6 +220,15 @@ std::map<std::string, std::string> write_checkpoint_metadata(const CheckpointMet
   out["optimizer"] = meta.optimizer;
   out["optimizer.groups"] = groups.dump();
   out["optimizer.steps"] = steps.dump();
+  bool any_scalars = false;
+  json scalars = json::array();
+  for (const std::map<std::string, double>& named : meta.scalars) {
+    any_scalars = any_scalars || !named.empty();
+    json entry = named.empty() ? json(nullptr) : json::object();
+    for (const auto& [name, value] : named) entry[name] = number_to_json(value);
+    scalars.push_back(entry);
+  }
+  if (any_scalars) out["optimizer.scalars"] = scalars.dump();  // older files and most optimizers have none
   if (meta.schedule_step) {
     json bases = json::array();
     for (double rate : meta.schedule_base_learning_rates) bases.push_back(number_to_json(rate));

@@ -22,6 +22,10 @@
 //     float32 byte size fits in int64;
 //   optimizer.steps is JSON: one entry per parameter of the groups, null or an integer
 //     in [0, max_checkpoint_step];
+//   optimizer.scalars is optional JSON (written when some parameter's state has scalars, such
+//     as schedule-free AdamW's lr_max and weight_sum): one entry per parameter, null or an
+//     object {name: finite number}; an object only where the step count is not null. Doubles
+//     are written with 17 significant digits, so they read back exactly;
 //   schedule.step and schedule.base_learning_rates come together or not at all: an
 //     integer in [0, max_checkpoint_step], and one rate >= 0 per group;
 //   step is an integer in [0, max_checkpoint_step].
@@ -53,6 +57,7 @@ struct CheckpointMetadata {
   std::string optimizer;                          // Optimizer::name()
   std::vector<Group> groups;
   std::vector<std::optional<int64_t>> steps;      // per flat index; nullopt: no state yet
+  std::vector<std::map<std::string, double>> scalars;  // per flat index (as many as steps); empty: none
   std::optional<int64_t> schedule_step;           // set when saved with an LrScheduler
   std::vector<double> schedule_base_learning_rates;  // per group, when schedule_step is set
   int64_t step = 0;                               // CheckpointInfo::step

@@ -1,6 +1,7 @@
 // optim/optimizer.cpp — the bookkeeping shared by every optimizer.
 #include "optimizer.hpp"
 
+#include <cmath>
 #include <set>
 #include <unordered_set>
 
@@ -117,7 +118,7 @@ StateDict Optimizer::state_dict() const {
     for (const auto& [key, value] : hyperparameters(g)) group.hyperparameters[key] = value;
     for (const Tensor& p : groups_[g]) {
       if (const ParamState* s = state(p)) {
-        ParamState copy{s->step, {}};
+        ParamState copy{s->step, {}, s->scalars};
         for (const auto& [buffer, tensor] : s->buffers) copy.buffers[buffer] = tensor.clone();
         dict.state[index] = std::move(copy);
       }
@@ -169,6 +170,17 @@ void Optimizer::load_state_dict(const StateDict& dict) {
           for (const auto& [buffer, tensor] : given.buffers)
             if (!expected.buffers.count(buffer))
               fail(name(), "::", who, ": parameter ", index, " (group ", g, ") has an unexpected buffer '", buffer, "'");
+          for (const auto& [scalar, value] : expected.scalars) {
+            auto it = given.scalars.find(scalar);
+            if (it == given.scalars.end())
+              fail(name(), "::", who, ": parameter ", index, " (group ", g, ") has no '", scalar, "' scalar in the dict");
+            if (!std::isfinite(it->second))
+              fail(name(), "::", who, ": parameter ", index, " (group ", g, ") scalar '", scalar, "' is ", it->second,
+                   ", expected a finite number");
+          }
+          for (const auto& [scalar, value] : given.scalars)
+            if (!expected.scalars.count(scalar))
+              fail(name(), "::", who, ": parameter ", index, " (group ", g, ") has an unexpected scalar '", scalar, "'");
           check_steppable(who, given.step, index, g);
         }
         ++index;
@@ -179,7 +191,7 @@ void Optimizer::load_state_dict(const StateDict& dict) {
   }
   state_.clear();
   for (const auto& [index, s] : dict.state) {
-    ParamState copy{s.step, {}};
+    ParamState copy{s.step, {}, s.scalars};
     for (const auto& [buffer, tensor] : s.buffers) copy.buffers[buffer] = tensor.clone();
     state_[flat[static_cast<size_t>(index)].impl()] = std::move(copy);
   }

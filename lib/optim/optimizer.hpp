@@ -37,10 +37,15 @@ namespace moments {
 // weight into NaN), and step() refuses to step a parameter already at kMaxStepCount.
 inline constexpr int64_t kMaxStepCount = int64_t{1} << 53;
 
-// One parameter's optimizer state: named buffers and its step count t.
+// One parameter's optimizer state: named buffers, its step count t, and named scalars.
+// Scalars are per-step numbers that are not per element and must survive a resume, kept in
+// double as the reference code keeps them in Python floats (schedule-free AdamW's "lr_max"
+// and "weight_sum"); most optimizers have none. State dicts and checkpoints carry them, and
+// load_state_dict takes them only with the names init_state creates and finite values.
 struct ParamState {
   int64_t step = 0;                       // t: updates applied to this parameter so far
   std::map<std::string, Tensor> buffers;  // "exp_avg" (m), "exp_avg_sq" (v), "row_var" (R), ...
+  std::map<std::string, double> scalars;  // "lr_max", "weight_sum", ... (empty for most)
 };
 
 // Bytes held by one kind of state buffer on one device, from the real allocations.
@@ -107,7 +112,8 @@ class Optimizer {
   StateDict state_dict() const;
   // Restores hyperparameters and state. The groups must hold the same number
   // of parameters, every buffer must have the shape this optimizer would
-  // create for its parameter, and every step count must be in [0, kMaxStepCount);
+  // create for its parameter, the scalars the names it would create and finite
+  // values, and every step count must be in [0, kMaxStepCount);
   // the first mismatch is named in the error. All or nothing: a refused dict
   // leaves the optimizer as it was.
   void load_state_dict(const StateDict& dict);

@@ -3,7 +3,7 @@
 //   1. bandwidth: STREAM-style copy and triad and an in-place read-modify-write
 //      kernel (the shape of an optimizer step: read two arrays, write one), on
 //      one thread and on two, at 1M, 10M and 50M floats per array;
-//   2. one step of SGD (momentum), Adam, AdamW and Adafactor at 1M, 10M and 50M
+//   2. one step of SGD (momentum), Adam, AdamW, Adafactor and schedule-free AdamW at 1M, 10M and 50M
 //      parameters, as one tensor and as 100 tensors of mixed sizes: ms, GB/s,
 //      the fraction of the in-place kernel's GB/s, and heap allocations per
 //      steady-state step (target 0). The baseline is the in-place kernel over
@@ -129,6 +129,8 @@ const std::vector<OptimizerCase>& optimizer_cases() {
        [](const std::vector<Tensor>& p) { return std::make_unique<Adafactor>(p); }},
       {"Lion", 20,  // θ, g, m: read 3, write 2 (one buffer: SGD momentum's traffic)
        [](const std::vector<Tensor>& p) { return std::make_unique<Lion>(p, LionOptions{.weight_decay = 0.1}); }},
+      {"SF-AdamW", 32,  // schedule-free: g, z, v, x read, y (θ), z, v, x written (θ is read too only with decay)
+       [](const std::vector<Tensor>& p) { return std::make_unique<AdamWScheduleFree>(p); }},
   };
   return cases;
 }

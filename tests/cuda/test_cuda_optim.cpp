@@ -178,4 +178,34 @@ TEST_CASE("Muon for 10 steps: cpu and cuda agree to float rounding (Newton–Sch
     compare("Muon", make<Muon>(MuonOptions{.learning_rate = 0.02}), shape, 1e-6f, 2.5e-7f);
     compare("Muon keller_jordan", make<Muon>(MuonOptions::keller_jordan_defaults()), shape, 1e-6f, 2.5e-7f);
   }
+TEST_CASE("schedule-free AdamW for 10 steps, then eval() and train(): cpu and cuda agree bit for bit") {
+  // The step and train()'s y ← β1 x + (1 − β1) z run the same schedule_free_math.hpp functions on both.
+  for (int64_t n : {1, 31, 1000003})
+    compare("AdamWScheduleFree", make<AdamWScheduleFree>(ScheduleFreeOptions{.learning_rate = 0.01, .warmup_steps = 3}),
+            {n}, 0.0f);
+  compare("AdamWScheduleFree decay, r, power",
+          make<AdamWScheduleFree>(ScheduleFreeOptions{.learning_rate = 0.05, .weight_decay = 0.1, .r = 1.0,
+                                                      .weight_lr_power = 1.0}),
+          {7, 9}, 0.0f);
+  compare("AdamWScheduleFree decay at z",
+          make<AdamWScheduleFree>(ScheduleFreeOptions{.weight_decay = 0.5, .decay_at_z = true}), {33}, 0.0f);
+  // The swap on the device: eval() puts x in the parameter, train() gives y back bit for bit.
+  Tensor start = pattern({1000}, 1, 0.1f);
+  std::vector<std::vector<float>> y, x;
+  for (Device device : {Device::cpu, Device::cuda}) {
+    Tensor p = start.to(device).clone().requires_grad_();
+    AdamWScheduleFree sf({p}, {.learning_rate = 0.05});
+    for (int step = 1; step <= 5; ++step) {
+      p.set_grad(pattern(p.shape(), step, 0.05f).to(device));
+      sf.step();
+    }
+    y.push_back(p.to_vector());
+    sf.eval();
+    x.push_back(p.to_vector());
+    CHECK(x.back() == sf.state(p)->buffers.at("x").to_vector());
+    sf.train();
+    CHECK(p.to_vector() == y.back());
+  }
+  CHECK(y[1] == y[0]);
+  CHECK(x[1] == x[0]);
 }

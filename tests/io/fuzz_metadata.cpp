@@ -7,7 +7,7 @@
 // other exception, crash, sanitizer report, leak or hang is a bug. Metadata that
 // passes must hold what the rules promise (every count within [0, 2^53], consecutive
 // flat indices, shapes whose byte size fits in int64, one step count per parameter,
-// one base rate >= 0 per group), and must survive a round trip: written again by
+// finite scalars only where there is state, one base rate >= 0 per group), and must survive a round trip: written again by
 // write_checkpoint_metadata and read again, it gives the same numbers.
 //
 // Built with clang only (tests/io/meson.build finds it):
@@ -33,7 +33,7 @@ bool same_number(double a, double b) { return (std::isnan(a) && std::isnan(b)) |
 bool same(const CheckpointMetadata& a, const CheckpointMetadata& b) {
   if (a.optimizer != b.optimizer || a.groups.size() != b.groups.size() || a.steps != b.steps ||
       a.schedule_step != b.schedule_step || a.step != b.step || a.user != b.user ||
-      a.schedule_base_learning_rates.size() != b.schedule_base_learning_rates.size())
+      a.scalars != b.scalars || a.schedule_base_learning_rates.size() != b.schedule_base_learning_rates.size())
     return false;
   for (size_t g = 0; g < a.groups.size(); ++g) {
     const auto &x = a.groups[g], &y = b.groups[g];
@@ -58,6 +58,10 @@ bool within_bounds(const CheckpointMetadata& m) {
   if (m.steps.size() != static_cast<size_t>(flat)) return false;
   for (const auto& t : m.steps)
     if (t && !step_ok(*t)) return false;
+  if (m.scalars.size() != m.steps.size()) return false;  // per parameter, finite, only with state
+  for (size_t i = 0; i < m.scalars.size(); ++i)
+    for (const auto& [name, value] : m.scalars[i])
+      if (!std::isfinite(value) || !m.steps[i]) return false;
   if (m.schedule_step) {
     if (!step_ok(*m.schedule_step) || m.schedule_base_learning_rates.size() != m.groups.size()) return false;
     for (double rate : m.schedule_base_learning_rates)

@@ -2,7 +2,7 @@
 // fuzz_loader: one file per rule of the loader (malformed_files.hpp) and a few valid
 // files (ranks 0 to 4, a zero-sized tensor, metadata, a small checkpoint). In
 // METADATA_DIR, for fuzz_metadata: the metadata of a few checkpoints (with and without
-// a schedule, parameters without state, inf hyperparameters) as "key=value" lines
+// a schedule, parameters without state, inf hyperparameters, per-parameter scalars) as "key=value" lines
 // (metadata_fuzz_input.hpp). The output is committed in tests/io/fuzz_corpus/ and
 // tests/io/fuzz_corpus_metadata/; the io tests check that they agree with this program.
 //   ./build/tests/io/make_fuzz_corpus tests/io/fuzz_corpus tests/io/fuzz_corpus_metadata
@@ -58,6 +58,11 @@ int main(int argc, char** argv) {
   Adafactor adafactor(model.parameters(), {.clip_threshold = INFINITY});
   save_checkpoint(scratch, model, adafactor);
   write_metadata("valid_adafactor_inf", scratch);
+  // Schedule-free AdamW: per-parameter scalars (lr_max, weight_sum) in optimizer.scalars.
+  AdamWScheduleFree schedule_free(model.parameters());
+  schedule_free.step();
+  save_checkpoint(scratch, model, schedule_free);
+  write_metadata("valid_schedule_free_scalars", scratch);
   std::remove(scratch.c_str());
   return 0;
 }

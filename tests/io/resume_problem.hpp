@@ -21,7 +21,8 @@ using namespace moments;
 
 // The optimizers (and variants with extra buffers) every resume test covers.
 inline const std::vector<std::string> resume_optimizers = {"SGD", "SGD-nesterov", "Adam", "Adam-amsgrad",
-                                                           "AdamW", "Adafactor", "Adafactor-beta1"};
+                                                           "AdamW", "Adafactor", "Adafactor-beta1",
+                                                           "AdamWScheduleFree"};
 
 struct ResumeRun {
   Generator gen;
@@ -55,6 +56,11 @@ struct ResumeRun {
       auto adafactor = std::make_unique<Adafactor>(weights, AdafactorOptions{.weight_decay = 1e-3, .beta1 = beta1});
       adafactor->add_param_group(biases, {.learning_rate = 1e-2, .beta1 = beta1, .relative_step = false});
       optimizer = std::move(adafactor);
+    } else if (kind == "AdamWScheduleFree") {  // its state has scalars (lr_max, weight_sum) besides buffers
+      auto sf = std::make_unique<AdamWScheduleFree>(weights, ScheduleFreeOptions{.learning_rate = 3e-3, .weight_decay = 0.1,
+                                                                                 .warmup_steps = 3, .r = 0.5});
+      sf->add_param_group(biases, {.learning_rate = 1e-2});
+      optimizer = std::move(sf);
     } else {
       fail("ResumeRun: unknown optimizer '", kind, "'");
     }

@@ -374,9 +374,20 @@ std::string fingerprint(ResumeRun& run) {
   for (const auto& [index, state] : dict.state) {
     out << "state " << index << " t=" << state.step << ';';
     for (const auto& [buffer, tensor] : state.buffers) out << buffer << ':', bits(tensor);
+    for (const auto& [scalar, value] : state.scalars) out << scalar << '=' << std::bit_cast<uint64_t>(value) << ';';
   }
   out << "schedule t=" << run.schedule->last_step();
   return out.str();
+}
+
+// Saves `tensors` with `metadata` at `bad`: loading it into `target` must fail with every piece of
+// `expected` and the path, and leave `target` as `before` (its fingerprint) says.
+void check_refused(ResumeRun& target, const std::string& bad, const NamedTensors& tensors, const Metadata& metadata,
+                   std::vector<std::string> expected, const std::string& before) {
+  save(bad, tensors, metadata);
+  expected.push_back("load_checkpoint '" + bad + "'");
+  check_error([&] { target.load(bad); }, expected);
+  CHECK(fingerprint(target) == before);
 }
 
 }  // namespace
@@ -459,11 +470,7 @@ TEST_CASE("every corrupted metadata value is refused by name, and the model, opt
     Metadata metadata = file.metadata;
     if (c.value == erase) metadata.erase(c.key);
     else metadata[c.key] = c.value;
-    save(bad, file.tensors, metadata);
-    std::vector<std::string> expected = c.expected;
-    expected.push_back("load_checkpoint '" + bad + "'");
-    check_error([&] { target.load(bad); }, expected);
-    CHECK(fingerprint(target) == before);
+    check_refused(target, bad, file.tensors, metadata, c.expected, before);
   }
 
   // A schedule whose factor is invalid at the saved step is refused before anything changes
@@ -564,5 +571,70 @@ TEST_CASE("the committed metadata fuzz seeds are checkpoints' metadata, read and
     const CheckpointMetadata meta = read_checkpoint_metadata(metadata, name);
     CHECK(write_checkpoint_metadata(meta) == metadata);
   }
-  CHECK(seeds == 3);
+  CHECK(seeds == 4);
+}
+
+TEST_CASE("per-parameter scalars (schedule-free AdamW's lr_max, weight_sum) round trip exactly; malformed ones are refused") {
+  TempDir dir("scalars");
+  ResumeRun run("AdamWScheduleFree", 0);
+  run.train(0, 7);
+  const std::string path = dir.file("sf.safetensors"), bad = dir.file("bad.safetensors");
+  run.save(path, 7);
+  const SafetensorsFile file = load(path);
+  REQUIRE(file.metadata.count("optimizer.scalars") == 1);
+  ResumeRun resumed("AdamWScheduleFree", 99);
+  CHECK(resumed.load(path) == 7);
+  CHECK(fingerprint(resumed) == fingerprint(run));  // every double bit for bit (fingerprint hashes their bits)
+  const std::vector<Tensor> params = run.optimizer->all_params();
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& saved = run.optimizer->state(params[i])->scalars;
+    CHECK(saved.size() == 2);
+    CHECK(resumed.optimizer->state(resumed.optimizer->all_params()[i])->scalars == saved);
+  }
+  // Optimizers without scalars write no such key, so their files are as before.
+  ResumeRun adam("Adam", 0);
+  adam.train(0, 1);
+  adam.save(dir.file("adam.safetensors"), 1);
+  CHECK(load(dir.file("adam.safetensors")).metadata.count("optimizer.scalars") == 0);
+
+  ResumeRun target("AdamWScheduleFree", 5);
+  target.train(0, 2);
+  const std::string before = fingerprint(target);
+  const std::string good = file.metadata.at("optimizer.scalars");
+  const nlohmann::json scalars = nlohmann::json::parse(good);
+  auto with = [&](const std::function<void(nlohmann::json&)>& change) {
+    nlohmann::json copy = scalars;
+    change(copy);
+    return copy.dump();
+  };
+  std::string huge = with([](nlohmann::json& s) { s[2]["lr_max"] = 12345; });
+  huge.replace(huge.find("12345"), 5, "1e999");
+  const std::vector<std::pair<std::string, std::vector<std::string>>> corruptions = {
+      {"[{", {"metadata 'optimizer.scalars' is not valid JSON"}},
+      {"{}", {"metadata 'optimizer.scalars' is {}, expected a list"}},
+      {with([](nlohmann::json& s) { s.erase(s.size() - 1); }), {"'optimizer.scalars' has 3 entries, the optimizer has 4"}},
+      {with([](nlohmann::json& s) { s[1] = 5; }), {"optimizer.scalars[1] is 5, expected null or an object"}},
+      {with([](nlohmann::json& s) { s[2]["lr_max"] = "inf"; }), {"optimizer.scalars[2] 'lr_max' is \"inf\"", "finite number"}},
+      {huge, {"metadata 'optimizer.scalars' is not valid JSON", "1e999"}},  // a double's overflow is refused too
+      {with([](nlohmann::json& s) { s[0]["weight_sum"] = nullptr; }), {"optimizer.scalars[0] 'weight_sum' is null"}},
+      {with([](nlohmann::json& s) { s[3].erase("weight_sum"); }), {"parameter 3 (group 1) has no 'weight_sum' scalar"}},
+      {with([](nlohmann::json& s) { s[0]["k"] = 7; }), {"parameter 0 (group 0) has an unexpected scalar 'k'"}},
+      {with([](nlohmann::json& s) { s[1] = nullptr; }), {"parameter 1 (group 0) has no 'lr_max' scalar"}},
+  };
+  for (const auto& [value, expected_pieces] : corruptions) {
+    CAPTURE(value);
+    Metadata metadata = file.metadata;
+    metadata["optimizer.scalars"] = value;
+    check_refused(target, bad, file.tensors, metadata, expected_pieces, before);
+  }
+  // Without the key the state has no scalars, which this optimizer refuses; scalars for a parameter
+  // whose step count is null (no state) are refused when the metadata is read.
+  Metadata metadata = file.metadata;
+  metadata.erase("optimizer.scalars");
+  check_refused(target, bad, file.tensors, metadata, {"parameter 0 (group 0) has no 'lr_max' scalar"}, before);
+  metadata = file.metadata;
+  metadata["optimizer.steps"] = "[7,7,7,null]";
+  // (read before the tensors, so the stale optimizer.3.* tensors are not reached)
+  check_refused(target, bad, file.tensors, metadata, {"optimizer.scalars[3] holds scalars, but parameter 3 has no state"},
+                before);
 }
