@@ -5,6 +5,7 @@
 #include "optim/adadelta_math.hpp"
 #include "optim/adagrad_math.hpp"
 #include "optim/adam_math.hpp"
+#include "optim/adam_mini_math.hpp"
 #include "optim/adamax_math.hpp"
 #include "optim/nadam_math.hpp"
 #include "optim/radam_math.hpp"
@@ -62,6 +63,13 @@ class ExecutorBackend final : public Backend {
   }
   void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s) override {
     MOMENTS_EXECUTOR::radam_update(theta, grad, m, v, n, s);
+  }
+  void adam_mini_block_update(float* theta, const float* grad, float* m, float* vmean, int64_t blocks, int64_t block_size,
+                              const AdamMiniScalars& s) override {
+    MOMENTS_EXECUTOR::adam_mini_block_update(theta, grad, m, vmean, blocks, block_size, s);
+  }
+  void adam_mini_adam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const AdamMiniScalars& s) override {
+    MOMENTS_EXECUTOR::adam_mini_adam_update(theta, grad, m, v, n, s);
   }
   double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,
                           const AdafactorStep& step) override {

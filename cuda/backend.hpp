@@ -44,6 +44,7 @@ struct AdadeltaScalars;
 struct AdamaxScalars;
 struct NadamScalars;
 struct RadamScalars;
+struct AdamMiniScalars;
 }  // namespace moments
 
 namespace moments::cuda {
@@ -98,6 +99,10 @@ class Backend {
   virtual void adamax_update(float* theta, const float* grad, float* m, float* u, int64_t n, const AdamaxScalars& s) = 0;
   virtual void nadam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const NadamScalars& s) = 0;
   virtual void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s) = 0;
+  // Adam-mini (lib/optim/adam_mini.cpp): a block rule (vmean: (blocks,)) and the Adam rule (v per element).
+  virtual void adam_mini_block_update(float* theta, const float* grad, float* m, float* vmean, int64_t blocks,
+                                      int64_t block_size, const AdamMiniScalars& s) = 0;
+  virtual void adam_mini_adam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const AdamMiniScalars& s) = 0;
   // One Adafactor step on device buffers (r, c for factored parameters, else v; m
   // when β1 > 0, else null). Returns α_t, the step size it used.
   virtual double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,

@@ -26,6 +26,10 @@ void adadelta_update(float* theta, const float* grad, float* square_avg, float* 
 void adamax_update(float* theta, const float* grad, float* m, float* u, int64_t n, const AdamaxScalars& s);
 void nadam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const NadamScalars& s);
 void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s);
+// adam_mini.cu: Adam-mini's block rules and its Adam rule, arguments as adam_mini_math.hpp's.
+void adam_mini_block_update(float* theta, const float* grad, float* m, float* vmean, int64_t blocks, int64_t block_size,
+                            const AdamMiniScalars& s);
+void adam_mini_adam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const AdamMiniScalars& s);
 
 // ---- ops (elementwise.cu, reduce.cu, softmax.cu, nn_ops.cu, shape.cu, matmul.cu) ----
 // Arguments as in the ops section of backend.hpp.

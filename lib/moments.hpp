@@ -16,6 +16,7 @@
 #include "optim/adagrad.hpp"
 #include "optim/adam.hpp"
 #include "optim/adamax.hpp"
+#include "optim/adam_mini.hpp"
 #include "optim/nadam.hpp"
 #include "optim/radam.hpp"
 #include "optim/rmsprop.hpp"
