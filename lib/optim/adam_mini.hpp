@@ -90,7 +90,7 @@ struct AdamMiniModel {
   int64_t dim = 2048;      // d, the hidden width
   int64_t n_heads = 32;    // heads of the query
   int64_t n_kv_heads = 0;  // heads of key and value (grouped-query attention); 0: n_heads
-  AdamMiniNames names = {};
+  AdamMiniNames names = AdamMiniNames();  // (not `= {}`: that trips an internal error of g++ 12 in generic lambdas)
 };
 
 enum class AdamMiniRule { adam, head, row, tensor };
