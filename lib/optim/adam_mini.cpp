@@ -167,13 +167,14 @@ void AdamMini::update(Tensor& param, const Tensor& grad, ParamState& state, size
     return;
   }
   const float theta_before = traced(param) ? theta[traced_index()] : 0.0f;
-  std::vector<float> scale;  // (blocks,): (1/(1 − β1^t)) / (√v̂_b + ε)
+  std::vector<float>& scale = scale_;  // (blocks,): (1/(1 − β1^t)) / (√v̂_b + ε)
   if (adam_rule) {
     parallel_for(n, kElementsPerChunk, [&](int64_t begin, int64_t end) {
       adam_mini_adam_update(theta + begin, g + begin, m + begin, v + begin, end - begin, s);
     });
   } else {
-    std::vector<double> sums(static_cast<size_t>(b.blocks));  // Σ g² per block
+    std::vector<double>& sums = sums_;  // (blocks,): Σ g² per block
+    sums.resize(static_cast<size_t>(b.blocks));
     parallel_for(b.blocks, std::max<int64_t>(1, kElementsPerChunk / std::max<int64_t>(1, b.block_size)),
                  [&](int64_t begin, int64_t end) {
                    adam_mini_block_sums(g + begin * b.block_size, end - begin, b.block_size, sums.data() + begin);

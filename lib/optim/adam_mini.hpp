@@ -133,6 +133,8 @@ class AdamMini : public OptimizerWith<AdamMiniOptions> {
   void keep(const std::vector<AdamMiniBlocks>& parts, const std::vector<Tensor>& tensors);
 
   AdamMiniModel model_;
+  std::vector<double> sums_;  // scratch of update(): Σ g² per block (kept, so steady steps do not allocate)
+  std::vector<float> scale_;  // scratch of update(): (1/(1 − β1^t)) / (√v̂_b + ε) per block
   std::unordered_map<const TensorImpl*, size_t> index_;  // parameter → its entry in partition_
   std::vector<AdamMiniBlocks> partition_;
 };

@@ -3,7 +3,7 @@
 //   1. bandwidth: STREAM-style copy and triad and an in-place read-modify-write
 //      kernel (the shape of an optimizer step: read two arrays, write one), on
 //      one thread and on two, at 1M, 10M and 50M floats per array;
-//   2. one step of SGD (momentum), Adam, AdamW and Adafactor at 1M, 10M and 50M
+//   2. one step of SGD (momentum), Adam, AdamW, Adafactor and Adam-mini at 1M, 10M and 50M
 //      parameters, as one tensor and as 100 tensors of mixed sizes: ms, GB/s,
 //      the fraction of the in-place kernel's GB/s, and heap allocations per
 //      steady-state step (target 0). The baseline is the in-place kernel over
@@ -125,6 +125,13 @@ const std::vector<OptimizerCase>& optimizer_cases() {
       {"AdamW", 28, [](const std::vector<Tensor>& p) { return std::make_unique<AdamW>(p); }},
       {"Adafactor", 12,  // θ, g: read 2, write 1 (its state is n + m per matrix)
        [](const std::vector<Tensor>& p) { return std::make_unique<Adafactor>(p); }},
+      {"AdamMini", 20,  // θ, g, m: read 3, write 2 (v: one float per row); the loops read g twice (Σ g², then the step)
+       [](const std::vector<Tensor>& p) {
+         NamedTensors named;  // MLP-named: a matrix gets one v per row, a vector is a bias (Adam rule)
+         for (size_t i = 0; i < p.size(); ++i)
+           named.emplace_back("mlp." + std::to_string(i) + (p[i].dim() == 2 ? ".weight" : ".bias"), p[i]);
+         return std::make_unique<AdamMini>(named);
+       }},
   };
   return cases;
 }
