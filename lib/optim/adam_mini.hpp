@@ -36,19 +36,23 @@
 // instead of one per element: the state falls from 2 floats per element to about 1 (tested: state_bytes).
 //
 // CONVENTIONS AND DEVIATIONS
-//   - From the paper, as the canonical code: ε outside the root after bias correction; decay multiplied by α
-//     (the paper: η_t λ); the rules above are v1.1's (v1.0 kept embedding and output as full Adam and used one
-//     v per tensor for values, projections and MLPs); biases get full Adam (the paper does not say).
-//   - From the canonical code: names are a parameter's own list (AdamMiniNames, canonical defaults), not sets
-//     edited on the optimizer; nothing is printed (partition() shows what each name got). Mean of g² summed in
-//     double, in element order (torch: float32 sums), m's lerp unfused (torch's CPU kernel fuses it into an
-//     FMA): both within the golden tolerance. A row-rule name on a non-matrix, a head-rule tensor whose size is
-//     not a multiple of dim·dim/n_heads and dim not divisible by n_heads are errors here (the canonical code
-//     crashes, reshapes silently, or asserts only dim² divisible); NaN hyperparameters are refused.
-//   - Parameter groups: the canonical code makes one group per parameter; here the constructor makes one group
-//     and add_param_group(named, ...) adds more; a decay-exempt name never decays, whatever its group's λ.
-//   - Per-parameter step counts as the canonical code; a parameter without a gradient is skipped (the canonical
-//     code still creates a per-tensor block's state); no model sharding (one process).
+//   - As the canonical code: ε outside the root, after bias correction (t from 1, per parameter); decoupled
+//     decay θ ← θ(1 − αλ), multiplied by the learning rate, before the step; ε's default is the code's 1e-8
+//     (its docstring says 1e-6); no maximize, no amsgrad. The rules are v1.1's: v1.0 kept embedding and output
+//     as full Adam and one v per tensor for values, projections and MLPs. Full Adam for biases is the code's.
+//   - Names: the lists are the model's (AdamMiniNames, the canonical defaults), not sets edited on the optimizer
+//     after construction; nothing is printed: partition() shows what each name got.
+//   - Rounding: Σ g² per block in double, in 8 fixed lanes (torch: float32 sums in its own order); m's lerp
+//     unfused (torch's CPU kernel fuses it into one FMA). Both stay within the golden tolerance (atol 1e-7,
+//     rtol 1e-6 over 30 steps).
+//   - Errors here where the canonical code crashes, reshapes silently or checks less: a row-rule name on a
+//     tensor that is not a matrix; a q/k tensor whose size is not a multiple of dim·dim/n_heads; dim not a
+//     multiple of n_heads (the code asserts only dim² mod n_heads = 0); n_heads not a multiple of n_kv_heads
+//     (the code's assert); a negative ε; NaN in any hyperparameter.
+//   - Groups: the canonical code makes one group per parameter; here the constructor makes one group and
+//     add_param_group(named, ...) adds more; a decay-exempt name never decays, whatever its group's λ.
+//   - A parameter without a gradient is skipped (the canonical code still creates a per-tensor block's state);
+//     one process, so no all_reduce of a sharded block's Σ g².
 //   - State: exp_avg (m, per element), and vmean (v_b, one per block) or exp_avg_sq (v, per element, Adam rule).
 #pragma once
 #include <string>
