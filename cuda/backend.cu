@@ -5,6 +5,7 @@
 #include "optim/adadelta_math.hpp"
 #include "optim/adagrad_math.hpp"
 #include "optim/adam_math.hpp"
+#include "optim/adam_mini_math.hpp"
 #include "optim/adamax_math.hpp"
 #include "optim/lion_math.hpp"
 #include "optim/lamb_math.hpp"
@@ -87,6 +88,12 @@ class ExecutorBackend final : public Backend {
   }
   void schedule_free_to_y(float* y, const float* x, const float* z, int64_t n, float beta1, float one_minus_beta1) override {
     MOMENTS_EXECUTOR::schedule_free_to_y(y, x, z, n, beta1, one_minus_beta1);
+  void adam_mini_block_update(float* theta, const float* grad, float* m, float* vmean, int64_t blocks, int64_t block_size,
+                              const AdamMiniScalars& s) override {
+    MOMENTS_EXECUTOR::adam_mini_block_update(theta, grad, m, vmean, blocks, block_size, s);
+  }
+  void adam_mini_adam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const AdamMiniScalars& s) override {
+    MOMENTS_EXECUTOR::adam_mini_adam_update(theta, grad, m, v, n, s);
   }
   double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,
                           const AdafactorStep& step) override {

@@ -48,6 +48,7 @@ struct RadamScalars;
 struct LionScalars;
 struct LambScalars;
 struct MuonScalars;
+struct AdamMiniScalars;
 }  // namespace moments
 
 namespace moments::cuda {
@@ -115,6 +116,10 @@ class Backend {
   virtual void schedule_free_update(float* y, const float* grad, float* z, float* v, float* x, int64_t n,
                                     const ScheduleFreeScalars& s) = 0;
   virtual void schedule_free_to_y(float* y, const float* x, const float* z, int64_t n, float beta1, float one_minus_beta1) = 0;
+  // Adam-mini (lib/optim/adam_mini.cpp): a block rule (vmean: (blocks,)) and the Adam rule (v per element).
+  virtual void adam_mini_block_update(float* theta, const float* grad, float* m, float* vmean, int64_t blocks,
+                                      int64_t block_size, const AdamMiniScalars& s) = 0;
+  virtual void adam_mini_adam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const AdamMiniScalars& s) = 0;
   // One Adafactor step on device buffers (r, c for factored parameters, else v; m
   // when β1 > 0, else null). Returns α_t, the step size it used.
   virtual double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,

@@ -37,6 +37,10 @@ void muon_apply(float* theta, const float* o, int64_t n, const MuonScalars& s);
 // schedule_free.cu: schedule-free AdamW's step and train()'s y, arguments as in schedule_free_math.hpp.
 void schedule_free_update(float* y, const float* grad, float* z, float* v, float* x, int64_t n, const ScheduleFreeScalars& s);
 void schedule_free_to_y(float* y, const float* x, const float* z, int64_t n, float beta1, float one_minus_beta1);
+// adam_mini.cu: Adam-mini's block rules and its Adam rule, arguments as adam_mini_math.hpp's.
+void adam_mini_block_update(float* theta, const float* grad, float* m, float* vmean, int64_t blocks, int64_t block_size,
+                            const AdamMiniScalars& s);
+void adam_mini_adam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const AdamMiniScalars& s);
 
 // ---- ops (elementwise.cu, reduce.cu, softmax.cu, nn_ops.cu, shape.cu, matmul.cu) ----
 // Arguments as in the ops section of backend.hpp.

@@ -19,6 +19,7 @@
 #include "optim/lion.hpp"
 #include "optim/lamb.hpp"
 #include "optim/muon.hpp"
+#include "optim/adam_mini.hpp"
 #include "optim/nadam.hpp"
 #include "optim/radam.hpp"
 #include "optim/schedule_free.hpp"

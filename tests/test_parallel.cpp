@@ -287,6 +287,14 @@ TEST_CASE("every optimizer's step gives the same parameters and state on any thr
          return std::make_unique<MuonWithAuxAdamW>(MuonParamSplit{.muon = {p[0]}, .adamw = {p[1], p[2]}}, MuonOptions{.learning_rate = 0.02});
        }},
       {"AdamWScheduleFree", [](const auto& p) { return std::make_unique<AdamWScheduleFree>(p, ScheduleFreeOptions{.learning_rate = 1e-2, .weight_decay = 0.1, .warmup_steps = 1}); }},
+      {"AdamMini rows, tensor, Adam", [](const auto& p) {
+         return std::make_unique<AdamMini>(NamedTensors{{"mlp.weight", p[0]}, {"norm.weight", p[1]}, {"mlp.bias", p[2]}},
+                                           AdamMiniOptions{.weight_decay = 0.1});
+       }},
+      {"AdamMini heads", [](const auto& p) {
+         return std::make_unique<AdamMini>(NamedTensors{{"attn.wq.weight", p[0]}, {"layers.0.weight", p[1]}, {"x.bias", p[2]}},
+                                           AdamMiniOptions{}, AdamMiniModel{.dim = 700, .n_heads = 7});
+       }},
   };
   for (const auto& [name, make] : optimizers)
     check_same_bits_on_every_thread_count(name, [&, make = make] { return after_two_steps(make); });

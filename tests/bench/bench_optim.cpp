@@ -4,6 +4,7 @@
 //      kernel (the shape of an optimizer step: read two arrays, write one), on
 //      one thread and on two, at 1M, 10M and 50M floats per array;
 //   2. one step of SGD (momentum), Adam, AdamW, Adafactor and schedule-free AdamW at 1M, 10M and 50M
+//   2. one step of SGD (momentum), Adam, AdamW, Adafactor and Adam-mini at 1M, 10M and 50M
 //      parameters, as one tensor and as 100 tensors of mixed sizes: ms, GB/s,
 //      the fraction of the in-place kernel's GB/s, and heap allocations per
 //      steady-state step (target 0). The baseline is the in-place kernel over
@@ -131,6 +132,13 @@ const std::vector<OptimizerCase>& optimizer_cases() {
        [](const std::vector<Tensor>& p) { return std::make_unique<Lion>(p, LionOptions{.weight_decay = 0.1}); }},
       {"SF-AdamW", 32,  // schedule-free: g, z, v, x read, y (θ), z, v, x written (θ is read too only with decay)
        [](const std::vector<Tensor>& p) { return std::make_unique<AdamWScheduleFree>(p); }},
+      {"AdamMini", 20,  // θ, g, m: read 3, write 2 (v: one float per row); the loops read g twice (Σ g², then the step)
+       [](const std::vector<Tensor>& p) {
+         NamedTensors named;  // MLP-named: a matrix gets one v per row, a vector is a bias (Adam rule)
+         for (size_t i = 0; i < p.size(); ++i)
+           named.emplace_back("mlp." + std::to_string(i) + (p[i].dim() == 2 ? ".weight" : ".bias"), p[i]);
+         return std::make_unique<AdamMini>(named);
+       }},
   };
   return cases;
 }
