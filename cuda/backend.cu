@@ -76,18 +76,21 @@ class ExecutorBackend final : public Backend {
   }
   void lion_update(float* theta, const float* grad, float* m, int64_t n, const LionScalars& s) override {
     MOMENTS_EXECUTOR::lion_update(theta, grad, m, n, s);
+  }
   void lamb_stage1(const float* theta, const float* grad, float* m, float* v, float* u, int64_t n,
                    const LambScalars& s) override {
     MOMENTS_EXECUTOR::lamb_stage1(theta, grad, m, v, u, n, s);
   }
   void lamb_stage2(float* theta, const float* u, int64_t n, float step) override {
     MOMENTS_EXECUTOR::lamb_stage2(theta, u, n, step);
+  }
   void schedule_free_update(float* y, const float* grad, float* z, float* v, float* x, int64_t n,
                             const ScheduleFreeScalars& s) override {
     MOMENTS_EXECUTOR::schedule_free_update(y, grad, z, v, x, n, s);
   }
   void schedule_free_to_y(float* y, const float* x, const float* z, int64_t n, float beta1, float one_minus_beta1) override {
     MOMENTS_EXECUTOR::schedule_free_to_y(y, x, z, n, beta1, one_minus_beta1);
+  }
   void adam_mini_block_update(float* theta, const float* grad, float* m, float* vmean, int64_t blocks, int64_t block_size,
                               const AdamMiniScalars& s) override {
     MOMENTS_EXECUTOR::adam_mini_block_update(theta, grad, m, vmean, blocks, block_size, s);

@@ -3,8 +3,7 @@
 //   1. bandwidth: STREAM-style copy and triad and an in-place read-modify-write
 //      kernel (the shape of an optimizer step: read two arrays, write one), on
 //      one thread and on two, at 1M, 10M and 50M floats per array;
-//   2. one step of SGD (momentum), Adam, AdamW, Adafactor and schedule-free AdamW at 1M, 10M and 50M
-//   2. one step of SGD (momentum), Adam, AdamW, Adafactor and Adam-mini at 1M, 10M and 50M
+//   2. one step of SGD (momentum), Adam, AdamW, Adafactor, Lion, schedule-free AdamW and Adam-mini at 1M, 10M and 50M
 //      parameters, as one tensor and as 100 tensors of mixed sizes: ms, GB/s,
 //      the fraction of the in-place kernel's GB/s, and heap allocations per
 //      steady-state step (target 0). The baseline is the in-place kernel over
