@@ -296,6 +296,19 @@ TEST_CASE("Shampoo's validation names the hyperparameter and its value") {
   check_error([&] { three_dims.step(); }, {"Shampoo", "[2, 3, 4]", "more than 2 dims"});
   CHECK(cube.to_vector() == pattern({2, 3, 4}, 1).to_vector());  // untouched
   check_error([] { Shampoo::inverse_root(Tensor::zeros({2, 3}), 4, 1e-12); }, {"Shampoo::inverse_root", "[2, 3]", "square"});
+  // A NaN gradient reaches the statistic and is refused at the root step, naming the statistic.
+  Tensor q = pattern({3, 2}, 1).requires_grad_();
+  Shampoo nan_step({q}, {.max_preconditioner_dim = 2});
+  q.set_grad(Tensor::full({3, 2}, NAN));
+  check_error([&] { nan_step.step(); }, {"Shampoo", "2x2 statistic", "non-finite", "nan"});
+  // Momentum switched on after the first step starts its buffer at zero.
+  Tensor r = pattern({3, 2}, 1).requires_grad_();
+  Shampoo later({r}, {.grafting = ShampooGrafting::sgd});
+  r.set_grad(pattern({3, 2}, 2));
+  later.step();
+  later.set_hyperparameters(0, {{"momentum", 0.5}, {"beta1", 0.0}, {"start_preconditioning_step", 100}});
+  later.step();
+  CHECK(later.state(r)->buffers.count("momentum_buffer") == 1);
   // The block layout is fixed at the first step.
   Shampoo s({p}, {.max_preconditioner_dim = 2});
   p.set_grad(pattern({3, 2}, 2));

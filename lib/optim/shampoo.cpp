@@ -73,6 +73,9 @@ Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> perturbed_eigen(const float* A, i
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < n; ++j) {
       float a = A[i * n + j];
+      if (!std::isfinite(a))  // as the canonical PreconditionerValueError: a NaN or inf gradient reached the statistic
+        fail("Shampoo: a ", n, "x", n, " statistic has the non-finite entry ", a, " at (", i, ", ", j,
+             "); check the gradients for NaN or inf, or lower the learning rate");
       if (i == j) a = a + static_cast<float>(epsilon);  // A + εI, in float32
       ridge(i, j) = a;
     }
@@ -320,12 +323,17 @@ void Shampoo::update(Tensor& param, const Tensor& grad, ParamState& state, size_
     }
   }
 
+  // Element-wise buffers the options need, created at zero if they were switched on after the first step.
+  const char* v_name = grafting_buffer(o.grafting);
+  if (o.beta1 != 0.0) lazily("filtered_grad");
+  if (v_name) lazily(v_name);
+  if (o.momentum != 0.0) lazily("momentum_buffer");
+
   // Before start_preconditioning_step, with grafting: the grafting method alone (its own loop where it is one of ours).
   bool grafting_only = t < start && o.grafting != ShampooGrafting::none;
   if (grafting_only && grafting_only_step(param, grad, state, o)) return;
 
   // The grafting method's statistic V (element-wise).
-  const char* v_name = grafting_buffer(o.grafting);
   double grafting_bc2 = 1.0;
   if (v_name) {
     Tensor& V = lazily(v_name);

@@ -50,6 +50,8 @@
 //   - On Device::cuda the statistics, the matmuls and the element-wise work run on the device (Tensor ops and the
 //     grafting methods' own kernels); each eigendecomposition copies its matrix to the host and the root back.
 //   - Statistics and roots are full d×d float32 matrices (the canonical code packs the symmetric ones, about half).
+//   - A non-finite entry in a statistic at a root step throws (the canonical PreconditionerValueError); a failed
+//     eigendecomposition throws too, where the canonical code keeps the previous root up to 3 times in a row.
 //   - Parameters whose merged shape has more than 2 dims are refused (the canonical code preconditions order-k blocks
 //     with k statistics). β3 (a second filter) and iterate averaging (GPA / schedule-free) are not provided.
 //   - Rounding: the element-wise lines follow moments' Adam (m·β1 + (1 − β1)·G, not torch's lerp). Before
