@@ -27,3 +27,4 @@
 #include "optim/schedule.hpp"
 #include "optim/schedulers.hpp"
 #include "optim/sgd.hpp"
+#include "optim/shampoo.hpp"

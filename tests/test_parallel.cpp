@@ -295,6 +295,8 @@ TEST_CASE("every optimizer's step gives the same parameters and state on any thr
          return std::make_unique<AdamMini>(NamedTensors{{"attn.wq.weight", p[0]}, {"layers.0.weight", p[1]}, {"x.bias", p[2]}},
                                            AdamMiniOptions{}, AdamMiniModel{.dim = 700, .n_heads = 7});
        }},
+      // Step 1 is Adam's own loop (grafting only), step 2 computes the roots of 800 blocks of at most 128 and grafts.
+      {"Shampoo", [](const auto& p) { return std::make_unique<Shampoo>(p, ShampooOptions{.max_preconditioner_dim = 128, .precondition_frequency = 2, .grafting = ShampooGrafting::adam, .momentum = 0.5}); }},
   };
   for (const auto& [name, make] : optimizers)
     check_same_bits_on_every_thread_count(name, [&, make = make] { return after_two_steps(make); });

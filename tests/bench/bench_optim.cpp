@@ -12,6 +12,8 @@
 //      partly: a kernel over less memory would be measured in a faster cache;
 //   3. Adafactor against Adam on the same 4096×4096 matrix; Muon against Adam on 1024×1024 and
 //      4096×1024 (ms, and the FMA-peak limit from Newton–Schulz's flops);
+//   3. Adafactor against Adam on the same 4096×4096 matrix; Shampoo against Adam and against its matmul floor
+//      on a 1024×1024 matrix, roots every step and every 100 steps;
 //   4. scaling: Adam's step time from 1 to 50M parameters, and where it stops
 //      being overhead-bound.
 // The library's pool runs MOMENTS_NUM_THREADS threads (meson.build sets 1); the
@@ -318,6 +320,39 @@ int main() {
                   name.c_str(), adam_ms, muon_ms, muon_ms / adam_ms, flops / muon_ms / 1e6,
                   100.0 * flops / muon_ms / 1e6 / peak, flops / peak / 1e6);
     }
+  // ---- 3b. Shampoo against Adam on one 1024×1024 matrix -----------------------
+  // A step's matmuls: L += G Gᵀ and R += Gᵀ G (2m²n + 2mn² flops), then L^{−1/4} Ḡ R^{−1/4} (as many): 4mn(m + n)
+  // flops, 8.6 GFLOP at 1024×1024; its floor is that count at the library's own matmul rate, measured here. A root
+  // step adds two float64 eigendecompositions of 1024×1024 on the host (precondition_frequency amortizes them).
+  std::printf("\nShampoo (Adam grafting, one 1024x1024 block) and Adam on the same 1024x1024 matrix, %d thread%s\n", threads,
+              threads == 1 ? "" : "s");
+  {
+    const int64_t n = 1024;
+    std::vector<Tensor> params = make_params({{n, n}});
+    Adam adam(params);
+    double adam_ms = measure_steps(adam, params, 20).ms;
+    Tensor a = Tensor::full({n, n}, 0.5f), b = Tensor::full({n, n}, 0.25f);
+    double matmul_ms = bench::best_ms([&] { matmul(a, b); }, 5);
+    double matmul_gflops = 2.0 * n * n * n / matmul_ms / 1e6;
+    double step_gflop = 4.0 * n * n * (n + n) / 1e9;
+    // precondition_frequency 100: the steps between roots (the first step computes none: start is step 100).
+    Shampoo between(params, {.precondition_frequency = 100, .grafting = ShampooGrafting::adam});
+    double between_ms = measure_steps(between, params, 3).ms;
+    // precondition_frequency 1: every step recomputes both roots.
+    Shampoo every(params, {.precondition_frequency = 1, .grafting = ShampooGrafting::adam});
+    double every_ms = measure_steps(every, params, 2).ms;
+    double amortized_ms = between_ms + (every_ms - between_ms) / 100.0;
+    std::string adam_row = results.add("square1024/Adam/ms", adam_ms, "ms");
+    results.add("square1024/matmul_gflops", matmul_gflops, "GFLOP/s");
+    std::string floor_row = results.add("square1024/Shampoo_matmul_floor/ms", step_gflop / matmul_gflops * 1e3, "ms");
+    results.add("square1024/Shampoo_freq1/ms", every_ms, "ms", adam_row);
+    results.add("square1024/Shampoo_freq100_between_roots/ms", between_ms, "ms", floor_row);
+    results.add("square1024/Shampoo_freq100_amortized/ms", amortized_ms, "ms", adam_row);
+    std::printf("  Adam %.2f ms; matmul %.1f GFLOP/s, so Shampoo's %.1f GFLOP of matmuls need >= %.1f ms\n", adam_ms,
+                matmul_gflops, step_gflop, step_gflop / matmul_gflops * 1e3);
+    std::printf("  Shampoo precondition_frequency 1: %.1f ms/step (two 1024x1024 eigendecompositions each step)\n", every_ms);
+    std::printf("  Shampoo precondition_frequency 100: %.1f ms between roots (%.2fx the matmul floor), %.1f amortized\n",
+                between_ms, between_ms / (step_gflop / matmul_gflops * 1e3), amortized_ms);
   }
 
   // ---- 4. scaling with the parameter count -----------------------------------

@@ -239,3 +239,23 @@ TEST_CASE("Adam-mini for 10 steps: cpu and cuda agree bit for bit on every rule"
   compare("Adam-mini one per tensor, decayed", make_mini("gate.weight", decay), {7, 9}, 0.0f);
   compare("Adam-mini Adam rule (bias)", make_mini("mlp.bias", decay), {1000003}, 0.0f);
 }
+TEST_CASE("Shampoo for 10 steps: cpu and cuda agree (eigendecompositions on the host, the rest on the device)") {
+  // Never preconditioned, the step is Adam's own kernel on either device: the parameters agree bit for bit, while the
+  // statistics L, R (accumulated by each device's matmul, whose sums run in another order, with cancellation between
+  // steps' terms) agree within 1e-5.
+  auto never = make<Shampoo>(ShampooOptions{.max_preconditioner_dim = 8, .start_preconditioning_step = 1e9,
+                                            .grafting = ShampooGrafting::adam});
+  Tensor start = pattern({13, 9}, 1, 0.1f);
+  CHECK(run(never, start, Device::cuda, 10).param == run(never, start, Device::cpu, 10).param);
+  compare("Shampoo never preconditioned", never, {13, 9}, 1e-5f, 1e-5f);
+  // Preconditioned: roots every 3 steps from float64 eigendecompositions of each device's statistics; the matmuls'
+  // and norms' rounding differs between the devices and the roots amplify it by cond(L)^{1/4}: within 1e-4.
+  for (Shape shape : {Shape{13, 9}, Shape{37}}) {
+    compare("Shampoo, Adam grafting, blocks of 8, momentum",
+            make<Shampoo>(ShampooOptions{.epsilon = 1e-3, .max_preconditioner_dim = 8, .precondition_frequency = 3,
+                                         .grafting = ShampooGrafting::adam, .momentum = 0.5}),
+            shape, 1e-4f, 1e-5f);
+    compare("Shampoo, sums, no grafting, decoupled decay",
+            make<Shampoo>(ShampooOptions{.learning_rate = 1e-3, .epsilon = 1e-3, .weight_decay = 0.1}), shape, 1e-4f, 1e-5f);
+  }
+}
