@@ -11,9 +11,8 @@
 //      parameter), since this machine's 260 MB L3 holds 10M parameters' arrays
 //      partly: a kernel over less memory would be measured in a faster cache;
 //   3. Adafactor against Adam on the same 4096×4096 matrix; Muon against Adam on 1024×1024 and
-//      4096×1024 (ms, and the FMA-peak limit from Newton–Schulz's flops);
-//   3. Adafactor against Adam on the same 4096×4096 matrix; Shampoo against Adam and against its matmul floor
-//      on a 1024×1024 matrix, roots every step and every 100 steps;
+//      4096×1024 (ms, and the FMA-peak limit from Newton–Schulz's flops); Shampoo against Adam and
+//      against its matmul floor on a 1024×1024 matrix, roots every step and every 100 steps;
 //   4. scaling: Adam's step time from 1 to 50M parameters, and where it stops
 //      being overhead-bound.
 // The library's pool runs MOMENTS_NUM_THREADS threads (meson.build sets 1); the
@@ -320,7 +319,9 @@ int main() {
                   name.c_str(), adam_ms, muon_ms, muon_ms / adam_ms, flops / muon_ms / 1e6,
                   100.0 * flops / muon_ms / 1e6 / peak, flops / peak / 1e6);
     }
-  // ---- 3b. Shampoo against Adam on one 1024×1024 matrix -----------------------
+  }
+
+  // ---- 3c. Shampoo against Adam on one 1024×1024 matrix -----------------------
   // A step's matmuls: L += G Gᵀ and R += Gᵀ G (2m²n + 2mn² flops), then L^{−1/4} Ḡ R^{−1/4} (as many): 4mn(m + n)
   // flops, 8.6 GFLOP at 1024×1024; its floor is that count at the library's own matmul rate, measured here. A root
   // step adds two float64 eigendecompositions of 1024×1024 on the host (precondition_frequency amortizes them).

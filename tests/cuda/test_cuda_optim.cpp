@@ -239,6 +239,7 @@ TEST_CASE("Adam-mini for 10 steps: cpu and cuda agree bit for bit on every rule"
   compare("Adam-mini one per tensor, decayed", make_mini("gate.weight", decay), {7, 9}, 0.0f);
   compare("Adam-mini Adam rule (bias)", make_mini("mlp.bias", decay), {1000003}, 0.0f);
 }
+
 TEST_CASE("Shampoo for 10 steps: cpu and cuda agree (eigendecompositions on the host, the rest on the device)") {
   // Never preconditioned, the step is Adam's own kernel on either device: the parameters agree bit for bit, while the
   // statistics L, R (accumulated by each device's matmul, whose sums run in another order, with cancellation between
