@@ -26,6 +26,13 @@ void adadelta_update(float* theta, const float* grad, float* square_avg, float* 
 void adamax_update(float* theta, const float* grad, float* m, float* u, int64_t n, const AdamaxScalars& s);
 void nadam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const NadamScalars& s);
 void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s);
+// quantization.cu, adam8bit.cu: block-wise 8-bit quantization and 8-bit Adam, arguments as in backend.hpp.
+void quantize_blockwise(const float* x, float* codes, float* absmax, int64_t n, int64_t block_size, const DynamicMap& map);
+void dequantize_blockwise(const float* codes, const float* absmax, float* out, int64_t n, int64_t block_size,
+                          const DynamicMap& map);
+void adam8bit_update(float* theta, const float* grad, float* codes_m, float* codes_v, float* absmax_m, float* absmax_v,
+                     int64_t n, const Adam8bitMaps& maps, const Adam8bitScalars& s);
+void adam32bit_update(float* theta, const float* grad, float* m, float* v, int64_t n, const Adam8bitScalars& s);
 
 // ---- ops (elementwise.cu, reduce.cu, softmax.cu, nn_ops.cu, shape.cu, matmul.cu) ----
 // Arguments as in the ops section of backend.hpp.
