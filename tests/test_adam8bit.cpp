@@ -243,6 +243,25 @@ TEST_CASE("a NaN or infinite gradient element: its m and v restart at 0 and its 
   for (float x : after) CHECK(std::isfinite(x));
 }
 
+TEST_CASE("a partial last block's padding takes part in its absmax, as in the kernel's 256-wide reduction") {
+  // After an all-NaN step every real m is 0: a full block's absmax becomes 0, but a partial block's becomes the
+  // padding's m = Q_m[128] · a_old · β1 (g = 0 and code 128 beyond n), not 0.
+  Tensor p = pattern({300}, 1).requires_grad_();  // a full block and 44 elements
+  Adam8bit opt({p}, {.min_8bit_size = 0});
+  p.set_grad(pattern({300}, 4));
+  opt.step();
+  const float old_absmax = opt.state(p)->buffers.at("exp_avg_absmax").to_vector()[1];
+  REQUIRE(old_absmax > 0.0f);
+  p.set_grad(Tensor::full({300}, std::numeric_limits<float>::quiet_NaN()));
+  opt.step();
+  std::vector<float> absmax_m = opt.state(p)->buffers.at("exp_avg_absmax").to_vector();
+  std::vector<float> absmax_v = opt.state(p)->buffers.at("exp_avg_sq_absmax").to_vector();
+  CHECK(absmax_m[0] == 0.0f);
+  CHECK(absmax_m[1] == dynamic_map(true).code[128] * old_absmax * 0.9f + 0.0f);
+  CHECK(absmax_v == std::vector<float>{0.0f, 0.0f});  // the padding's v is Q_v[0] · a = 0
+  for (float m : opt.moment(p, "exp_avg").to_vector()) CHECK(m == 0.0f);
+}
+
 TEST_CASE("the sign fix: a tiny negative m keeps its sign; a tiny positive one may round to +0") {
   // bitsandbytes compares sign bits after rounding: m < 0 rounded to code 127 (+0) steps to code 126 (−5.5e-7),
   // but m > 0 rounded to +0 has the same sign bit as m, so it stays 0. The fix is asymmetric.

@@ -280,6 +280,8 @@ TEST_CASE("every optimizer's step gives the same parameters and state on any thr
       {"AdamW", [](const auto& p) { return std::make_unique<AdamW>(p, AdamWOptions{.learning_rate = 1e-3, .weight_decay = 0.1}); }},
       {"Adafactor", [](const auto& p) { return std::make_unique<Adafactor>(p, AdafactorOptions{}); }},
       {"Adafactor beta1", [](const auto& p) { return std::make_unique<Adafactor>(p, AdafactorOptions{.beta1 = 0.9}); }},
+      {"Adam8bit", [](const auto& p) { return std::make_unique<Adam8bit>(p, Adam8bitOptions{.learning_rate = 1e-3}); }},
+      {"AdamW8bit", [](const auto& p) { return std::make_unique<AdamW8bit>(p, AdamW8bitOptions{.learning_rate = 1e-3, .weight_decay = 0.1}); }},
   };
   for (const auto& [name, make] : optimizers)
     check_same_bits_on_every_thread_count(name, [&, make = make] { return after_two_steps(make); });

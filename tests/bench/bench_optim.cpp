@@ -125,6 +125,9 @@ const std::vector<OptimizerCase>& optimizer_cases() {
       {"AdamW", 28, [](const std::vector<Tensor>& p) { return std::make_unique<AdamW>(p); }},
       {"Adafactor", 12,  // θ, g: read 2, write 1 (its state is n + m per matrix)
        [](const std::vector<Tensor>& p) { return std::make_unique<Adafactor>(p); }},
+      {"Adam8bit", 16.0625,  // θ, g, 1-byte codes of m and v, absmax per 256: read 10 + 8/256, write 6 + 8/256
+                             // (tensors under 4,096 elements, in the "list" layout, take the 32-bit path: 28)
+       [](const std::vector<Tensor>& p) { return std::make_unique<Adam8bit>(p); }},
   };
   return cases;
 }
