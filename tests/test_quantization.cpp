@@ -82,6 +82,39 @@ TEST_CASE("quantize_blockwise gives bitsandbytes' codes and absmax, including ti
   }
 }
 
+TEST_CASE("quantize_nearest_v2 (branch-free, what the loops run) equals the canonical search everywhere tested") {
+  for (bool is_signed : {true, false}) {
+    CAPTURE(is_signed);
+    const DynamicMap& map = dynamic_map(is_signed);
+    int64_t checked = 0, differing = 0;
+    auto check = [&](float x) {
+      ++checked;
+      if (quantize_nearest(map, x) != quantize_nearest_v2(map, x) && differing++ < 5) {
+        INFO("x = ", x, ": search ", int(quantize_nearest(map, x)), ", v2 ", int(quantize_nearest_v2(map, x)));
+        CHECK(false);
+      }
+    };
+    // Every code and every float midpoint, with the 8 floats either side of each.
+    for (int k = 0; k < 256; ++k) {
+      std::vector<float> centres = {map.code[k]};
+      if (k < 255) centres.push_back((map.code[k] + map.code[k + 1]) * 0.5f);
+      for (float c : centres) {
+        float up = c, down = c;
+        check(c);
+        for (int u = 0; u < 8; ++u) check(up = std::nextafter(up, 2.0f)), check(down = std::nextafter(down, -2.0f));
+      }
+    }
+    for (float x : {0.0f, -0.0f, 1.0f, -1.0f, 1.5f, -1.5f, 1e-30f, -1e-30f, INFINITY, -INFINITY, NAN}) check(x);
+    Generator gen(7);
+    for (int i = 0; i < 10'000'000; ++i) {
+      float u = gen.uniform();
+      check(i % 2 ? 2.04f * u - 1.02f : std::pow(10.0f, -8.0f * u) * (i % 4 == 1 ? 1.0f : -1.0f));
+    }
+    CHECK(differing == 0);
+    MESSAGE(checked, " values checked, ", differing, " differ");
+  }
+}
+
 TEST_CASE("a tie on the float midpoint keeps the code the binary search ended on") {
   const DynamicMap& map = dynamic_map(true);
   // On the midpoint of codes k and k + 1 the answer is the search's last pivot, which is k or k + 1

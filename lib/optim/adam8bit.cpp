@@ -129,7 +129,10 @@ void Adam8bitFamily<Options, decoupled>::update(Tensor& param, const Tensor& gra
   const bool traced = this->traced(param);
   const int64_t index = this->traced_index();
   const float theta_before = traced && param.device() == Device::cpu ? theta[index] : 0.0f;
-  if (!state.buffers.count("exp_avg_codes")) {  // the 32-bit path: tensors under min_8bit_size, or kept
+  // Names longer than the short-string buffer, built once (a step allocates nothing).
+  static const std::string codes_m_name = "exp_avg_codes", codes_v_name = "exp_avg_sq_codes";
+  static const std::string absmax_m_name = "exp_avg_absmax", absmax_v_name = "exp_avg_sq_absmax";
+  if (!state.buffers.count(codes_m_name)) {  // the 32-bit path: tensors under min_8bit_size, or kept
     float* m = state.buffers.at("exp_avg").data();
     float* v = state.buffers.at("exp_avg_sq").data();
     if (param.device() == Device::cuda) {
@@ -140,10 +143,10 @@ void Adam8bitFamily<Options, decoupled>::update(Tensor& param, const Tensor& gra
       adam32bit_update(theta + begin, g + begin, m + begin, v + begin, end - begin, s);
     });
   } else {
-    float* codes_m = state.buffers.at("exp_avg_codes").data();
-    float* codes_v = state.buffers.at("exp_avg_sq_codes").data();
-    float* absmax_m = state.buffers.at("exp_avg_absmax").data();
-    float* absmax_v = state.buffers.at("exp_avg_sq_absmax").data();
+    float* codes_m = state.buffers.at(codes_m_name).data();
+    float* codes_v = state.buffers.at(codes_v_name).data();
+    float* absmax_m = state.buffers.at(absmax_m_name).data();
+    float* absmax_v = state.buffers.at(absmax_v_name).data();
     if (param.device() == Device::cuda) {
       param.cuda_backend().adam8bit_update(theta, g, codes_m, codes_v, absmax_m, absmax_v, n, adam8bit_maps(), s);
       return;
