@@ -37,7 +37,8 @@ __global__ void adam8bit_kernel(float* theta, const float* grad, float* codes_m,
   if (!valid) return;
   if (finite) adam8bit_param(x, m, v, s);                                                 // (3) the parameter
   theta[i] = x;
-  adam8bit_codes(m, v, new_absmax_m, new_absmax_v, maps, c_m[i], c_v[i]);                 // (4) the codes
+  adam8bit_codes(m, v, new_absmax_m, new_absmax_v, maps, SearchRounder{&maps.m}, SearchRounder{&maps.v}, c_m[i],
+                 c_v[i]);                                                                  // (4) the codes
 }
 
 __global__ void adam32bit_kernel(float* theta, const float* grad, float* m, float* v, int64_t n, const Adam8bitScalars s) {

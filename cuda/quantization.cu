@@ -26,7 +26,7 @@ __global__ void quantize_kernel(const float* x, float* codes, const float* absma
                                 const DynamicMap map) {
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  code_bytes(codes)[i] = quantize_in_block(map, x[i], 1.0f / absmax[i / block_size]);
+  code_bytes(codes)[i] = quantize_in_block(SearchRounder{&map}, x[i], 1.0f / absmax[i / block_size]);
 }
 
 __global__ void dequantize_kernel(const float* codes, const float* absmax, float* out, int64_t n, int64_t block_size,

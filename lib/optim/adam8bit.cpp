@@ -19,10 +19,12 @@ MOMENTS_CPU_CLONES void adam8bit_update(float* theta, const float* grad, uint8_t
   const Adam8bitScalars s = scalars;
   float m_t[kQuantizationBlock], v_t[kQuantizationBlock];  // the block's float32 moments between the parts
   bool finite[kQuantizationBlock];
+  const NearestCodeTable& round_m = nearest_code_table(true);  // the look-up rounder: the kernels' answer, faster
+  const NearestCodeTable& round_v = nearest_code_table(false);
   for (int64_t begin = 0, b = 0; begin < n; begin += kQuantizationBlock, ++b) {
     int64_t count = std::min<int64_t>(kQuantizationBlock, n - begin);
     adam8bit_update_block(theta + begin, grad + begin, c_m + begin, c_v + begin, absmax_m[b], absmax_v[b], count, maps,
-                          s, m_t, v_t, finite);
+                          round_m, round_v, s, m_t, v_t, finite);
   }
 }
 

@@ -74,22 +74,26 @@ MOMENTS_HD inline void adam8bit_param(float& theta, float m, float v, const Adam
 }
 
 // (4) the codes of m_t and v_t in a block whose new absmax are absmax_m, absmax_v.
+// round_m, round_v: the maps' rounders (quantization_math.hpp), all giving bitsandbytes' nearest code.
+template <class Rounder>
 MOMENTS_HD inline void adam8bit_codes(float m, float v, float absmax_m, float absmax_v, const Adam8bitMaps& maps,
-                                      uint8_t& c_m, uint8_t& c_v) {
-  int k = absmax_m > 0.0f ? quantize_nearest_v2(maps.m, m / absmax_m) : maps.m.zero_code;
+                                      const Rounder& round_m, const Rounder& round_v, uint8_t& c_m, uint8_t& c_v) {
+  int k = absmax_m > 0.0f ? round_m(m / absmax_m) : maps.m.zero_code;
   // The sign fix, by sign bits: if m's code has the other sign (or is +0 for a negative m), step one code
   // toward m's side, so a small negative m does not become 0. A small positive m that rounds to +0 keeps it
   // (the sign bits agree): the fix is asymmetric, as in the kernel.
   bool code_negative = copysignf(1.0f, maps.m.code[k]) < 0.0f, m_negative = copysignf(1.0f, m) < 0.0f;
   if (code_negative != m_negative) k += m > 0.0f ? 1 : -1;
   c_m = static_cast<uint8_t>(k);  // (as the kernel's unsigned char: −1 would wrap to 255)
-  c_v = absmax_v > 0.0f ? quantize_nearest_v2(maps.v, v / absmax_v) : static_cast<uint8_t>(maps.v.zero_code);
+  c_v = absmax_v > 0.0f ? round_v(v / absmax_v) : static_cast<uint8_t>(maps.v.zero_code);
 }
 
 // One block of `count` ≤ 256 elements on the CPU: the kernel's four parts in order. m_t, v_t: scratch of 256.
+template <class Rounder>
 MOMENTS_HD inline void adam8bit_update_block(float* theta, const float* grad, uint8_t* c_m, uint8_t* c_v,
                                              float& absmax_m, float& absmax_v, int64_t count, const Adam8bitMaps& maps,
-                                             const Adam8bitScalars& s, float* m_t, float* v_t, bool* finite) {
+                                             const Rounder& round_m, const Rounder& round_v, const Adam8bitScalars& s,
+                                             float* m_t, float* v_t, bool* finite) {
   float peak_m = 0.0f, peak_v = 0.0f;
   for (int64_t j = 0; j < count; ++j) {                            // (1) the moments
     finite[j] = adam8bit_moments(grad[j], theta[j], c_m[j], c_v[j], absmax_m, absmax_v, maps, s, m_t[j], v_t[j]);
@@ -101,7 +105,7 @@ MOMENTS_HD inline void adam8bit_update_block(float* theta, const float* grad, ui
   absmax_v = peak_v;
   for (int64_t j = 0; j < count; ++j) {
     if (finite[j]) adam8bit_param(theta[j], m_t[j], v_t[j], s);    // (3) the parameter
-    adam8bit_codes(m_t[j], v_t[j], absmax_m, absmax_v, maps, c_m[j], c_v[j]);  // (4) the codes
+    adam8bit_codes(m_t[j], v_t[j], absmax_m, absmax_v, maps, round_m, round_v, c_m[j], c_v[j]);  // (4) the codes
   }
 }
 

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
 #include <vector>
 
 #include "backend.hpp"
@@ -73,16 +76,60 @@ const DynamicMap& dynamic_map(bool is_signed) {
   return is_signed ? signed_map : unsigned_map;
 }
 
-void quantize_blockwise_cpu(const float* x, uint8_t* codes, float* absmax, int64_t n, int64_t block_size,
-                            const DynamicMap& map) {
+NearestCodeTable::NearestCodeTable(const DynamicMap& map) {
+  for (int k = 0; k < 257; ++k) {
+    mid_[k] = k < 255 ? (map.code[k] + map.code[k + 1]) * 0.5f : std::numeric_limits<float>::quiet_NaN();
+    odd_[k] = k % 2 == 1;
+  }
+  auto count_below = [&](float x) { return static_cast<int>(std::lower_bound(mid_, mid_ + 255, x) - mid_); };
+  auto count_at_most = [&](float x) { return static_cast<int>(std::upper_bound(mid_, mid_ + 255, x) - mid_); };
+  for (uint32_t b = 0; b < 65536; ++b) {
+    uint32_t first = b << 16, last = first | 0xFFFFu;
+    float a, z;
+    std::memcpy(&a, &first, sizeof a);
+    std::memcpy(&z, &last, sizeof z);
+    if (a != a || z != z) {  // NaNs share buckets with ±∞: take the ∞ end (the NaNs are answered apart)
+      a = (b >> 15) ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();
+      z = a;
+    }
+    float lo = std::min(a, z), hi = std::max(a, z);
+    int below = count_below(lo);
+    if (count_at_most(hi) - below > 2)
+      fail("NearestCodeTable: bucket ", b, " [", lo, ", ", hi, "] holds ", count_at_most(hi) - below,
+           " midpoints, the look-up compares two");
+    below_[b] = static_cast<uint8_t>(below);
+  }
+}
+
+const NearestCodeTable& nearest_code_table(bool is_signed) {
+  static const auto signed_table = std::make_unique<NearestCodeTable>(dynamic_map(true));
+  static const auto unsigned_table = std::make_unique<NearestCodeTable>(dynamic_map(false));
+  return is_signed ? *signed_table : *unsigned_table;
+}
+
+namespace {
+
+template <class Rounder>
+void quantize_blockwise_loop(const float* x, uint8_t* codes, float* absmax, int64_t n, int64_t block_size,
+                             const Rounder& round) {
   for (int64_t begin = 0, b = 0; begin < n; begin += block_size, ++b) {
     int64_t end = std::min(n, begin + block_size);
     float peak = 0.0f;                                              // 1. the block's absmax
     for (int64_t i = begin; i < end; ++i) peak = absmax_fold(peak, x[i]);
     absmax[b] = peak;
     const float inverse = 1.0f / peak;                              // 2. normalise by it and round
-    for (int64_t i = begin; i < end; ++i) codes[i] = quantize_in_block(map, x[i], inverse);
+    for (int64_t i = begin; i < end; ++i) codes[i] = quantize_in_block(round, x[i], inverse);
   }
+}
+
+}  // namespace
+
+void quantize_blockwise_cpu(const float* x, uint8_t* codes, float* absmax, int64_t n, int64_t block_size,
+                            const DynamicMap& map) {
+  // The look-up rounder for the two dynamic maps, the search for any other map.
+  const bool dynamic = std::memcmp(map.code, dynamic_map(map.zero_code != 0).code, sizeof map.code) == 0;
+  if (dynamic) quantize_blockwise_loop(x, codes, absmax, n, block_size, nearest_code_table(map.zero_code != 0));
+  else quantize_blockwise_loop(x, codes, absmax, n, block_size, SearchRounder{&map});
 }
 
 void dequantize_blockwise_cpu(const uint8_t* codes, const float* absmax, float* out, int64_t n, int64_t block_size,

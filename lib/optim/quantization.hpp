@@ -31,7 +31,8 @@
 //     the last bit of some values. tests/reference/make_quantization_golden.py checks that restatement against
 //     torch.linspace and prints the 256 values the tests compare with.
 //   - Rounding is bitsandbytes' deterministic nearest-code search (quantization_math.hpp: quantize_nearest),
-//     ties to the code the search ended on; its stochastic rounding is not provided.
+//     ties to the code the search ended on, which is always the even one; the loops and kernels run
+//     quantize_nearest_v2, the same answer without branches (tested). Stochastic rounding is not provided.
 //   - Values are normalised as x · (1/absmax), as kQuantizeBlockwise does; a NaN is skipped by the absmax
 //     (fmaxf) and stored as code 0; an ∞ makes its block's absmax ∞, so every finite value of that block
 //     comes back as 0 and the ∞ as map[0] · ∞ (as the canonical kernel). A block of zeros has absmax 0 and
@@ -39,6 +40,7 @@
 //   - block_size is any positive integer (bitsandbytes allows powers of two from 32 or 64 to 4096).
 #pragma once
 #include <cstdint>
+#include <cstring>
 
 #include "../tensor.hpp"
 #include "quantization_math.hpp"
@@ -51,6 +53,30 @@ inline constexpr int64_t kQuantizationBlock = 256;  // bitsandbytes' 8-bit optim
 DynamicMap create_dynamic_map(bool is_signed);
 // The two maps, built once.
 const DynamicMap& dynamic_map(bool is_signed);
+
+// The CPU's rounder (v3): bitsandbytes' nearest code by table look-up, the same answer as quantize_nearest
+// (tested on every code, midpoint and their neighbours, and 10M values). The count of midpoints below x is
+// the answer (ties: on the midpoint of codes k, k + 1 the even one wins); the top 16 bits of x (sign,
+// exponent, 7 bits of mantissa) pick a bucket, whose entry counts the midpoints below it, and at most two
+// midpoints lie inside a bucket (the maps' relative spacing is at least 0.7%, a bucket's 2^−7 = 0.78%), so
+// two comparisons finish it. The kernels search instead (quantize_nearest_v2): this is 64 KiB per map.
+class NearestCodeTable {
+ public:
+  explicit NearestCodeTable(const DynamicMap& map);
+  uint8_t operator()(float x) const {
+    uint32_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    const int j = below_[bits >> 16];
+    const int code = j + (x > mid_[j] || (x == mid_[j] && odd_[j])) + (x > mid_[j + 1] || (x == mid_[j + 1] && odd_[j + 1]));
+    return static_cast<uint8_t>(x == x ? code : 0);  // NaN: code 0, as the search ends
+  }
+
+ private:
+  uint8_t below_[65536];  // per bucket: how many midpoints are below all of its values
+  float mid_[257];        // the 255 float midpoints (map[k] + map[k+1]) · 0.5f, then two NaN (never below)
+  bool odd_[257];         // whether k is odd: a tie on mid_[k] goes up to the even k + 1
+};
+const NearestCodeTable& nearest_code_table(bool is_signed);
 
 // Floats needed to hold n one-byte codes, four to a float.
 inline int64_t packed_code_floats(int64_t n) { return (n + 3) / 4; }

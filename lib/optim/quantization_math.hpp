@@ -31,8 +31,8 @@ MOMENTS_HD inline const uint8_t* code_bytes(const float* packed) { return reinte
 // a binary search of 7 halvings from the middle (index 127) leaves `pivot` and its neighbours on either side
 // (lower_pivot below, upper_pivot above); x then goes to whichever is nearer, measured against the float
 // midpoint (neighbour + map[pivot]) · 0.5f. A value exactly on that midpoint keeps `pivot`, the code the
-// search ended on, which may be the upper or the lower of the two ("ties to the search's code", neither
-// to even nor away from zero). NaN fails every comparison and ends on code 0.
+// search ended on, which is always even (see v2 below): ties go to the even code of the two, the upper one
+// or the lower one by turns along the map. NaN fails every comparison and ends on code 0.
 // (dQuantize starts `lower` at −1 and quantize_2D at −1 or 0, where this starts at map[0]; the start is only
 // read when the search never moved up, and then pivot = 0 and both answers are 0, so they agree.)
 MOMENTS_HD inline uint8_t quantize_nearest(const DynamicMap& map, float x) {
@@ -72,6 +72,13 @@ MOMENTS_HD inline uint8_t quantize_nearest_v2(const DynamicMap& map, float x) {
   return static_cast<uint8_t>(up ? (to_upper ? above : pivot) : (to_lower ? below : pivot));
 }
 
+// Rounders: what the loops call to round a normalised value to a code. The kernels search (v2); the CPU
+// loops look up (NearestCodeTable, quantization.hpp: the same answer in a few instructions).
+struct SearchRounder {
+  const DynamicMap* map;
+  MOMENTS_HD uint8_t operator()(float x) const { return quantize_nearest_v2(*map, x); }
+};
+
 MOMENTS_HD inline float dequantize_code(const DynamicMap& map, uint8_t c, float absmax) { return map.code[c] * absmax; }
 
 // |x| folded into a running absmax; a NaN is skipped, as CUDA's fmaxf skips it.
@@ -82,8 +89,9 @@ MOMENTS_HD inline float absmax_fold(float peak, float x) {
 
 // kQuantizeBlockwise's rounding of one value of a block: x · (1 / absmax), to the nearest code. With
 // absmax = 0 (a block of zeros) that is 0 · ∞ = NaN, code 0; the value comes back as map[0] · 0 = 0.
-MOMENTS_HD inline uint8_t quantize_in_block(const DynamicMap& map, float x, float inverse_absmax) {
-  return quantize_nearest_v2(map, x * inverse_absmax);
+template <class Rounder>
+MOMENTS_HD inline uint8_t quantize_in_block(const Rounder& round, float x, float inverse_absmax) {
+  return round(x * inverse_absmax);
 }
 
 // The CPU loops over flat arrays (quantization.cpp): n values in blocks of block_size (the last may be
