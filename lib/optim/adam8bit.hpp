@@ -49,6 +49,14 @@
 //   - min_8bit_size is a per-group option here (bitsandbytes: one per optimizer); the 8- or 32-bit choice is
 //     made once per parameter, at its first step, and kept (a later change affects new state only).
 //   - Per-parameter step counts t (bitsandbytes: the same, state["step"] per parameter).
+//   - STORAGE: moments tensors are float32 only (DESIGN.md), so the uint8 codes are packed four to a float32
+//     element of a (⌈n/4⌉,) tensor: code i is byte i of its storage (quantization_math.hpp). Honest memory:
+//     the allocation is n bytes (rounded up to 4), which state_bytes() counts like any buffer; a byte dtype
+//     would have touched every op for one optimizer. Nothing does arithmetic on these floats: clone(),
+//     state_dict and safetensors checkpoints copy bytes, so they round-trip bit for bit (tested), NaN-looking
+//     patterns included. Reading the codes as numbers is meaningless (the Monitor's per-buffer |x|
+//     statistics of the *_codes buffers are of bit patterns; the *_absmax buffers' are real); moment()
+//     gives the dequantized m or v.
 #pragma once
 #include <set>
 
