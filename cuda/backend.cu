@@ -4,6 +4,7 @@
 #include "kernels.hpp"
 #include "optim/adadelta_math.hpp"
 #include "optim/adagrad_math.hpp"
+#include "optim/adam8bit_math.hpp"
 #include "optim/adam_math.hpp"
 #include "optim/adam_mini_math.hpp"
 #include "optim/adamax_math.hpp"
@@ -101,6 +102,21 @@ class ExecutorBackend final : public Backend {
   double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,
                           const AdafactorStep& step) override {
     return MOMENTS_EXECUTOR::adafactor_update(x, g, r, c, v, m, step);
+  }
+  void quantize_blockwise(const float* x, float* codes, float* absmax, int64_t n, int64_t block_size,
+                          const DynamicMap& map) override {
+    MOMENTS_EXECUTOR::quantize_blockwise(x, codes, absmax, n, block_size, map);
+  }
+  void dequantize_blockwise(const float* codes, const float* absmax, float* out, int64_t n, int64_t block_size,
+                            const DynamicMap& map) override {
+    MOMENTS_EXECUTOR::dequantize_blockwise(codes, absmax, out, n, block_size, map);
+  }
+  void adam8bit_update(float* theta, const float* grad, float* codes_m, float* codes_v, float* absmax_m, float* absmax_v,
+                       int64_t n, const Adam8bitMaps& maps, const Adam8bitScalars& s) override {
+    MOMENTS_EXECUTOR::adam8bit_update(theta, grad, codes_m, codes_v, absmax_m, absmax_v, n, maps, s);
+  }
+  void adam32bit_update(float* theta, const float* grad, float* m, float* v, int64_t n, const Adam8bitScalars& s) override {
+    MOMENTS_EXECUTOR::adam32bit_update(theta, grad, m, v, n, s);
   }
 
   // ---- ops: one-line forwards to the kernels' host entry points ----------------------

@@ -49,6 +49,9 @@ struct LionScalars;
 struct LambScalars;
 struct MuonScalars;
 struct AdamMiniScalars;
+struct DynamicMap;
+struct Adam8bitScalars;
+struct Adam8bitMaps;
 }  // namespace moments
 
 namespace moments::cuda {
@@ -124,6 +127,15 @@ class Backend {
   // when β1 > 0, else null). Returns α_t, the step size it used.
   virtual double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,
                                   const AdafactorStep& step) = 0;
+  // Block-wise 8-bit quantization (lib/optim/quantization.cpp) and 8-bit Adam's steps (lib/optim/adam8bit.cpp):
+  // codes are n bytes inside float buffers of ⌈n/4⌉ (quantization_math.hpp), absmax one float per block.
+  virtual void quantize_blockwise(const float* x, float* codes, float* absmax, int64_t n, int64_t block_size,
+                                  const DynamicMap& map) = 0;
+  virtual void dequantize_blockwise(const float* codes, const float* absmax, float* out, int64_t n, int64_t block_size,
+                                    const DynamicMap& map) = 0;
+  virtual void adam8bit_update(float* theta, const float* grad, float* codes_m, float* codes_v, float* absmax_m,
+                               float* absmax_v, int64_t n, const Adam8bitMaps& maps, const Adam8bitScalars& s) = 0;
+  virtual void adam32bit_update(float* theta, const float* grad, float* m, float* v, int64_t n, const Adam8bitScalars& s) = 0;
 
   // ---- ops: the kernels behind lib/ops.cpp (lib/ops_cuda.cpp calls them) -------------
   // Shapes are given as sizes; every buffer is contiguous and row-major. Index tensors

@@ -41,6 +41,13 @@ void schedule_free_to_y(float* y, const float* x, const float* z, int64_t n, flo
 void adam_mini_block_update(float* theta, const float* grad, float* m, float* vmean, int64_t blocks, int64_t block_size,
                             const AdamMiniScalars& s);
 void adam_mini_adam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const AdamMiniScalars& s);
+// quantization.cu, adam8bit.cu: block-wise 8-bit quantization and 8-bit Adam, arguments as in backend.hpp.
+void quantize_blockwise(const float* x, float* codes, float* absmax, int64_t n, int64_t block_size, const DynamicMap& map);
+void dequantize_blockwise(const float* codes, const float* absmax, float* out, int64_t n, int64_t block_size,
+                          const DynamicMap& map);
+void adam8bit_update(float* theta, const float* grad, float* codes_m, float* codes_v, float* absmax_m, float* absmax_v,
+                     int64_t n, const Adam8bitMaps& maps, const Adam8bitScalars& s);
+void adam32bit_update(float* theta, const float* grad, float* m, float* v, int64_t n, const Adam8bitScalars& s);
 
 // ---- ops (elementwise.cu, reduce.cu, softmax.cu, nn_ops.cu, shape.cu, matmul.cu) ----
 // Arguments as in the ops section of backend.hpp.

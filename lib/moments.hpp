@@ -15,6 +15,7 @@
 #include "optim/adafactor.hpp"
 #include "optim/adagrad.hpp"
 #include "optim/adam.hpp"
+#include "optim/adam8bit.hpp"
 #include "optim/adamax.hpp"
 #include "optim/lion.hpp"
 #include "optim/lamb.hpp"

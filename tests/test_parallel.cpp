@@ -297,6 +297,8 @@ TEST_CASE("every optimizer's step gives the same parameters and state on any thr
        }},
       // Step 1 is Adam's own loop (grafting only), step 2 computes the roots of 800 blocks of at most 128 and grafts.
       {"Shampoo", [](const auto& p) { return std::make_unique<Shampoo>(p, ShampooOptions{.max_preconditioner_dim = 128, .precondition_frequency = 2, .grafting = ShampooGrafting::adam, .momentum = 0.5}); }},
+      {"Adam8bit", [](const auto& p) { return std::make_unique<Adam8bit>(p, Adam8bitOptions{.learning_rate = 1e-3}); }},
+      {"AdamW8bit", [](const auto& p) { return std::make_unique<AdamW8bit>(p, AdamW8bitOptions{.learning_rate = 1e-3, .weight_decay = 0.1}); }},
   };
   for (const auto& [name, make] : optimizers)
     check_same_bits_on_every_thread_count(name, [&, make = make] { return after_two_steps(make); });

@@ -139,6 +139,9 @@ const std::vector<OptimizerCase>& optimizer_cases() {
            named.emplace_back("mlp." + std::to_string(i) + (p[i].dim() == 2 ? ".weight" : ".bias"), p[i]);
          return std::make_unique<AdamMini>(named);
        }},
+      {"Adam8bit", 16.0625,  // θ, g, 1-byte codes of m and v, absmax per 256: read 10 + 8/256, write 6 + 8/256
+                             // (tensors under 4,096 elements, in the "list" layout, take the 32-bit path: 28)
+       [](const std::vector<Tensor>& p) { return std::make_unique<Adam8bit>(p); }},
   };
   return cases;
 }

@@ -258,5 +258,43 @@ TEST_CASE("Shampoo for 10 steps: cpu and cuda agree (eigendecompositions on the 
             shape, 1e-4f, 1e-5f);
     compare("Shampoo, sums, no grafting, decoupled decay",
             make<Shampoo>(ShampooOptions{.learning_rate = 1e-3, .epsilon = 1e-3, .weight_decay = 0.1}), shape, 1e-4f, 1e-5f);
+TEST_CASE("8-bit Adam and AdamW for 10 steps and block-wise quantization: cpu and cuda agree bit for bit") {
+  // The kernels (cuda/adam8bit.cu, cuda/quantization.cu) run lib/optim/adam8bit_math.hpp and
+  // quantization_math.hpp; a block's absmax is a max, which no order of reduction changes. The codes are
+  // compared as bytes (as floats, four codes can read as a NaN).
+  auto same_bytes = [](const std::vector<float>& a, const std::vector<float>& b) {
+    if (a.size() != b.size()) return false;
+    const unsigned char* x = reinterpret_cast<const unsigned char*>(a.data());
+    const unsigned char* y = reinterpret_cast<const unsigned char*>(b.data());
+    for (size_t i = 0; i < a.size() * sizeof(float); ++i)
+      if (x[i] != y[i]) return false;
+    return true;
+  };
+  for (int64_t n : {1, 300, 4096, 100003}) {
+    CAPTURE(n);
+    for (const auto& [what, make] : std::vector<std::pair<std::string, MakeOptimizer>>{
+             {"Adam8bit", [](const std::vector<Tensor>& p) { return std::make_unique<Adam8bit>(p, Adam8bitOptions{.learning_rate = 0.01, .min_8bit_size = 256}); }},
+             {"Adam8bit L2", [](const std::vector<Tensor>& p) { return std::make_unique<Adam8bit>(p, Adam8bitOptions{.learning_rate = 0.01, .weight_decay = 0.1}); }},
+             {"AdamW8bit", [](const std::vector<Tensor>& p) { return std::make_unique<AdamW8bit>(p, AdamW8bitOptions{.learning_rate = 0.01, .beta1 = 0.8, .weight_decay = 0.1}); }}}) {
+      CAPTURE(what);
+      Tensor start = pattern({n}, 1, 0.1f);
+      Run cpu = run(make, start, Device::cpu, 10);
+      Run cuda = run(make, start, Device::cuda, 10);
+      CHECK(same_bytes(cuda.param, cpu.param));
+      REQUIRE(cuda.state.size() == cpu.state.size());
+      for (const auto& [name, values] : cpu.state) {
+        CAPTURE(name);
+        CHECK(same_bytes(cuda.state.at(name), values));
+      }
+    }
+    Tensor x = pattern({n}, 3, 0.37f);
+    for (bool is_signed : {true, false}) {
+      Tensor input = is_signed ? x : x * x;
+      QuantizedTensor on_cpu = quantize_blockwise(input, dynamic_map(is_signed), 100);
+      QuantizedTensor on_cuda = quantize_blockwise(input.to(Device::cuda), dynamic_map(is_signed), 100);
+      CHECK(same_bytes(on_cuda.codes.to_vector(), on_cpu.codes.to_vector()));
+      CHECK(same_bytes(on_cuda.absmax.to_vector(), on_cpu.absmax.to_vector()));
+      CHECK(same_bytes(dequantize_blockwise(on_cuda).to_vector(), dequantize_blockwise(on_cpu).to_vector()));
+    }
   }
 }
