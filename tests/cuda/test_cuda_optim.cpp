@@ -149,7 +149,6 @@ TEST_CASE("Adam's kernel on a 1,000,003-element tensor is quick on either execut
   CHECK(seconds < 1.0);
 }
 
-
 TEST_CASE("Lion for 10 steps: cpu and cuda agree bit for bit") {
   // The same lion_update_element on both sides; its one fused multiply-add (m's update) is an explicit fmaf.
   for (int64_t n : {1, 31, 1000003}) compare("Lion", make<Lion>(LionOptions{.learning_rate = 0.01}), {n}, 0.0f);
@@ -157,7 +156,6 @@ TEST_CASE("Lion for 10 steps: cpu and cuda agree bit for bit") {
           make<Lion>(LionOptions{.learning_rate = 0.05, .beta1 = 0.5, .beta2 = 0.8, .weight_decay = 0.3, .maximize = true}),
           {7, 9}, 0.0f);
 }
-
 
 TEST_CASE("LAMB for 10 steps: the element-wise stages agree bit for bit, the norms to rounding") {
   // With clipping off (c = 1) and the trust ratio skipped (λ = 0, no nvlamb) no norm reaches the numbers:
@@ -177,7 +175,6 @@ TEST_CASE("LAMB for 10 steps: the element-wise stages agree bit for bit, the nor
   }
 }
 
-
 TEST_CASE("Muon for 10 steps: cpu and cuda agree to float rounding (Newton–Schulz runs through matmul)") {
   // The element-wise halves run the same muon_math.hpp functions (the momentum buffers agree bit for bit); the
   // matrix products and ‖X‖_F sum in the cuda kernels' order, not Eigen's, so the parameters differ in the last
@@ -187,7 +184,6 @@ TEST_CASE("Muon for 10 steps: cpu and cuda agree to float rounding (Newton–Sch
     compare("Muon keller_jordan", make<Muon>(MuonOptions::keller_jordan_defaults()), shape, 1e-6f, 2.5e-7f);
   }
 }
-
 
 TEST_CASE("schedule-free AdamW for 10 steps, then eval() and train(): cpu and cuda agree bit for bit") {
   // The step and train()'s y ← β1 x + (1 − β1) z run the same schedule_free_math.hpp functions on both.
@@ -220,7 +216,6 @@ TEST_CASE("schedule-free AdamW for 10 steps, then eval() and train(): cpu and cu
   CHECK(y[1] == y[0]);
   CHECK(x[1] == x[0]);
 }
-
 
 TEST_CASE("Adam-mini for 10 steps: cpu and cuda agree bit for bit on every rule") {
   // The kernels run adam_mini_math.hpp's functions, Σ g² per block in the same 8 double lanes as the CPU.
@@ -258,6 +253,9 @@ TEST_CASE("Shampoo for 10 steps: cpu and cuda agree (eigendecompositions on the 
             shape, 1e-4f, 1e-5f);
     compare("Shampoo, sums, no grafting, decoupled decay",
             make<Shampoo>(ShampooOptions{.learning_rate = 1e-3, .epsilon = 1e-3, .weight_decay = 0.1}), shape, 1e-4f, 1e-5f);
+  }
+}
+
 TEST_CASE("8-bit Adam and AdamW for 10 steps and block-wise quantization: cpu and cuda agree bit for bit") {
   // The kernels (cuda/adam8bit.cu, cuda/quantization.cu) run lib/optim/adam8bit_math.hpp and
   // quantization_math.hpp; a block's absmax is a max, which no order of reduction changes. The codes are
