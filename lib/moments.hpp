@@ -22,3 +22,4 @@
 #include "optim/schedule.hpp"
 #include "optim/schedulers.hpp"
 #include "optim/sgd.hpp"
+#include "optim/soap.hpp"
