@@ -280,6 +280,8 @@ TEST_CASE("every optimizer's step gives the same parameters and state on any thr
       {"AdamW", [](const auto& p) { return std::make_unique<AdamW>(p, AdamWOptions{.learning_rate = 1e-3, .weight_decay = 0.1}); }},
       {"Adafactor", [](const auto& p) { return std::make_unique<Adafactor>(p, AdafactorOptions{}); }},
       {"Adafactor beta1", [](const auto& p) { return std::make_unique<Adafactor>(p, AdafactorOptions{.beta1 = 0.9}); }},
+      // SOAP's second step is its first update; frequency 1 runs the QR refresh in it too (and 1-D preconditioning).
+      {"SOAP", [](const auto& p) { return std::make_unique<SOAP>(p, SoapOptions{.precondition_frequency = 1, .max_precond_dim = 1000, .precondition_1d = true}); }},
   };
   for (const auto& [name, make] : optimizers)
     check_same_bits_on_every_thread_count(name, [&, make = make] { return after_two_steps(make); });
