@@ -344,6 +344,19 @@ TEST_CASE("SOAP trains an MLP on the UCI digits to >= 90% held-out accuracy") {
   MESSAGE("SOAP on the UCI digits: train " << train_accuracy << ", held-out " << test_accuracy);
   CHECK(train_accuracy >= 0.95);
   CHECK(test_accuracy >= 0.90);
+  // What the preconditioner saw: the spectra of the first layer's statistics (for the curvature tutorial).
+  Tensor w = model.parameters()[0];
+  std::vector<std::vector<double>> lambda = soap.eigenvalues(w);
+  REQUIRE(lambda.size() == 2);
+  CHECK(lambda[0].size() == static_cast<size_t>(w.size(0)));
+  CHECK(lambda[1].size() == static_cast<size_t>(w.size(1)));
+  for (const auto& side : lambda) CHECK(side.front() >= side.back());
+  MESSAGE("first layer " << shape_str(w.shape()) << ": L's eigenvalues " << lambda[0].front() << " .. "
+                         << lambda[0].back() << ", R's " << lambda[1].front() << " .. " << lambda[1].back()
+                         << "; state " << soap.state_bytes_total() << " bytes for "
+                         << w.numel() + model.parameters()[1].numel() + model.parameters()[2].numel() +
+                                model.parameters()[3].numel()
+                         << " parameters");
 }
 
 TEST_CASE("a Monitor records SOAP's run: its state buffers, memory, a CSV log and the charts") {

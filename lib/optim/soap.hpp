@@ -66,6 +66,12 @@
 //     Adam's step as Adam's kernel; the eigendecomposition, the QR, the sort and V's permutation run on the host
 //     (the matrices are copied over and back), at the first step and at every refresh.
 //   - SOAP needs whole matrices: a ZeRO-style shard of a flat slice cannot hold L, R or rotate.
+//   - Which eigenvectors: the update does not depend on their signs (bit for bit: Adam flips M' along, the
+//     rotation back undoes it, Householder QR returns the same Q for a flipped column) nor on their order (the
+//     refresh sorts them). It does depend on the basis chosen inside a repeated eigenvalue, Adam not being
+//     rotation-invariant: the first statistic of an m × n gradient has rank min(m, n), so for |m − n| >= 2 (or
+//     a vector with precondition_1d) its null space, and the basis there, is whatever the eigensolver returns,
+//     in moments as in the canonical code (tests/test_soap.cpp).
 //
 // USAGE
 //   SOAP soap(model.parameters(), {.learning_rate = 3e-3, .precondition_frequency = 10});
