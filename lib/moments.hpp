@@ -29,3 +29,4 @@
 #include "optim/schedulers.hpp"
 #include "optim/sgd.hpp"
 #include "optim/shampoo.hpp"
+#include "optim/soap.hpp"

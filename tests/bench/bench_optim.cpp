@@ -13,6 +13,8 @@
 //   3. Adafactor against Adam on the same 4096×4096 matrix; Muon against Adam on 1024×1024 and
 //      4096×1024 (ms, and the FMA-peak limit from Newton–Schulz's flops); Shampoo against Adam and
 //      against its matmul floor on a 1024×1024 matrix, roots every step and every 100 steps;
+//   3. Adafactor against Adam on the same 4096×4096 matrix; SOAP against Adam on a 1024×1024 one, with the
+//      FLOP limit of its six matrix products at the library's matmul rate;
 //   4. scaling: Adam's step time from 1 to 50M parameters, and where it stops
 //      being overhead-bound.
 // The library's pool runs MOMENTS_NUM_THREADS threads (meson.build sets 1); the
@@ -22,6 +24,7 @@
 // Run: meson test -C build --benchmark --suite bench -v  (or ./build/tests/bench/bench_optim)
 // Rows go to bench-results.csv under optim/ (see bench_common.hpp).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -357,6 +360,37 @@ int main() {
     std::printf("  Shampoo precondition_frequency 1: %.1f ms/step (two 1024x1024 eigendecompositions each step)\n", every_ms);
     std::printf("  Shampoo precondition_frequency 100: %.1f ms between roots (%.2fx the matmul floor), %.1f amortized\n",
                 between_ms, between_ms / (step_gflop / matmul_gflops * 1e3), amortized_ms);
+  // ---- 3b. SOAP against Adam on one 1024×1024 matrix -------------------------
+  // A SOAP step without a refresh is six m×n by n×n (or m×m) products: G rotated into the eigenbasis (2), Δ'
+  // rotated back (2), G Gᵀ and Gᵀ G (2): 6 mn(m + n) flops, 12.9 GFLOP at 1024×1024. Its limit is the time of
+  // that many flops at the rate of the library's own 1024³ matmul, measured here. A refresh (every 10 steps by
+  // default) adds four rotations of M, two power iterations and two host QRs; the first step is two host eighs.
+  std::printf("\nSOAP and Adam on the same 1024x1024 matrix, %d thread%s\n", threads, threads == 1 ? "" : "s");
+  {
+    const int64_t d = 1024;
+    std::vector<Tensor> params = make_params({{d, d}});
+    Adam adam(params);
+    SOAP steady(params, {.precondition_frequency = 1e9}), refreshed(params, {.precondition_frequency = 10});
+    double adam_ms = measure_steps(adam, params, 8).ms;
+    auto first = std::chrono::steady_clock::now();
+    refreshed.step();  // the first step: L, R and two eighs on the host
+    double first_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - first).count();
+    auto start = std::chrono::steady_clock::now();
+    for (int t = 0; t < 20; ++t) refreshed.step();  // two refreshes among 20 steps
+    double amortized_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / 20;
+    double steady_ms = measure_steps(steady, params, 4).ms;
+    Tensor a = params.front().detach(), b = params.front().detach();
+    double matmul_ms = bench::best_ms([&] { matmul(a, b); }, 4);
+    double gflops = 2.0 * d * d * d / matmul_ms / 1e6;                  // the library's 1024³ matmul rate
+    double limit_ms = 6.0 * d * d * (2.0 * d) / (gflops * 1e9) * 1e3;  // six such products' time
+    std::string adam_row = results.add("square1024/Adam/ms", adam_ms, "ms");
+    results.add("square1024/SOAP_no_refresh/ms", steady_ms, "ms", adam_row);
+    results.add("square1024/SOAP_refresh_every_10/ms", amortized_ms, "ms", adam_row);
+    results.add("square1024/SOAP_first_step/ms", first_ms, "ms");
+    results.add("square1024/SOAP_flop_limit/ms", limit_ms, "ms");
+    std::printf("  Adam %.2f ms; SOAP %.1f ms without a refresh (FLOP limit %.1f ms at the library's %.1f GFLOP/s "
+                "1024^3 matmul), %.1f ms averaged over 20 steps refreshing every 10, first step (two eighs) %.0f ms\n",
+                adam_ms, steady_ms, limit_ms, gflops, amortized_ms, first_ms);
   }
 
   // ---- 4. scaling with the parameter count -----------------------------------
