@@ -12,9 +12,8 @@
 //      partly: a kernel over less memory would be measured in a faster cache;
 //   3. Adafactor against Adam on the same 4096×4096 matrix; Muon against Adam on 1024×1024 and
 //      4096×1024 (ms, and the FMA-peak limit from Newton–Schulz's flops); Shampoo against Adam and
-//      against its matmul floor on a 1024×1024 matrix, roots every step and every 100 steps;
-//   3. Adafactor against Adam on the same 4096×4096 matrix; SOAP against Adam on a 1024×1024 one, with the
-//      FLOP limit of its six matrix products at the library's matmul rate;
+//      against its matmul floor on a 1024×1024 matrix, roots every step and every 100 steps; SOAP against
+//      Adam on a 1024×1024 one, with the FLOP limit of its six matrix products at the library's matmul rate;
 //   4. scaling: Adam's step time from 1 to 50M parameters, and where it stops
 //      being overhead-bound.
 // The library's pool runs MOMENTS_NUM_THREADS threads (meson.build sets 1); the
@@ -360,7 +359,9 @@ int main() {
     std::printf("  Shampoo precondition_frequency 1: %.1f ms/step (two 1024x1024 eigendecompositions each step)\n", every_ms);
     std::printf("  Shampoo precondition_frequency 100: %.1f ms between roots (%.2fx the matmul floor), %.1f amortized\n",
                 between_ms, between_ms / (step_gflop / matmul_gflops * 1e3), amortized_ms);
-  // ---- 3b. SOAP against Adam on one 1024×1024 matrix -------------------------
+  }
+
+  // ---- 3d. SOAP against Adam on one 1024×1024 matrix -------------------------
   // A SOAP step without a refresh is six m×n by n×n (or m×m) products: G rotated into the eigenbasis (2), Δ'
   // rotated back (2), G Gᵀ and Gᵀ G (2): 6 mn(m + n) flops, 12.9 GFLOP at 1024×1024. Its limit is the time of
   // that many flops at the rate of the library's own 1024³ matmul, measured here. A refresh (every 10 steps by
@@ -383,11 +384,11 @@ int main() {
     double matmul_ms = bench::best_ms([&] { matmul(a, b); }, 4);
     double gflops = 2.0 * d * d * d / matmul_ms / 1e6;                  // the library's 1024³ matmul rate
     double limit_ms = 6.0 * d * d * (2.0 * d) / (gflops * 1e9) * 1e3;  // six such products' time
-    std::string adam_row = results.add("square1024/Adam/ms", adam_ms, "ms");
-    results.add("square1024/SOAP_no_refresh/ms", steady_ms, "ms", adam_row);
-    results.add("square1024/SOAP_refresh_every_10/ms", amortized_ms, "ms", adam_row);
-    results.add("square1024/SOAP_first_step/ms", first_ms, "ms");
-    results.add("square1024/SOAP_flop_limit/ms", limit_ms, "ms");
+    std::string adam_row = results.add("soap1024/Adam/ms", adam_ms, "ms");
+    results.add("soap1024/SOAP_no_refresh/ms", steady_ms, "ms", adam_row);
+    results.add("soap1024/SOAP_refresh_every_10/ms", amortized_ms, "ms", adam_row);
+    results.add("soap1024/SOAP_first_step/ms", first_ms, "ms");
+    results.add("soap1024/SOAP_flop_limit/ms", limit_ms, "ms");
     std::printf("  Adam %.2f ms; SOAP %.1f ms without a refresh (FLOP limit %.1f ms at the library's %.1f GFLOP/s "
                 "1024^3 matmul), %.1f ms averaged over 20 steps refreshing every 10, first step (two eighs) %.0f ms\n",
                 adam_ms, steady_ms, limit_ms, gflops, amortized_ms, first_ms);

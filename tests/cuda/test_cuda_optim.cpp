@@ -295,6 +295,8 @@ TEST_CASE("8-bit Adam and AdamW for 10 steps and block-wise quantization: cpu an
       CHECK(same_bytes(dequantize_blockwise(on_cuda).to_vector(), dequantize_blockwise(on_cpu).to_vector()));
     }
   }
+}
+
 TEST_CASE("SOAP for 10 steps: cpu and cuda agree within 3e-6 + 1e-5 relative (matmuls summed in another order)") {
   // On cuda the rotations, statistics and power iterations are the device's matmuls and Adam's step is Adam's
   // kernel; the eigendecomposition and the QR run on the host. The matmuls add in another order than Eigen's,
