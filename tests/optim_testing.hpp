@@ -82,6 +82,18 @@ inline void follow_golden(const std::vector<golden::OptimCase>& cases, const Opt
   }
 }
 
+// The optimizer suites' UCI-digits run: `epochs` passes over `train` in minibatches of 50 rows, in order (no
+// shuffling), each step zero_grad, forward (cross-entropy), backward, update.
+inline void train_digits(Module& model, Optimizer& opt, const Dataset& train, int epochs = 20) {
+  for (int epoch = 0; epoch < epochs; ++epoch)
+    for (int64_t b = 0; b + 50 <= train.size(); b += 50) {
+      opt.zero_grad();
+      Tensor loss = cross_entropy(model.forward(rows(train.inputs, b, b + 50)), labels_of(train, b, b + 50));  // forward
+      loss.backward();                                                                                       // backward
+      opt.step();                                                                                            // update
+    }
+}
+
 using ParamsFactory = std::function<std::unique_ptr<Optimizer>(const std::vector<Tensor>&)>;
 
 // Five steps, state_dict(), a fresh optimizer on a copy of the parameters loads it; five more steps of

@@ -372,13 +372,7 @@ TEST_CASE("8-bit Adam trains an MLP on the UCI digits to >= 88% held-out accurac
     Generator gen(0);
     MLP model(c.widths, gen);
     AdamW8bit opt(model.parameters(), {.learning_rate = 3e-3, .min_8bit_size = c.min_8bit_size});
-    for (int epoch = 0; epoch < 20; ++epoch)
-      for (int64_t b = 0; b + 50 <= train.size(); b += 50) {
-        opt.zero_grad();
-        Tensor loss = cross_entropy(model.forward(rows(train.inputs, b, b + 50)), labels_of(train, b, b + 50));  // forward
-        loss.backward();                                                                                       // backward
-        opt.step();                                                                                            // update
-      }
+    testing::train_digits(model, opt, train);  // forward, backward, update: 50 rows a step
     int eight_bit = 0;
     for (const Tensor& p : model.parameters()) eight_bit += opt.is_8bit(p);
     NoGradGuard eval;

@@ -256,13 +256,7 @@ TEST_CASE("LAMB trains an MLP on the UCI digits to >= 88% held-out accuracy (89.
   MLP model({64, 32, 10}, gen);
   // apex's defaults but lr (0.01 and 0.003 reach 87% here; batches of 50 are not the large batches LAMB is for).
   Lamb lamb(model.parameters(), {.learning_rate = 0.005});
-  for (int epoch = 0; epoch < 20; ++epoch)
-    for (int64_t b = 0; b + 50 <= train.size(); b += 50) {
-      lamb.zero_grad();
-      Tensor loss = cross_entropy(model.forward(rows(train.inputs, b, b + 50)), labels_of(train, b, b + 50));  // forward
-      loss.backward();                                                                                       // backward
-      lamb.step();                                                                                           // update
-    }
+  testing::train_digits(model, lamb, train);  // forward, backward, update: 50 rows a step
   NoGradGuard eval;
   double train_accuracy = accuracy(model.forward(train.inputs), train.labels);
   double test_accuracy = accuracy(model.forward(test.inputs), test.labels);

@@ -325,13 +325,7 @@ TEST_CASE("Lion trains an MLP on the UCI digits to >= 88% held-out accuracy (η 
   Generator gen(0);
   MLP model({64, 32, 10}, gen);
   Lion opt(model.parameters(), {.learning_rate = 1e-3, .weight_decay = 0.1});  // test_optim.cpp's Adam: 3e-3
-  for (int epoch = 0; epoch < 20; ++epoch)
-    for (int64_t b = 0; b + 50 <= train.size(); b += 50) {
-      opt.zero_grad();
-      Tensor loss = cross_entropy(model.forward(rows(train.inputs, b, b + 50)), labels_of(train, b, b + 50));  // forward
-      loss.backward();                                                                                       // backward
-      opt.step();                                                                                            // update
-    }
+  testing::train_digits(model, opt, train);  // forward, backward, update: 50 rows a step
   NoGradGuard eval;
   double train_accuracy = accuracy(model.forward(train.inputs), train.labels);
   double test_accuracy = accuracy(model.forward(test.inputs), test.labels);

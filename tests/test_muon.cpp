@@ -332,13 +332,7 @@ TEST_CASE("Muon on the hidden weight and AdamW on the rest train an MLP on the U
     MuonOptions mo = keller ? MuonOptions::keller_jordan_defaults()
                             : MuonOptions{.learning_rate = 3e-3, .weight_decay = 0.01, .match_rms_adamw = true};
     MuonWithAuxAdamW opt(split_muon_params(model.named_parameters(), {"layers.1"}), mo, AdamWOptions{.learning_rate = 3e-3});
-    for (int epoch = 0; epoch < 20; ++epoch)
-      for (int64_t b = 0; b + 50 <= train.size(); b += 50) {
-        opt.zero_grad();
-        Tensor loss = cross_entropy(model.forward(rows(train.inputs, b, b + 50)), labels_of(train, b, b + 50));  // forward
-        loss.backward();                                                                                       // backward
-        opt.step();                                                                                            // update
-      }
+    testing::train_digits(model, opt, train);  // forward, backward, update: 50 rows a step
     NoGradGuard eval;
     double train_accuracy = accuracy(model.forward(train.inputs), train.labels);
     double test_accuracy = accuracy(model.forward(test.inputs), test.labels);

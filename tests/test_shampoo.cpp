@@ -369,13 +369,7 @@ TEST_CASE("Shampoo trains an MLP on the UCI digits to >= 90% held-out accuracy")
   // 320-vector with one 320×320 statistic), biases as vectors; grafted to Adam, roots every 10 steps.
   Shampoo shampoo(model.parameters(), {.learning_rate = 3e-3, .epsilon = 1e-8, .precondition_frequency = 10,
                                        .grafting = ShampooGrafting::adam, .grafting_epsilon = 1e-8});
-  for (int epoch = 0; epoch < 20; ++epoch)
-    for (int64_t b = 0; b + 50 <= train.size(); b += 50) {
-      shampoo.zero_grad();
-      Tensor loss = cross_entropy(model.forward(rows(train.inputs, b, b + 50)), labels_of(train, b, b + 50));  // forward
-      loss.backward();                                                                                         // backward
-      shampoo.step();                                                                                          // update
-    }
+  testing::train_digits(model, shampoo, train);  // forward, backward, update: 50 rows a step
   NoGradGuard eval;
   double train_accuracy = accuracy(model.forward(train.inputs), train.labels);
   double test_accuracy = accuracy(model.forward(test.inputs), test.labels);
