@@ -1,0 +1,208 @@
+// Tutorial 16 — what state costs: every optimizer's state, measured; what 8 bits lose; what memory buys.
+//
+// 1. Bytes of optimizer state per parameter, read from the real allocations (Optimizer::state_bytes(), as
+//    tutorial 10 does), for every optimizer in lib/optim: on one 4096 × 8192 matrix and on the digits MLP.
+// 2. The 8-bit round trip: Adam's m and v after training the MLP, quantized block-wise with bitsandbytes'
+//    dynamic maps (lib/optim/quantization.hpp) and dequantized; the relative error of every block.
+// 3. The held-out accuracy each optimizer reaches on the MLP: same weights, same batches, same epochs,
+//    each optimizer at its usual learning rate.
+//
+// Build and run:  meson compile -C build && ./build/tutorials/16_what_state_costs [--out DIR]
+//   --out DIR  where state_bytes.png, quantization_error.png, accuracy_and_state.png go (default: .)
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "moments.hpp"
+#include "plots.hpp"
+
+using namespace moments;
+
+using Params = std::vector<Tensor>;
+Params tensors(const NamedTensors& named) {
+  Params out;
+  for (const auto& [name, t] : named) out.push_back(t);
+  return out;
+}
+
+// One row per optimizer: how to build it for training the MLP (its usual learning rate), and what may
+// change when it only has to show its state on the big matrix: hyperparameters that allocate nothing but
+// cost time there, and the matrix itself.
+struct Row {
+  std::string name;
+  std::function<std::unique_ptr<Optimizer>(const NamedTensors&)> make;
+  std::map<std::string, double> matrix_only = {};
+  Shape matrix = {4096, 8192};
+};
+
+template <class O, class Options>
+std::function<std::unique_ptr<Optimizer>(const NamedTensors&)> with(Options options) {
+  return [options](const NamedTensors& p) { return std::make_unique<O>(tensors(p), options); };
+}
+
+const std::vector<Row> optimizers = {
+    {"SGD", with<SGD>(SgdOptions{.learning_rate = 0.1})},
+    {"SGD momentum", with<SGD>(SgdOptions{.learning_rate = 0.05, .momentum = 0.9})},
+    {"Adam", with<Adam>(AdamOptions{.learning_rate = 3e-3})},
+    {"Adam amsgrad", with<Adam>(AdamOptions{.learning_rate = 3e-3, .amsgrad = true})},
+    {"AdamW", with<AdamW>(AdamWOptions{.learning_rate = 3e-3, .weight_decay = 0.01})},
+    {"Adafactor", with<Adafactor>(AdafactorOptions{})},
+    {"Adafactor b1", with<Adafactor>(AdafactorOptions{.beta1 = 0.9})},
+    {"Adagrad", with<Adagrad>(AdagradOptions{.learning_rate = 0.05})},
+    {"RMSprop", with<RMSprop>(RmspropOptions{.learning_rate = 1e-3})},
+    {"Adadelta", with<Adadelta>(AdadeltaOptions{.learning_rate = 1.0})},
+    {"Adamax", with<Adamax>(AdamaxOptions{.learning_rate = 2e-3})},
+    {"NAdam", with<NAdam>(NadamOptions{.learning_rate = 2e-3})},
+    {"RAdam", with<RAdam>(RadamOptions{.learning_rate = 3e-3})},
+    {"Lion", with<Lion>(LionOptions{.learning_rate = 3e-4})},
+    {"LAMB", with<Lamb>(LambOptions{.learning_rate = 5e-3})},
+    // Muon for the matrices, AdamW for the biases; 0 Newton–Schulz steps allocate the same state as 5
+    // (which on 4096 x 8192 are 3.4 TFLOP: half a minute).
+    {"Muon + AdamW", [](const NamedTensors& p) {
+       return std::make_unique<MuonWithAuxAdamW>(split_muon_params(p), MuonOptions{.learning_rate = 0.02},
+                                                 AdamWOptions{.learning_rate = 3e-3});
+     }, {{"ns_steps", 0}}},
+    {"SF-AdamW", with<AdamWScheduleFree>(ScheduleFreeOptions{.learning_rate = 0.01, .warmup_steps = 50})},
+    // Adam-mini decides by name; the tutorial names every parameter "mlp.…", so a weight gets one v per row.
+    {"Adam-mini", [](const NamedTensors& p) { return std::make_unique<AdamMini>(p, AdamMiniOptions{.learning_rate = 3e-3}); }},
+    {"Adam 8-bit", with<Adam8bit>(Adam8bitOptions{.learning_rate = 3e-3})},
+    {"AdamW 8-bit", with<AdamW8bit>(AdamW8bitOptions{.learning_rate = 3e-3})},
+    // Roots only from step 10 on the matrix: the first step allocates them but computes none (64
+    // eigendecompositions of 1024 x 1024 blocks).
+    {"Shampoo", with<Shampoo>(ShampooOptions{.learning_rate = 3e-3, .epsilon = 1e-8, .precondition_frequency = 10,
+                                             .grafting = ShampooGrafting::adam, .grafting_epsilon = 1e-8}),
+     {{"start_preconditioning_step", 10}}},
+    // SOAP's first step is an eigendecomposition of each statistic (8192 x 8192: minutes), so its matrix is a
+    // stand-in of the same shape ratio: its bytes per weight, 8 + 8(n² + m²)/(nm), depend only on n/m.
+    {"SOAP", with<SOAP>(SoapOptions{}), {}, {256, 512}},
+};
+
+// The one measurement, as tutorial 10 makes it: state exists after a first step; its bytes are read back
+// from the allocations and divided by the parameters they serve.
+double bytes_per_param(const Optimizer& opt, const NamedTensors& params) {
+  int64_t n = 0;
+  for (const auto& [name, t] : params) n += t.numel();
+  return static_cast<double>(opt.state_bytes_total()) / static_cast<double>(n);
+}
+
+// One step on a matrix whose gradient is 1e-3 everywhere; the optimizer is freed before the next one.
+double matrix_bytes_per_param(const Row& row) {
+  NamedTensors w = {{"mlp.weight", Tensor::zeros(row.matrix).requires_grad_()}};
+  w[0].second.set_grad(Tensor::full(row.matrix, 1e-3f));
+  std::unique_ptr<Optimizer> opt = row.make(w);
+  for (const auto& [key, value] : row.matrix_only) opt->set_hyperparameter(0, key, value);
+  opt->step();
+  return bytes_per_param(*opt, w);
+}
+
+// `epochs` passes over the training set in its file order, minibatches of 50.
+void train(MLP& model, Optimizer& opt, const Dataset& data, int epochs) {
+  for (int epoch = 0; epoch < epochs; ++epoch)
+    for (int64_t b = 0; b + 50 <= data.size(); b += 50) {
+      opt.zero_grad();
+      Tensor loss = cross_entropy(model.forward(rows(data.inputs, b, b + 50)), labels_of(data, b, b + 50));  // forward
+      loss.backward();                                                                                     // backward
+      opt.step();                                                                                          // update
+    }
+}
+
+// ‖dequantize(quantize(x)) − x‖ / ‖x‖ for every block of 256 of x (0 for a block of zeros).
+std::vector<double> block_errors(const Tensor& x, bool is_signed) {
+  std::vector<float> a = x.to_vector(), back = dequantize_blockwise(quantize_blockwise(x, dynamic_map(is_signed))).to_vector();
+  std::vector<double> errors;
+  for (size_t begin = 0; begin < a.size(); begin += kQuantizationBlock) {
+    double diff = 0.0, norm = 0.0;
+    for (size_t i = begin; i < std::min(a.size(), begin + kQuantizationBlock); ++i) {
+      diff += (static_cast<double>(back[i]) - a[i]) * (static_cast<double>(back[i]) - a[i]);
+      norm += static_cast<double>(a[i]) * a[i];
+    }
+    errors.push_back(norm > 0.0 ? std::sqrt(diff / norm) : 0.0);
+  }
+  return errors;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+plots::BarChart bars(const std::string& title, const std::vector<double>& values) {
+  std::vector<std::string> names;
+  for (const Row& row : optimizers) names.push_back(row.name);
+  plots::BarChart chart({.title = title});
+  chart.set_categories(names).add_series(title, values);
+  return chart;
+}
+
+int main(int argc, char** argv) {
+  std::string out_dir = argc == 3 && std::strcmp(argv[1], "--out") == 0 ? argv[2] : ".";
+  auto [train_set, test_set] = split(load_digits_csv(MOMENTS_DATA_DIR "/digits.csv"), 1400);
+  const std::vector<int64_t> sizes = {64, 64, 32, 10};
+  const int epochs = 20;
+  std::printf("UCI digits: %lld training, %lld held-out images; MLP 64-64-32-10 (6570 parameters), batch 50,\n"
+              "%d epochs (560 steps), the same initial weights for every optimizer\n\n",
+              static_cast<long long>(train_set.size()), static_cast<long long>(test_set.size()), epochs);
+
+  // ---- 1 and 3: state per parameter on the matrix and on the MLP, and the accuracy it buys -------
+  std::vector<double> matrix_bytes, mlp_bytes, accuracies;
+  std::unique_ptr<Optimizer> adam;  // kept for part 2
+  NamedTensors adam_params;
+  std::printf("%-14s %9s %18s %14s %12s\n", "optimizer", "lr", "bytes/param", "bytes/param", "held-out");
+  std::printf("%-14s %9s %18s %14s %12s\n", "", "", "4096 x 8192", "MLP", "accuracy");
+  for (const Row& row : optimizers) {
+    matrix_bytes.push_back(matrix_bytes_per_param(row));
+    Generator init(0);
+    MLP model(sizes, init);
+    NamedTensors named;
+    for (const auto& [name, t] : model.named_parameters()) named.push_back({"mlp." + name, t});
+    std::unique_ptr<Optimizer> opt = row.make(named);
+    train(model, *opt, train_set, epochs);
+    mlp_bytes.push_back(bytes_per_param(*opt, named));
+    if (auto* sf = dynamic_cast<AdamWScheduleFree*>(opt.get())) sf->eval();  // measured at x, not y (tutorial 15)
+    {
+      NoGradGuard eval;
+      accuracies.push_back(accuracy(model.forward(test_set.inputs), test_set.labels));
+    }
+    std::printf("%-14s %9.4g %18.4f %14.4f %12.4f\n", row.name.c_str(), opt->learning_rate(0), matrix_bytes.back(),
+                mlp_bytes.back(), accuracies.back());
+    if (row.name == "Adam") adam = std::move(opt), adam_params = named;
+  }
+  std::printf("(SOAP's matrix column is measured on 256 x 512, the same shape ratio; Adafactor's lr caps its\n"
+              "relative step; Muon's is the matrices', its AdamW's biases take 0.003)\n\n");
+  plots::Figure state({.title = "Optimizer state, bytes per parameter (measured)", .columns = 1,
+                       .panel_width = 1500, .panel_height = 330});
+  state.add(bars("one 4096 x 8192 matrix", matrix_bytes)).add(bars("the MLP 64-64-32-10", mlp_bytes));
+  state.save_png(out_dir + "/state_bytes.png");
+
+  // ---- 2: Adam's moments through 8 bits and back ------------------------------------------------
+  std::vector<double> m_errors, v_errors;
+  for (const auto& [name, p] : adam_params) {
+    for (double e : block_errors(adam->state(p)->buffers.at("exp_avg"), /*is_signed=*/true)) m_errors.push_back(e);
+    for (double e : block_errors(adam->state(p)->buffers.at("exp_avg_sq"), /*is_signed=*/false)) v_errors.push_back(e);
+  }
+  std::printf("Adam's state after %d epochs, each tensor quantized in blocks of %lld (%zu blocks in all):\n", epochs,
+              static_cast<long long>(kQuantizationBlock), m_errors.size());
+  std::printf("%-28s %12s %12s\n", "relative error per block", "median", "max");
+  std::printf("%-28s %12.5f %12.5f\n", "m, signed dynamic map", median(m_errors), *std::max_element(m_errors.begin(), m_errors.end()));
+  std::printf("%-28s %12.5f %12.5f\n\n", "v, unsigned dynamic map", median(v_errors), *std::max_element(v_errors.begin(), v_errors.end()));
+  std::vector<double> block(m_errors.size());
+  for (size_t b = 0; b < block.size(); ++b) block[b] = static_cast<double>(b);
+  plots::LineChart round_trip({.title = "8-bit round trip of Adam's state: |Q(x) - x| / |x| per block of 256",
+                               .x_label = "block (layers.0.weight: 0-15, then its bias, layers.1 ...)",
+                               .y_label = "relative error", .y_scale = plots::Scale::log});
+  round_trip.add_series({.name = "m, signed map", .x = block, .y = m_errors, .markers = true});
+  round_trip.add_series({.name = "v, unsigned map", .x = block, .y = v_errors, .markers = true});
+  round_trip.save_png(out_dir + "/quantization_error.png");
+
+  plots::Figure pair({.title = "What the state buys on the MLP", .columns = 1, .panel_width = 1500, .panel_height = 330});
+  pair.add(bars("held-out accuracy after 20 epochs", accuracies)).add(bars("bytes of state per parameter", mlp_bytes));
+  pair.save_png(out_dir + "/accuracy_and_state.png");
+  std::printf("wrote state_bytes.png, quantization_error.png, accuracy_and_state.png\n");
+  return 0;
+}
