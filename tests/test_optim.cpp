@@ -299,6 +299,17 @@ TEST_CASE("invalid hyperparameters are rejected at construction with PyTorch's c
   CHECK_NOTHROW(Adafactor(p, {.learning_rate = 0.0, .eps1 = 0.0, .eps2 = 0.0}));
 }
 
+TEST_CASE("a flag set by name must be 0 or 1: a plain cast would make 0.5 and NaN true") {
+  std::vector<Tensor> p{Tensor::ones({2}).requires_grad_()};
+  Adam adam(p);
+  check_error([&] { adam.set_hyperparameter(0, "amsgrad", 0.5); }, {"Adam", "amsgrad", "flag", "0 or 1", "0.5"});
+  check_error([&] { adam.set_hyperparameter(0, "maximize", std::nan("")); }, {"Adam", "maximize", "flag", "nan"});
+  check_error([&] { adam.add_param_group({Tensor::ones({1}).requires_grad_()}, {{"amsgrad", 2.0}}); },
+              {"Adam", "amsgrad", "flag", "2"});
+  adam.set_hyperparameter(0, "amsgrad", 1.0);
+  CHECK(adam.options(0).amsgrad);
+}
+
 TEST_CASE("parameter groups: own hyperparameters, no duplicates, leaves only") {
   Tensor w = Tensor::ones({2, 2}).requires_grad_(), b = Tensor::ones({2}).requires_grad_();
   AdamW opt({w}, {.learning_rate = 0.1});

@@ -218,6 +218,10 @@ TEST_CASE("schedule-free AdamW rejects invalid hyperparameters (NaN too), naming
   check_error([&] { SF(p, {.weight_lr_power = nan}); }, {"AdamWScheduleFree", "weight_lr_power", "nan"});
   SF ok(p);
   check_error([&] { ok.set_hyperparameter(0, "beta2", 1.5); }, {"AdamWScheduleFree", "beta2", "1.5"});
+  // The mode moves with the weights (train()/eval() swap y and x), so it is not a knob to set alone.
+  check_error([&] { ok.set_hyperparameter(0, "train_mode", 0.0); }, {"AdamWScheduleFree", "train_mode", "train()", "eval()"});
+  CHECK_FALSE(ok.is_eval(0));
+  CHECK_NOTHROW(ok.set_hyperparameter(0, "train_mode", 1.0));  // no change: allowed
 }
 
 TEST_CASE("state dicts: resume bit for bit; scalars copied, checked by name and finiteness, all or nothing") {

@@ -150,7 +150,9 @@ void Optimizer::load_state_dict(const StateDict& dict) {
     saved_hyper.push_back(values);
   }
   try {
+    restoring_state_ = true;
     for (size_t g = 0; g < groups_.size(); ++g) set_hyperparameters(g, dict.groups[g].hyperparameters);
+    restoring_state_ = false;
     int64_t index = 0;
     for (size_t g = 0; g < groups_.size(); ++g)
       for (const Tensor& p : groups_[g]) {
@@ -186,7 +188,9 @@ void Optimizer::load_state_dict(const StateDict& dict) {
         ++index;
       }
   } catch (...) {
+    restoring_state_ = true;
     for (size_t g = 0; g < groups_.size(); ++g) set_hyperparameters(g, saved_hyper[g]);
+    restoring_state_ = false;
     throw;
   }
   state_.clear();

@@ -140,6 +140,9 @@ class Optimizer {
   bool traced(const Tensor& param) const { return param.impl() == traced_param_; }
   int64_t traced_index() const { return traced_index_; }
   Explanation explanation_;
+  // True while load_state_dict restores hyperparameters: a subclass may accept there what it
+  // refuses from set_hyperparameters (schedule-free's train_mode, which must match the saved weights).
+  bool restoring_state() const { return restoring_state_; }
 
  private:
   // Throws unless 0 <= step < kMaxStepCount, naming `who`, the parameter (flat index) and its group.
@@ -148,6 +151,7 @@ class Optimizer {
   std::vector<std::vector<Tensor>> groups_;
   std::unordered_map<const TensorImpl*, ParamState> state_;
   const TensorImpl* traced_param_ = nullptr;
+  bool restoring_state_ = false;
   int64_t traced_index_ = 0;
 };
 
@@ -182,7 +186,7 @@ class OptimizerWith : public Optimizer {
       if (!has_hyperparameter(options, key)) fail(this->name(), ": add_param_group: no hyperparameter named '", key, "'");
     options.visit([&](const char* field, auto& slot) {
       auto it = overrides.find(field);
-      if (it != overrides.end()) slot = static_cast<std::remove_reference_t<decltype(slot)>>(it->second);
+      if (it != overrides.end()) assign(field, slot, it->second);
     });
     add_param_group(params, options);
   }
@@ -203,7 +207,7 @@ class OptimizerWith : public Optimizer {
       auto it = values.find(field);
       if (it == values.end()) return;
       ++found;
-      slot = static_cast<std::remove_reference_t<decltype(slot)>>(it->second);
+      assign(field, slot, it->second);
     });
     if (found != values.size())
       for (const auto& [key, value] : values)
@@ -213,6 +217,20 @@ class OptimizerWith : public Optimizer {
   }
 
  protected:
+  // Stores a hyperparameter given as a double (overrides, set_hyperparameters, state dicts) in its
+  // field. A flag must be 0 or 1 (a plain cast makes 0.5 and NaN true). Counts are doubles too, checked
+  // whole by validate(): converting NaN or 1e30 to an integer type would be undefined behaviour.
+  template <class T>
+  void assign(const char* field, T& slot, double value) const {
+    if constexpr (std::is_same_v<T, bool>) {
+      if (value != 0.0 && value != 1.0)
+        fail(this->name(), ": hyperparameter '", field, "' is a flag: expected 0 or 1, got ", value);
+      slot = value == 1.0;
+    } else {
+      static_assert(std::is_floating_point_v<T>, "a hyperparameter is a double (a count too) or a bool flag");
+      slot = static_cast<T>(value);
+    }
+  }
   static bool has_hyperparameter(Options& options, const std::string& key) {
     bool found = false;
     options.visit([&](const char* field, auto&) { found = found || key == field; });

@@ -149,6 +149,15 @@ void AdamWScheduleFree::train() {
   }
 }
 
+void AdamWScheduleFree::set_hyperparameters(size_t group, const std::map<std::string, double>& values) {
+  params(group);  // range check with a clear message
+  auto mode = values.find("train_mode");
+  if (mode != values.end() && !restoring_state() && mode->second != (options(group).train_mode ? 1.0 : 0.0))
+    fail(name(), ": set_hyperparameters(group ", group, ", train_mode = ", mode->second,
+         "): the mode changes only through train() and eval(), which also swap the weights between y and x");
+  OptimizerWith::set_hyperparameters(group, values);
+}
+
 bool AdamWScheduleFree::is_eval() const {
   for (size_t g = 0; g < group_count(); ++g)
     if (options(g).train_mode) return false;

@@ -108,6 +108,9 @@ class AdamWScheduleFree : public OptimizerWith<ScheduleFreeOptions> {
     params(group);  // range check with a clear message
     return !options(group).train_mode;
   }
+  // As the base class's, but train_mode changes only through train() and eval(), which swap the
+  // weights with it (load_state_dict restores it with the weights it was saved with).
+  void set_hyperparameters(size_t group, const std::map<std::string, double>& values) override;
 
  protected:
   void validate(const ScheduleFreeOptions& options) const override;
