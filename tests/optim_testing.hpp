@@ -1,10 +1,12 @@
 // optim_testing.hpp — what the optimizer suites share: the golden problem of
 // tests/reference/make_optim_golden.py, the loop that follows a golden
 // trajectory, and the two resume checks (a state_dict mid-training, and a
-// checkpoint file of an MLP), each of which must give the same bits afterwards.
+// checkpoint file of an MLP), each of which must give the same bits afterwards;
+// and the monitored run every optimizer must survive (its log and charts).
 #pragma once
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
@@ -152,6 +154,69 @@ inline void check_checkpoint_round_trip(const std::function<std::unique_ptr<Opti
   std::vector<Tensor> a = original.parameters(), b = resumed.parameters();
   for (size_t p = 0; p < a.size(); ++p) CHECK(a[p].to_vector() == b[p].to_vector());
   std::filesystem::remove(path);
+}
+
+// A monitored run, as every optimizer suite checks it: `steps` steps of an MSE regression on an MLP of
+// `widths` (inputs and targets from pattern()), with a Monitor writing a CSV log. Every record names
+// the optimizer's buffers (`buffers`, in the record's order, when given), counts the bytes
+// state_bytes_total() counts and sees no non-finite value; the loss falls; the log has a header and
+// a row per step; the trend, gradient-norm and memory charts are drawn. `each(step, record)` adds the
+// optimizer's own checks. Returns the log's header, for checks of its columns.
+struct MonitoredRun {
+  std::vector<int64_t> widths = {6, 5, 3};
+  int64_t steps = 10;
+  std::vector<std::string> buffers = {};
+  std::function<void(int64_t step, const Record& record)> each = nullptr;
+};
+inline std::string check_monitored_run(const std::function<std::unique_ptr<Optimizer>(MLP&)>& make,
+                                       const MonitoredRun& run = {}) {
+  const std::string stem = (std::filesystem::temp_directory_path() / ("moments_monitored_" + std::to_string(::getpid()))).string();
+  const std::string csv = stem + ".csv";
+  std::filesystem::remove(csv);
+  Generator gen(3);
+  MLP model(run.widths, gen);
+  auto opt = make(model);
+  CAPTURE(opt->name());
+  Tensor x = pattern({8, run.widths.front()}, 2), target = pattern({8, run.widths.back()}, 7);
+  {
+    Monitor monitor(*opt, model.named_parameters(), {.csv_path = csv, .time_steps = false});
+    for (int64_t step = 1; step <= run.steps; ++step) {
+      opt->zero_grad();
+      Tensor loss = mse_loss(model.forward(x), target);  // forward
+      loss.backward();                                   // backward
+      monitor.before_step();
+      opt->step();                                       // update
+      const Record* r = monitor.record(step, loss.item());
+      REQUIRE(r != nullptr);
+      if (!run.buffers.empty()) {
+        std::vector<std::string> names;
+        for (const auto& b : r->buffers) names.push_back(b.buffer);
+        CHECK(names == run.buffers);
+      }
+      int64_t bytes = 0;
+      for (const StateMemory& m : r->memory) bytes += m.bytes;
+      CHECK(bytes == opt->state_bytes_total());
+      CHECK(r->nonfinite.empty());
+      CHECK(std::isfinite(r->update_norm));
+      if (run.each) run.each(step, *r);
+    }
+    CHECK(monitor.history().back().loss < monitor.history().front().loss);
+    save_trends_png(monitor, stem + "_trends.png", opt->name());
+    save_grad_norms_png(monitor, stem + "_grads.png");
+    save_memory_png({{opt->name(), opt.get()}}, stem + "_memory.png");
+  }
+  for (const char* chart : {"_trends.png", "_grads.png", "_memory.png"}) {
+    CHECK(std::filesystem::file_size(stem + chart) > 1000);
+    std::filesystem::remove(stem + chart);
+  }
+  std::ifstream in(csv);
+  std::string header, line;
+  std::getline(in, header);
+  int64_t rows = 0;
+  while (std::getline(in, line)) ++rows;
+  CHECK(rows == run.steps);
+  std::filesystem::remove(csv);
+  return header;
 }
 
 }  // namespace testing

@@ -328,28 +328,8 @@ TEST_CASE("explain: one element's step, with its block's second moment") {
 }
 
 TEST_CASE("the monitor logs and draws an Adam-mini run") {
-  Generator gen(3);
-  MLP model({6, 8, 3}, gen);
-  AdamMini opt(model.named_parameters(), {.learning_rate = 0.01});
-  Monitor monitor(opt, model.named_parameters());
-  Tensor x = pattern({5, 6}, 2), target = pattern({5, 3}, 7);
-  for (int64_t step = 1; step <= 12; ++step) {
-    opt.zero_grad();
-    Tensor loss = mse_loss(model.forward(x), target);
-    loss.backward();
-    monitor.before_step();
-    opt.step();
-    monitor.record(step, loss.data()[0]);
-  }
-  CHECK(monitor.history().size() == 12);
-  CHECK(monitor.history().back().loss < monitor.history().front().loss);
-  const std::string dir = std::filesystem::temp_directory_path().string();
-  for (const std::string& file : {dir + "/moments_adam_mini_trends.png", dir + "/moments_adam_mini_memory.png"}) {
-    if (file.find("trends") != std::string::npos) save_trends_png(monitor, file, "Adam-mini");
-    else save_memory_png({{"Adam-mini", &opt}}, file);
-    CHECK(std::filesystem::file_size(file) > 1000);
-    std::filesystem::remove(file);
-  }
+  testing::check_monitored_run([](MLP& m) { return std::make_unique<AdamMini>(m.named_parameters(), AdamMiniOptions{.learning_rate = 0.01}); },
+                               {.widths = {6, 8, 3}, .steps = 12});
 }
 
 TEST_CASE("Adam-mini trains an MLP on the UCI digits (one v per weight matrix, Adam for biases)") {

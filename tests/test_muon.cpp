@@ -345,36 +345,12 @@ TEST_CASE("Muon on the hidden weight and AdamW on the rest train an MLP on the U
 }
 
 TEST_CASE("a Monitor records MuonWithAuxAdamW's state and memory, and its log and charts are written") {
-  Generator gen(2);
-  MLP model({8, 6, 3}, gen);
-  MuonWithAuxAdamW opt(split_muon_params(model.named_parameters(), {"layers.1"}), MuonOptions{.learning_rate = 0.02});
-  const std::string dir = std::filesystem::temp_directory_path().string();
-  const std::string csv = dir + "/moments_muon_monitor.csv", png = dir + "/moments_muon_trends.png";
-  std::filesystem::remove(csv);
-  Monitor monitor(opt, model.named_parameters(), {.csv_path = csv, .time_steps = false});
-  Tensor x = pattern({5, 8}, 2), target = pattern({5, 3}, 7);
-  const Record* last = nullptr;
-  for (int64_t step = 1; step <= 12; ++step) {
-    opt.zero_grad();
-    Tensor loss = mse_loss(model.forward(x), target);  // forward
-    loss.backward();                                   // backward
-    monitor.before_step();
-    opt.step();                                        // update
-    last = monitor.record(step, loss.item());
-  }
-  REQUIRE(last != nullptr);
-  std::vector<std::string> names;
-  for (const auto& b : last->buffers) names.push_back(b.buffer);
-  CHECK(names == std::vector<std::string>{"exp_avg", "exp_avg_sq", "momentum_buffer"});
-  int64_t bytes = 0;
-  for (const StateMemory& m : last->memory) bytes += m.bytes;
-  CHECK(bytes == opt.state_bytes_total());
-  CHECK(bytes == 4 * 48 + 8 * (6 + 18 + 3));  // layers.0.weight (6 × 8) in Muon; the biases and the head in AdamW
-  CHECK(std::isfinite(last->update_norm));
-  CHECK(last->update_norm > 0.0);
-  save_trends_png(monitor, png, "Muon + AdamW");
-  CHECK(std::filesystem::file_size(png) > 1000);
-  CHECK(std::filesystem::file_size(csv) > 100);
-  std::filesystem::remove(png);
-  std::filesystem::remove(csv);
+  testing::check_monitored_run(
+      [](MLP& m) { return std::make_unique<MuonWithAuxAdamW>(split_muon_params(m.named_parameters(), {"layers.1"}), MuonOptions{.learning_rate = 0.02}); },
+      {.widths = {8, 6, 3}, .steps = 12, .buffers = {"exp_avg", "exp_avg_sq", "momentum_buffer"}, .each = [](int64_t, const Record& r) {
+         int64_t bytes = 0;
+         for (const StateMemory& m : r.memory) bytes += m.bytes;
+         CHECK(bytes == 4 * 48 + 8 * (6 + 18 + 3));  // layers.0.weight (6 × 8) in Muon; the biases and the head in AdamW
+         CHECK(r.update_norm > 0.0);
+       }});
 }

@@ -318,39 +318,8 @@ TEST_CASE("explain() traces one element through the step") {
 }
 
 TEST_CASE("a monitored run: the log and the charts work with schedule-free state") {
-  const std::string dir = std::filesystem::temp_directory_path().string();
-  const std::string csv = dir + "/moments_sf_run_" + std::to_string(::getpid()) + ".csv";
-  std::filesystem::remove(csv);
-  Generator gen(1);
-  MLP model({6, 5, 3}, gen);
-  SF sf(model.parameters(), {.learning_rate = 0.01, .warmup_steps = 3});
-  Monitor monitor(sf, model.named_parameters(), {.csv_path = csv, .time_steps = false});
-  Tensor x = pattern({4, 6}, 2), target = pattern({4, 3}, 7);
-  for (int64_t t = 1; t <= 8; ++t) {
-    sf.zero_grad();
-    Tensor loss = mse_loss(model.forward(x), target);
-    loss.backward();
-    monitor.before_step();
-    sf.step();
-    const Record* r = monitor.record(t, loss.item());
-    REQUIRE(r != nullptr);
-    REQUIRE(r->buffers.size() == 3);
-    CHECK(r->buffers[0].buffer == "exp_avg_sq");
-    CHECK(r->buffers[1].buffer == "x");
-    CHECK(r->buffers[2].buffer == "z");
-    CHECK(r->nonfinite.empty());
-  }
-  CHECK(std::filesystem::file_size(csv) > 0);
-  for (const char* name : {"trends", "grads", "memory"}) {
-    const std::string png = dir + "/moments_sf_" + name + "_" + std::to_string(::getpid()) + ".png";
-    if (std::string(name) == "trends") save_trends_png(monitor, png, "schedule-free AdamW");
-    if (std::string(name) == "grads") save_grad_norms_png(monitor, png);
-    if (std::string(name) == "memory") save_memory_png({{"AdamWScheduleFree", &sf}}, png);
-    CAPTURE(png);
-    CHECK(std::filesystem::file_size(png) > 1000);
-    std::filesystem::remove(png);
-  }
-  std::filesystem::remove(csv);
+  testing::check_monitored_run([](MLP& m) { return std::make_unique<SF>(m.parameters(), ScheduleFreeOptions{.learning_rate = 0.01, .warmup_steps = 3}); },
+                               {.steps = 8, .buffers = {"exp_avg_sq", "x", "z"}});
 }
 
 TEST_CASE("schedule-free AdamW trains an MLP on the UCI digits to >= 90% held-out accuracy, measured in eval mode (at x)") {

@@ -331,33 +331,9 @@ TEST_CASE("Shampoo resumes bit for bit from a state_dict and from a checkpoint")
 }
 
 TEST_CASE("a Monitor records Shampoo's state and draws its charts") {
-  Generator gen(3);
-  MLP model({6, 5, 3}, gen);
-  Shampoo shampoo(model.parameters(), {.learning_rate = 0.05, .grafting = ShampooGrafting::adam});
-  std::string path = (std::filesystem::temp_directory_path() / "moments_shampoo_monitor.csv").string();
-  {
-    Monitor monitor(shampoo, model.named_parameters(), {.csv_path = path, .time_steps = false});
-    Tensor x = pattern({4, 6}, 2), target = pattern({4, 3}, 7);
-    for (int t = 1; t <= 5; ++t) {
-      shampoo.zero_grad();
-      Tensor loss = mse_loss(model.forward(x), target);
-      loss.backward();
-      monitor.before_step();
-      shampoo.step();
-      const Record* r = monitor.record(t, loss.item());
-      REQUIRE(r != nullptr);
-      CHECK(r->update_norm > 0.0);
-      int64_t bytes = 0;
-      for (const StateMemory& m : r->memory) bytes += m.bytes;
-      CHECK(bytes == shampoo.state_bytes_total());
-    }
-    std::string png = (std::filesystem::temp_directory_path() / "moments_shampoo_trends.png").string();
-    save_trends_png(monitor, png, "Shampoo");
-    CHECK(std::filesystem::file_size(png) > 1000);
-    std::filesystem::remove(png);
-  }
-  CHECK(std::filesystem::file_size(path) > 100);
-  std::filesystem::remove(path);
+  testing::check_monitored_run(
+      [](MLP& m) { return std::make_unique<Shampoo>(m.parameters(), ShampooOptions{.learning_rate = 0.05, .grafting = ShampooGrafting::adam}); },
+      {.steps = 5, .each = [](int64_t, const Record& r) { CHECK(r.update_norm > 0.0); }});
 }
 
 TEST_CASE("Shampoo trains an MLP on the UCI digits to >= 90% held-out accuracy") {

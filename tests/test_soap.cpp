@@ -354,41 +354,12 @@ TEST_CASE("SOAP trains an MLP on the UCI digits to >= 90% held-out accuracy") {
 }
 
 TEST_CASE("a Monitor records SOAP's run: its state buffers, memory, a CSV log and the charts") {
-  const std::string dir = std::filesystem::temp_directory_path().string();
-  const std::string csv = dir + "/moments_soap_monitor_" + std::to_string(::getpid()) + ".csv";
-  const std::string png = dir + "/moments_soap_trends_" + std::to_string(::getpid()) + ".png";
-  std::filesystem::remove(csv);
-  Generator gen(2);
-  MLP model({6, 5, 3}, gen);
-  SOAP soap(model.parameters(), {.learning_rate = 0.01, .precondition_frequency = 2});
-  Tensor x = pattern({4, 6}, 2), target = pattern({4, 3}, 7);
-  {
-    Monitor monitor(soap, model.named_parameters(), {.csv_path = csv});
-    for (int64_t step = 1; step <= 8; ++step) {
-      soap.zero_grad();
-      Tensor loss = mse_loss(model.forward(x), target);  // forward
-      loss.backward();                                   // backward
-      monitor.before_step();
-      soap.step();                                       // update
-      const Record* r = monitor.record(step, loss.item());
-      REQUIRE(r != nullptr);
-      int64_t bytes = 0;
-      for (const StateMemory& m : r->memory) bytes += m.bytes;
-      CHECK(bytes == soap.state_bytes_total());
-      if (step == 1) CHECK(r->update_norm == 0.0);  // the first step only initialises
-      else CHECK(r->update_norm > 0.0);
-    }
-    save_trends_png(monitor, png, "SOAP");
-  }
-  std::ifstream in(csv);
-  std::string header, line;
-  std::getline(in, header);
+  const std::string header = testing::check_monitored_run(
+      [](MLP& m) { return std::make_unique<SOAP>(m.parameters(), SoapOptions{.learning_rate = 0.01, .precondition_frequency = 2}); },
+      {.steps = 8, .each = [](int64_t step, const Record& r) {
+         if (step == 1) CHECK(r.update_norm == 0.0);  // the first step only initialises
+         else CHECK(r.update_norm > 0.0);
+       }});
   CHECK(header.find(",state.GG0.mean_abs,") != std::string::npos);
   CHECK(header.find(",state.Q1.max_abs") != std::string::npos);
-  int rows = 0;
-  while (std::getline(in, line)) ++rows;
-  CHECK(rows == 8);
-  CHECK(std::filesystem::file_size(png) > 1000);
-  std::filesystem::remove(csv);
-  std::filesystem::remove(png);
 }
