@@ -36,9 +36,11 @@
 //   - bs is an option here (`batch_size`, kept in the state dict with the rest); the canonical code takes it
 //     as step(bs=...), its training script passing the tokens of one optimizer step (480 · 1024). Set it to
 //     the examples (or tokens) of one minibatch, the same count the sampled loss averages over.
-//   - The paper writes the clip as clip(m / max(ρ h, ε), 1) with h = bs · ĝ ⊙ ĝ; the code, followed here,
-//     keeps h = ĝ ⊙ ĝ (ĝ of the mean loss) and divides by ρ · bs · h + 1e-15: the same step for h > 0.
-//   - The paper's η absorbs ρ (θ − η_t ρ · clip(...)); the code's η multiplies the clipped ratio directly.
+//   - The paper writes the clip as clip(m / max(γ h, ε), 1) with the estimate ĥ = bs · ĝ ⊙ ĝ; the code,
+//     followed here, keeps h = ĝ ⊙ ĝ (ĝ of the mean loss) and divides by ρ · bs · h + 1e-15 (ρ the
+//     paper's γ; ε added, not a max): the same step wherever ρ bs h ≫ 1e-15.
+//   - An earlier sophia.py (same repository) clipped |m| / (h + 1e-15) at γ = 2e4 instead of at 1, so its
+//     steps reached η γ; the current one, followed here, bounds every step by η.
 //   - Rounding as torch does it on the CPU: ρ·bs is formed in double and rounded once to float32 (torch's
 //     Python scalar); ρ·bs·h and + 1e-15 are rounded apart; m's update is one fused multiply-add after β1 m
 //     (torch's `mul_(beta1).add_(grad, alpha=1 - beta1)`); the Hessian's (1 − β2) ĝ ĝ is two products, then
