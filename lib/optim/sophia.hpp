@@ -46,7 +46,8 @@
 //     (torch's `mul_(beta1).add_(grad, alpha=1 - beta1)`); the Hessian's (1 − β2) ĝ ĝ is two products, then
 //     the sum (torch's addcmul_).
 //   - update_hessian() uses whatever .grad each parameter holds; producing ĝ (labels sampled from the model,
-//     the cross-entropy on them, backward) is the training loop's part, as in the canonical script.
+//     the cross-entropy on them, backward) is the training loop's part, as in the canonical script (which
+//     also clips ĝ's global norm at its grad_clip = 1 before update_hessian; the hook above does not).
 //     It creates the state of a parameter not yet stepped (m = h = 0, t = 0), as the canonical code does.
 //   - sign(NaN) is NaN (lion_math.hpp); the canonical code's torch.sign gives 0, but its ratio is NaN then
 //     too, so θ turns NaN either way.
