@@ -16,6 +16,7 @@
 #include "optim/rmsprop_math.hpp"
 #include "optim/schedule_free_math.hpp"
 #include "optim/sgd_math.hpp"
+#include "optim/sophia_math.hpp"
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
@@ -77,6 +78,12 @@ class ExecutorBackend final : public Backend {
   }
   void lion_update(float* theta, const float* grad, float* m, int64_t n, const LionScalars& s) override {
     MOMENTS_EXECUTOR::lion_update(theta, grad, m, n, s);
+  }
+  void sophia_update(float* theta, const float* grad, float* m, const float* h, int64_t n, const SophiaScalars& s) override {
+    MOMENTS_EXECUTOR::sophia_update(theta, grad, m, h, n, s);
+  }
+  void sophia_update_hessian(float* h, const float* grad, int64_t n, const SophiaHessianScalars& s) override {
+    MOMENTS_EXECUTOR::sophia_update_hessian(h, grad, n, s);
   }
   void lamb_stage1(const float* theta, const float* grad, float* m, float* v, float* u, int64_t n,
                    const LambScalars& s) override {

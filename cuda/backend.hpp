@@ -46,6 +46,8 @@ struct AdamaxScalars;
 struct NadamScalars;
 struct RadamScalars;
 struct LionScalars;
+struct SophiaScalars;
+struct SophiaHessianScalars;
 struct LambScalars;
 struct MuonScalars;
 struct AdamMiniScalars;
@@ -108,6 +110,9 @@ class Backend {
   virtual void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s) = 0;
   // Lion (lib/optim/lion.cpp): one buffer, the momentum m.
   virtual void lion_update(float* theta, const float* grad, float* m, int64_t n, const LionScalars& s) = 0;
+  // Sophia-G (lib/optim/sophia.cpp): the step reads the Hessian estimate h; update_hessian's EMA writes it.
+  virtual void sophia_update(float* theta, const float* grad, float* m, const float* h, int64_t n, const SophiaScalars& s) = 0;
+  virtual void sophia_update_hessian(float* h, const float* grad, int64_t n, const SophiaHessianScalars& s) = 0;
   // LAMB (lib/optim/lamb.cpp): stage 1 writes u (n,) and updates m, v; stage 2 does θ ← θ − step · u.
   virtual void lamb_stage1(const float* theta, const float* grad, float* m, float* v, float* u, int64_t n,
                            const LambScalars& s) = 0;

@@ -28,6 +28,9 @@ void nadam_update(float* theta, const float* grad, float* m, float* v, int64_t n
 void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s);
 // lion.cu: Lion's step, arguments as in lib/optim/lion_math.hpp.
 void lion_update(float* theta, const float* grad, float* m, int64_t n, const LionScalars& s);
+// sophia.cu: Sophia-G's step and its Hessian EMA, arguments as in lib/optim/sophia_math.hpp.
+void sophia_update(float* theta, const float* grad, float* m, const float* h, int64_t n, const SophiaScalars& s);
+void sophia_update_hessian(float* h, const float* grad, int64_t n, const SophiaHessianScalars& s);
 // lamb.cu: LAMB's two element-wise stages (lamb_math.hpp); the norms between them are Tensor ops.
 void lamb_stage1(const float* theta, const float* grad, float* m, float* v, float* u, int64_t n, const LambScalars& s);
 void lamb_stage2(float* theta, const float* u, int64_t n, float step);

@@ -28,5 +28,6 @@
 #include "optim/schedule.hpp"
 #include "optim/schedulers.hpp"
 #include "optim/sgd.hpp"
+#include "optim/sophia.hpp"
 #include "optim/shampoo.hpp"
 #include "optim/soap.hpp"

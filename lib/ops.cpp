@@ -14,6 +14,7 @@
 #include "elementwise.hpp"
 #include "ops_cuda.hpp"  // the Device::cuda side: kernels in cuda/
 #include "parallel.hpp"
+#include "random.hpp"
 
 namespace moments {
 
@@ -741,6 +742,35 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& targets) 
       return Grads{gz};
     });
   return out;
+}
+
+std::vector<int64_t> sample_labels(const Tensor& logits, Generator& gen) {
+  if (logits.dim() != 2 || logits.size(1) == 0 || logits.size(0) == 0)
+    fail("sample_labels: logits must be (N, C) with N, C >= 1, got ", shape_str(logits.shape()));
+  const int64_t n = logits.size(0), classes = logits.size(1);
+  const std::vector<float> z = logits.to_vector();  // a host copy, from either device
+  std::vector<int64_t> labels(static_cast<size_t>(n));
+  std::vector<double> weight(static_cast<size_t>(classes));
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = z.data() + i * classes;
+    double max = row[0];
+    for (int64_t c = 0; c < classes; ++c) {
+      if (!std::isfinite(row[c])) fail("sample_labels: logit ", row[c], " at row ", i, ", class ", c, " is not finite");
+      max = std::max(max, static_cast<double>(row[c]));
+    }
+    double total = 0.0;  // softmax's denominator, max-subtracted
+    for (int64_t c = 0; c < classes; ++c) total += weight[static_cast<size_t>(c)] = std::exp(row[c] - max);
+    double u = gen.uniform() * total;  // u ~ U[0, Σ e^(z − max)): the class whose cumulative weight passes u
+    int64_t label = 0;                  // the argmax has weight 1, so some class has weight > 0
+    for (int64_t c = 0; c < classes; ++c) {
+      const double w = weight[static_cast<size_t>(c)];
+      if (w > 0.0) label = c;  // the last class that can be drawn, should rounding leave u past every weight
+      if (u < w) break;
+      u -= w;
+    }
+    labels[static_cast<size_t>(i)] = label;
+  }
+  return labels;
 }
 
 Tensor mse_loss(const Tensor& prediction, const Tensor& target) {

@@ -49,6 +49,8 @@
 
 namespace moments {
 
+class Generator;  // random.hpp
+
 // ---- elementwise arithmetic with broadcasting ----------------------------
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
@@ -117,6 +119,11 @@ Tensor log_softmax(const Tensor& a);  // over the last dim, via log-sum-exp
 // ---- losses -----------------------------------------------------------------
 // logits (N, C), targets N class indices in [0, C): mean over the batch of -log p[target].
 Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& targets);
+// Not an op (nothing to differentiate): logits (N, C) -> N class indices, row i's drawn from softmax(z_i)
+// with one gen.uniform() per row (the inverse of the cumulative distribution, in double). The labels of
+// Sophia's Gauss–Newton–Bartlett estimator (optim/sophia.hpp): cross_entropy(logits, sample_labels(logits,
+// gen)) is the loss whose squared gradient estimates the Hessian's diagonal. A non-finite logit is refused.
+std::vector<int64_t> sample_labels(const Tensor& logits, Generator& gen);
 // mean of (prediction - target)^2 over all elements; shapes must be equal.
 Tensor mse_loss(const Tensor& prediction, const Tensor& target);
 

@@ -281,6 +281,12 @@ TEST_CASE("every optimizer's step gives the same parameters and state on any thr
       {"Adafactor", [](const auto& p) { return std::make_unique<Adafactor>(p, AdafactorOptions{}); }},
       {"Adafactor beta1", [](const auto& p) { return std::make_unique<Adafactor>(p, AdafactorOptions{.beta1 = 0.9}); }},
       {"Lion", [](const auto& p) { return std::make_unique<Lion>(p, LionOptions{.learning_rate = 1e-3, .weight_decay = 0.1}); }},
+      // update_hessian's loop first (from the gradients set), so the steps divide by a nonzero h, partly clipped.
+      {"SophiaG", [](const auto& p) {
+         auto sophia = std::make_unique<SophiaG>(p, SophiaGOptions{.learning_rate = 1e-3, .batch_size = 1});
+         sophia->update_hessian();
+         return sophia;
+       }},
       {"LAMB", [](const auto& p) { return std::make_unique<Lamb>(p, LambOptions{.learning_rate = 1e-3}); }},
       {"LAMB L2, nvlamb", [](const auto& p) { return std::make_unique<Lamb>(p, LambOptions{.weight_decay = 0.0, .adam_w_mode = false, .use_nvlamb = true}); }},
       {"Muon + AdamW", [](const auto& p) {

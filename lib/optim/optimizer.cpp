@@ -73,13 +73,17 @@ void Optimizer::step() {
     for (Tensor& param : groups_[g]) {
       Tensor grad = param.grad();
       if (!grad.defined()) continue;  // as in PyTorch: no gradient, no update, no state
-      auto [it, fresh] = state_.try_emplace(param.impl());
-      ParamState& state = it->second;
-      if (fresh) init_state(param, state, g);
+      ParamState& state = state_or_init(param, g);
       state.step += 1;
       update(param, grad, state, g);
     }
   }
+}
+
+ParamState& Optimizer::state_or_init(const Tensor& param, size_t group) {
+  auto [it, fresh] = state_.try_emplace(param.impl());
+  if (fresh) init_state(param, it->second, group);
+  return it->second;
 }
 
 void Optimizer::zero_grad() {

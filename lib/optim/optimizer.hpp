@@ -135,6 +135,9 @@ class Optimizer {
   // Called by step() once the step counts are checked and before the first update(): for what needs every
   // gradient at once (LAMB's global gradient norm). The default does nothing.
   virtual void begin_step() {}
+  // The state of `param` (of group `group`), created by init_state if it has none yet: what step() does before
+  // update(), for the work an optimizer does outside step() (SophiaG::update_hessian).
+  ParamState& state_or_init(const Tensor& param, size_t group);
 
   // For update(): is this the traced parameter, and which element?
   bool traced(const Tensor& param) const { return param.impl() == traced_param_; }

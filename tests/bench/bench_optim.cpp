@@ -3,7 +3,7 @@
 //   1. bandwidth: STREAM-style copy and triad and an in-place read-modify-write
 //      kernel (the shape of an optimizer step: read two arrays, write one), on
 //      one thread and on two, at 1M, 10M and 50M floats per array;
-//   2. one step of SGD (momentum), Adam, AdamW, Adafactor, Lion, schedule-free AdamW and Adam-mini at 1M, 10M and 50M
+//   2. one step of SGD (momentum), Adam, Sophia-G, AdamW, Adafactor, Lion, schedule-free AdamW and Adam-mini at 1M, 10M and 50M
 //      parameters, as one tensor and as 100 tensors of mixed sizes: ms, GB/s,
 //      the fraction of the in-place kernel's GB/s, and heap allocations per
 //      steady-state step (target 0). The baseline is the in-place kernel over
@@ -127,6 +127,8 @@ const std::vector<OptimizerCase>& optimizer_cases() {
        }},
       {"Adam", 28,  // θ, g, m, v: read 4, write 3
        [](const std::vector<Tensor>& p) { return std::make_unique<Adam>(p); }},
+      {"SophiaG", 24,  // θ, g, m, h: read 4, write 2 (h is read only; update_hessian's EMA, every k steps, not timed)
+       [](const std::vector<Tensor>& p) { return std::make_unique<SophiaG>(p, SophiaGOptions{.learning_rate = 1e-3}); }},
       {"AdamW", 28, [](const std::vector<Tensor>& p) { return std::make_unique<AdamW>(p); }},
       {"Adafactor", 12,  // θ, g: read 2, write 1 (its state is n + m per matrix)
        [](const std::vector<Tensor>& p) { return std::make_unique<Adafactor>(p); }},

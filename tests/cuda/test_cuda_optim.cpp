@@ -335,3 +335,25 @@ TEST_CASE("SOAP for 10 steps: cpu and cuda agree within 3e-6 + 1e-5 relative (ma
                {.precondition_frequency = 2, .precondition_1d = true, .normalize_grads = true}, {2}, rtol, atol);
   compare_soap("SOAP no basis", {.max_precond_dim = 0}, {5, 4}, 0.0f, 0.0f);  // Adam's kernel: the same bits
 }
+
+namespace {
+// SophiaG whose Hessian EMA takes each step's own gradient just before the step (a stand-in for the GNB
+// estimator's), so that both kernels run: the EMA and the step dividing by it.
+class SophiaHessianEveryStep : public SophiaG {
+ public:
+  using SophiaG::SophiaG;
+
+ protected:
+  void begin_step() override { update_hessian(); }
+};
+}  // namespace
+
+TEST_CASE("SophiaG for 10 steps, the Hessian every step: cpu and cuda agree bit for bit") {
+  // The same sophia_update_element and sophia_hessian_element on both sides; the fused multiply-add of m's
+  // update is an explicit fmaf, the rest is not fused (-fmad=false).
+  for (int64_t n : {1, 31, 1000003})
+    compare("SophiaG", make<SophiaHessianEveryStep>(SophiaGOptions{.learning_rate = 0.01, .batch_size = 4}), {n}, 0.0f);
+  compare("SophiaG clipped (h = 0), decay, maximize",
+          make<SophiaG>(SophiaGOptions{.learning_rate = 0.05, .beta1 = 0.5, .weight_decay = 0.3, .maximize = true}), {7, 9},
+          0.0f);
+}

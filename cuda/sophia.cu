@@ -1,0 +1,41 @@
+// cuda/sophia.cu — Sophia-G's step and Hessian update as kernels: the CUDA mirrors of sophia_update and
+// sophia_update_hessian in lib/optim/sophia.cpp. One thread per element loads its values into registers,
+// runs the same sophia_update_element / sophia_hessian_element (lib/optim/sophia_math.hpp) and stores them
+// once; the per-step scalars arrive in SophiaScalars / SophiaHessianScalars, computed once on the host.
+#include "kernels.hpp"
+#include "launch.hpp"
+#include "optim/sophia_math.hpp"
+
+namespace moments::cuda::MOMENTS_EXECUTOR {
+
+constexpr unsigned int kThreads = 256;  // threads per block
+
+// theta, grad, m, h: (n,).
+__global__ void sophia_kernel(float* theta, const float* grad, float* m, const float* h, int64_t n, const SophiaScalars s) {
+  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  float x = theta[i];
+  float m_i = m[i];
+  sophia_update_element(x, grad[i], m_i, h[i], s);
+  theta[i] = x;
+  m[i] = m_i;
+}
+
+// h, grad: (n,).
+__global__ void sophia_hessian_kernel(float* h, const float* grad, int64_t n, const SophiaHessianScalars s) {
+  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  float h_i = h[i];
+  sophia_hessian_element(h_i, grad[i], s);
+  h[i] = h_i;
+}
+
+void sophia_update(float* theta, const float* grad, float* m, const float* h, int64_t n, const SophiaScalars& s) {
+  if (n > 0) launch("sophia_kernel", sophia_kernel, blocks_for(n, kThreads), kThreads, 0, theta, grad, m, h, n, s);
+}
+
+void sophia_update_hessian(float* h, const float* grad, int64_t n, const SophiaHessianScalars& s) {
+  if (n > 0) launch("sophia_hessian_kernel", sophia_hessian_kernel, blocks_for(n, kThreads), kThreads, 0, h, grad, n, s);
+}
+
+}  // namespace moments::cuda::MOMENTS_EXECUTOR
