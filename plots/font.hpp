@@ -15,10 +15,12 @@
 // 10 pt × 1.2^(scale − 1) at 100 dpi, matplotlib's "medium", "large", "x-large"
 // (10 pt at 100 dpi is 13.9 pixels per em).
 //
-// TYPESETTING: labels are written in ASCII ("1e-3", "-0.5"). A font that has the
-// characters (Font::typesets() is true for the TrueType font) draws them as a
-// figure would: a hyphen before a digit as the minus sign U+2212, "1e-3" as
-// 10⁻³ and "2.5e-3" as 2.5×10⁻³ (typeset_number does the rewriting).
+// TYPESETTING: tick labels are made in ASCII ("1e-3", "-0.5"). When the chart
+// font has the characters (Font::typesets(): DejaVu Sans has them, the bitmap
+// font not), the charts rewrite them as a figure prints them before measuring
+// and drawing (tick_label_for_chart, through place_ticks in chart_frame.hpp): a
+// leading hyphen as the minus sign U+2212, "1e-3" as 10⁻³, "2.5e-3" as 2.5×10⁻³,
+// and every m × 10^k tick of a log axis as 10⁻³ or 2×10⁻³.
 //
 // The chart font is chosen once per process; set_chart_font changes it for every
 // chart drawn afterwards (tests draw the same chart with both fonts). Do not call
