@@ -131,10 +131,7 @@ Layout lay_out(const Data& data, const Rect& area, const Margins& at_least, int 
     l.plot = plot_area(area, l.decor);
     l.sy = ScaleMap(Scale::linear, data.lo, data.hi, l.plot.bottom(), l.plot.y);
     l.y_ticks = fitting_ticks(std::clamp(l.plot.height / 45, 2, 10), 6, false, [&](int count) {
-      std::vector<PlacedTick> placed;
-      for (const Tick& t : linear_ticks(data.lo, data.hi, count, o.y_format))
-        placed.push_back({l.sy.to_pixel(t.value), t.label, t.major});
-      return placed;
+      return place_ticks(linear_ticks(data.lo, data.hi, count, o.y_format), l.sy);
     });
     slot = n ? static_cast<double>(l.plot.width) / static_cast<double>(n) : 0.0;
     l.x_ticks.clear();

@@ -173,7 +173,12 @@ bool continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x8
 std::array<uint8_t, kGlyphHeight> glyph_rows(char c) { return glyph(c).rows; }
 int glyph_advance(char c) { return glyph(c).advance; }
 
-int text_width(std::string_view text, int scale) {
+const Font& bitmap_font() {
+  static const BitmapFont font;
+  return font;
+}
+
+int BitmapFont::width(std::string_view text, int scale) const {
   if (text.empty()) return 0;
   int width = 0;
   for (char c : text)
@@ -181,9 +186,9 @@ int text_width(std::string_view text, int scale) {
   return (width - 1) * scale;  // no gap after the last glyph
 }
 
-Rect draw_text(Canvas& canvas, int x, int y, std::string_view text, const TextStyle& style) {
+Rect BitmapFont::draw(Canvas& canvas, int x, int y, std::string_view text, const TextStyle& style) const {
   const int s = std::max(1, style.scale);
-  const int along = text_width(text, s), across = text_height(s);
+  const int along = width(text, s), across = line_height(s);
   // The box on the canvas: turned text swaps width and height.
   const int box_w = style.vertical ? across : along, box_h = style.vertical ? along : across;
   int left = style.halign == HAlign::left ? x : style.halign == HAlign::center ? x - box_w / 2 : x - box_w;

@@ -12,36 +12,29 @@
 // Text can be scaled by whole numbers (titles) and turned 90° counter-clockwise to
 // read bottom to top (a y-axis label). Glyph pixels are solid: text is crisp at
 // every scale. (There is no bold: at 5 pixels wide, m and w would close up.)
+// It implements Font (font.hpp): charts draw with it when no TrueType font was
+// configured, and tests draw their bitmap goldens with it.
 #pragma once
 #include <array>
 #include <cstdint>
 #include <string_view>
 
 #include "canvas.hpp"
+#include "font.hpp"
 
 namespace moments::plots {
 
 inline constexpr int kGlyphWidth = 5;    // pixels, at scale 1
 inline constexpr int kGlyphHeight = 13;  // the height of a line of text, at scale 1
 
-enum class HAlign { left, center, right };
-enum class VAlign { top, middle, bottom };
-
-struct TextStyle {
-  Color color = rgb(0x222222);
-  int scale = 1;                 // each glyph pixel becomes scale × scale pixels
-  HAlign halign = HAlign::left;  // is x the left edge, the centre or the right edge of the text?
-  VAlign valign = VAlign::top;   // is y the top, the middle or the bottom of the line?
-  bool vertical = false;         // turned 90° counter-clockwise; the alignments still refer to x and y
+class BitmapFont final : public Font {
+ public:
+  std::string name() const override { return "moments bitmap font 5x13"; }
+  int width(std::string_view text, int scale) const override;
+  int line_height(int scale) const override { return kGlyphHeight * scale; }
+  Rect draw(Canvas& canvas, int x, int y, std::string_view text, const TextStyle& style) const override;
 };
-
-// Size of a line of text in pixels, as it reads (before any turn).
-int text_width(std::string_view text, int scale = 1);
-inline int text_height(int scale = 1) { return kGlyphHeight * scale; }
-
-// Draws one line of text anchored at (x, y) as the style's alignments say, and
-// returns the rectangle it occupies.
-Rect draw_text(Canvas& canvas, int x, int y, std::string_view text, const TextStyle& style = {});
+const Font& bitmap_font();  // the one instance
 
 // A glyph's 13 rows as bits, bit 4 the leftmost column (for tests and the curious),
 // and how far it advances the pen at scale 1.

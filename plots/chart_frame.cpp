@@ -8,7 +8,6 @@ namespace moments::plots {
 namespace {
 
 constexpr int kLegendPadX = 8, kLegendPadY = 6;  // inside the legend box
-constexpr int kLegendRow = 16;                   // a row: 13 pixels of text + 3
 constexpr int kSwatch = 18;                      // width of a line swatch
 constexpr int kSwatchGap = 6;                    // swatch to name
 constexpr int kBandSpacing = 18;                 // between entries in a band
@@ -28,12 +27,16 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 void draw_swatch(Canvas& canvas, int x, int row_top, const LegendEntry& entry) {
   if (entry.swatch_box) {
-    canvas.fill_rect({x + 4, row_top + 2, 9, 9}, entry.color);
-  } else {  // a line through the middle of the capitals (rows 2-10)
-    canvas.draw_line({static_cast<double>(x), row_top + 6.5}, {static_cast<double>(x + kSwatch), row_top + 6.5},
-                     entry.color, 2.0);
+    const int side = text_height() - 4;  // 9 pixels for the bitmap font's 13
+    canvas.fill_rect({x + 4, row_top + 2, side, side}, entry.color);
+  } else {  // a line through the middle of the line of text (the bitmap font's capitals)
+    const double mid = row_top + text_height() / 2.0;
+    canvas.draw_line({static_cast<double>(x), mid}, {static_cast<double>(x + kSwatch), mid}, entry.color, 2.0);
   }
 }
+
+// A row of a legend: a line of text and a gap (16 pixels with the bitmap font).
+int legend_row() { return text_height() + theme::line_gap; }
 
 int entry_width(const LegendEntry& entry) { return kSwatch + kSwatchGap + text_width(entry.name); }
 
@@ -88,6 +91,13 @@ Rect plot_area(const Rect& area, const Decor& decor) {
 
 Margins margins_of(const Rect& area, const Rect& plot) {
   return {plot.x - area.x, plot.y - area.y, area.right() - plot.right(), area.bottom() - plot.bottom()};
+}
+
+std::vector<PlacedTick> place_ticks(const std::vector<Tick>& ticks, const ScaleMap& map) {
+  std::vector<PlacedTick> placed;
+  for (const Tick& t : ticks)
+    placed.push_back({map.to_pixel(t.value), tick_label_for_chart(t.label, t.value, map.scale() == Scale::log), t.major});
+  return placed;
 }
 
 void draw_grid(Canvas& canvas, const Rect& plot, const std::vector<PlacedTick>& x_ticks,
@@ -177,7 +187,7 @@ int legend_box_width(const std::vector<LegendEntry>& entries) {
 }
 
 int legend_box_height(const std::vector<LegendEntry>& entries) {
-  return 2 * kLegendPadY + static_cast<int>(entries.size()) * kLegendRow - theme::line_gap;
+  return 2 * kLegendPadY + static_cast<int>(entries.size()) * legend_row() - theme::line_gap;
 }
 
 void draw_legend_box(Canvas& canvas, const Rect& box, const std::vector<LegendEntry>& entries) {
@@ -188,7 +198,7 @@ void draw_legend_box(Canvas& canvas, const Rect& box, const std::vector<LegendEn
     int x = box.x + kLegendPadX;
     draw_swatch(canvas, x, row_top, entry);
     draw_text(canvas, x + kSwatch + kSwatchGap, row_top, entry.name, {.color = theme::text});
-    row_top += kLegendRow;
+    row_top += legend_row();
   }
 }
 
@@ -203,7 +213,7 @@ std::vector<Rect> legend_corners(const Rect& plot, int width, int height) {
 
 int legend_band_height(const std::vector<LegendEntry>& entries, int width) {
   if (entries.empty()) return 0;
-  return static_cast<int>(band_rows(entries, width).size()) * kLegendRow - theme::line_gap;
+  return static_cast<int>(band_rows(entries, width).size()) * legend_row() - theme::line_gap;
 }
 
 void draw_legend_band(Canvas& canvas, const Rect& band, const std::vector<LegendEntry>& entries) {
@@ -217,7 +227,7 @@ void draw_legend_band(Canvas& canvas, const Rect& band, const std::vector<Legend
       draw_text(canvas, x + kSwatch + kSwatchGap, row_top, entry->name, {.color = theme::text});
       x += entry_width(*entry) + kBandSpacing;
     }
-    row_top += kLegendRow;
+    row_top += legend_row();
   }
 }
 

@@ -24,8 +24,9 @@
 #include <string>
 #include <vector>
 
-#include "bitmap_font.hpp"
 #include "canvas.hpp"
+#include "font.hpp"
+#include "ticks.hpp"
 #include "png_io.hpp"
 
 namespace moments::plots {
@@ -110,6 +111,10 @@ struct PlacedTick {
   std::string label{};  // may hold '\n' between lines (category names)
   bool major = true;
 };
+
+// Ticks of an axis at their pixels, labelled for the chart font
+// (tick_label_for_chart: 10⁻³ on log axes, − for minus, when the font can).
+std::vector<PlacedTick> place_ticks(const std::vector<Tick>& ticks, const ScaleMap& map);
 
 // Dashed grid lines at the major ticks.
 void draw_grid(Canvas& canvas, const Rect& plot, const std::vector<PlacedTick>& x_ticks,

@@ -150,11 +150,7 @@ Layout lay_out(const Data& data, const Rect& area, const Margins& at_least, int 
     l.sx = ScaleMap(Scale::linear, f.x_min, f.x_max, l.plot.x, l.plot.right());
     l.sy = ScaleMap(Scale::linear, f.y_min, f.y_max, l.plot.bottom(), l.plot.y);
     l.sz = ScaleMap(o.z_scale, data.z_lo, data.z_hi, l.bar.bottom(), l.bar.y);
-    auto axis_ticks = [](const ScaleMap& map, std::vector<Tick> ticks) {
-      std::vector<PlacedTick> placed;
-      for (const Tick& t : ticks) placed.push_back({map.to_pixel(t.value), t.label, t.major});
-      return placed;
-    };
+    auto axis_ticks = [](const ScaleMap& map, const std::vector<Tick>& ticks) { return place_ticks(ticks, map); };
     l.x_ticks = fitting_ticks(std::clamp(l.plot.width / 70, 2, 10), 12, true,
                               [&](int n) { return axis_ticks(l.sx, linear_ticks(f.x_min, f.x_max, n)); });
     l.y_ticks = fitting_ticks(std::clamp(l.plot.height / 45, 2, 10), 6, false,

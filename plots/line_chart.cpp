@@ -228,11 +228,6 @@ std::vector<Tick> axis_ticks(Scale scale, double lo, double hi, int count, Numbe
   return scale == Scale::log ? log_ticks(lo, hi, count) : linear_ticks(lo, hi, count, format);
 }
 
-std::vector<PlacedTick> place(const std::vector<Tick>& ticks, const ScaleMap& map) {
-  std::vector<PlacedTick> placed;
-  for (const Tick& t : ticks) placed.push_back({map.to_pixel(t.value), t.label, t.major});
-  return placed;
-}
 
 // Notes joined with "; " as long as a line fits the width.
 std::vector<std::string> note_lines(const std::vector<std::string>& notes, int width) {
@@ -263,10 +258,10 @@ Layout lay_out(const LineChartOptions& o, const Data& data, const Rect& area, co
     l.sx = ScaleMap(o.x_scale, data.x_lo, data.x_hi, l.plot.x, l.plot.right());
     l.sy = ScaleMap(o.y_scale, data.y_lo, data.y_hi, l.plot.bottom(), l.plot.y);
     l.x_ticks = fitting_ticks(std::clamp(l.plot.width / 80, 2, 12), 16, true, [&](int count) {
-      return place(axis_ticks(o.x_scale, data.x_lo, data.x_hi, count, NumberFormat::compact), l.sx);
+      return place_ticks(axis_ticks(o.x_scale, data.x_lo, data.x_hi, count, NumberFormat::compact), l.sx);
     });
     l.y_ticks = fitting_ticks(std::clamp(l.plot.height / 45, 2, 10), 6, false, [&](int count) {
-      return place(axis_ticks(o.y_scale, data.y_lo, data.y_hi, count, o.y_format), l.sy);
+      return place_ticks(axis_ticks(o.y_scale, data.y_lo, data.y_hi, count, o.y_format), l.sy);
     });
     int y_width = 0, overhang = 0;
     for (const PlacedTick& t : l.y_ticks) y_width = std::max(y_width, text_width(t.label));

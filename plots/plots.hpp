@@ -3,11 +3,15 @@
 //
 // ABOUT
 //   plots/ draws every chart moments shows with no plotting library: its own
-//   canvas, anti-aliased lines and hand-drawn bitmap font; only the PNG encoding
-//   is stb_image_write's. It depends on the C++ standard library and stb only,
+//   canvas and anti-aliased lines; text in DejaVu Sans (matplotlib's face) through
+//   stb_truetype when the font file was found at configure time, else in its own
+//   hand-drawn bitmap font; the PNG encoding is stb_image_write's. It depends on
+//   the C++ standard library and stb only,
 //   knows nothing of tensors, and can be read on its own, bottom up:
 //     canvas.hpp       pixels, blending, lines of any width, markers, clipping
-//     bitmap_font.hpp  the font (every glyph drawn in the source) and text
+//     font.hpp         text, one interface for both fonts; the chart font; typeset labels
+//     bitmap_font.hpp  the bitmap font (every glyph drawn in the source)
+//     truetype_font.hpp  a TrueType font through stb_truetype (sizes in points at 100 dpi)
 //     ticks.hpp        nice 1-2-5 ticks, log decades, compact labels, scales
 //     series_prep.hpp  restarts, TensorBoard's EMA smoothing, min/max thinning
 //     chart_frame.hpp  layout, axes, grid, legend, the palette
@@ -65,8 +69,10 @@
 #include "colormap.hpp"
 #include "field_chart.hpp"
 #include "figure.hpp"
+#include "font.hpp"
 #include "line_chart.hpp"
 #include "plot_error.hpp"
 #include "png_io.hpp"
 #include "series_prep.hpp"
 #include "ticks.hpp"
+#include "truetype_font.hpp"

@@ -11,6 +11,7 @@
 
 #include <stb/stb_image.h>
 
+#include "plots.hpp"
 #include "testing.hpp"
 
 using namespace moments;
@@ -442,7 +443,8 @@ TEST_CASE("charts: trends, gradient norms, comparison and memory are written as 
     std::filesystem::remove(path);
   };
   save_trends_png(monitor, dir + "/moments_trends.png", "trends");
-  check_png(dir + "/moments_trends.png", 2 * 560, 2 * 360 + 38);  // 2 × 2 panels and a title band
+  // 2 × 2 panels and a title band: padding and a line of title text (38 pixels in the bitmap font, 32 in DejaVu Sans)
+  check_png(dir + "/moments_trends.png", 2 * 560, 2 * 360 + moments::plots::theme::pad + moments::plots::text_height(2));
   save_grad_norms_png(monitor, dir + "/moments_grads.png");
   check_png(dir + "/moments_grads.png", 800, 500);
   save_comparison_png({{"a", &monitor}, {"b", &monitor}}, dir + "/moments_compare.png");

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "plots.hpp"
@@ -21,6 +22,26 @@ inline std::string data_dir() {
   const char* dir = std::getenv("PLOTS_TEST_DATA");
   REQUIRE_MESSAGE(dir != nullptr, "PLOTS_TEST_DATA is not set (run the tests through meson test)");
   return dir;
+}
+
+// The plots suite draws with the bitmap font unless a test says otherwise, so
+// that its pixel tests and the bitmap golden hold whichever font the build found.
+inline const bool kBitmapFontByDefault = (set_chart_font(&bitmap_font()), true);
+
+// Charts drawn in this scope use `font`; then the bitmap font again.
+struct UseFont {
+  explicit UseFont(const Font& font) { set_chart_font(&font); }
+  ~UseFont() { set_chart_font(&bitmap_font()); }
+  UseFont(const UseFont&) = delete;
+  UseFont& operator=(const UseFont&) = delete;
+};
+
+// The TrueType font the build was configured with (-Dchart_font), or nullptr
+// when it found none (tests of the TrueType path then say so and skip).
+inline const TrueTypeFont* configured_truetype() {
+  static const std::unique_ptr<TrueTypeFont> font =
+      configured_font_path().empty() ? nullptr : std::make_unique<TrueTypeFont>(configured_font_path());
+  return font.get();
 }
 
 inline std::string color_str(Color c) {

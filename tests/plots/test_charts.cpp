@@ -7,7 +7,9 @@
 // pixel, with tests/plots/reference_chart.png (look at it), and its checksum
 // with kReferenceChecksum. After an intended change to the drawing, run
 //   MOMENTS_PLOTS_UPDATE_REFERENCE=1 meson test -C build plots_charts
-// which rewrites the PNG and prints the new checksum to paste below.
+// which rewrites the PNG and prints the new checksum to paste below. The same
+// chart drawn in DejaVu Sans (the TrueType path) has its own golden,
+// reference_chart_truetype.png and kReferenceChecksumTrueType.
 #include <stb/stb_image.h>
 
 #include <chrono>
@@ -299,16 +301,14 @@ TEST_CASE("the same chart gives the same pixels and the same PNG bytes") {
   CHECK(encode_png(a) == encode_png(b));
 }
 
-TEST_CASE("golden: the reference chart matches tests/plots/reference_chart.png") {
-  DrawStats stats;
-  Canvas canvas = reference_chart().render(&stats);
-  CHECK(stats.non_finite == 15);
-  CHECK(stats.replaced == 201);  // the first run's steps from 1200 on
-  const std::string path = data_dir() + "/reference_chart.png";
+namespace {
+// The canvas must match the committed PNG tests/plots/<file> pixel by pixel and
+// have the checksum; MOMENTS_PLOTS_UPDATE_REFERENCE=1 rewrites the PNG instead.
+void check_golden(const Canvas& canvas, const std::string& file, uint64_t checksum) {
+  const std::string path = data_dir() + "/" + file;
   if (std::getenv("MOMENTS_PLOTS_UPDATE_REFERENCE")) {
     save_png(canvas, path);
-    std::printf("wrote %s; kReferenceChecksum = 0x%016llx\n", path.c_str(),
-                static_cast<unsigned long long>(fnv1a(canvas)));
+    std::printf("wrote %s; its checksum = 0x%016llx\n", path.c_str(), static_cast<unsigned long long>(fnv1a(canvas)));
     return;
   }
   int w = 0, h = 0, channels = 0;
@@ -324,14 +324,59 @@ TEST_CASE("golden: the reference chart matches tests/plots/reference_chart.png")
         if (differ++ == 0) first = i;
     }
   stbi_image_free(pixels);
+  const std::string actual = file.substr(0, file.rfind('.')) + ".actual.png";
   if (differ) {
-    save_png(canvas, "reference_chart.actual.png");  // in the build folder, to compare by eye
+    save_png(canvas, actual);  // in the build folder, to compare by eye
     FAIL_CHECK(differ, " pixels differ from ", path, ", the first at (", first % static_cast<size_t>(w), ", ",
-               first / static_cast<size_t>(w), "); the chart as drawn now is in reference_chart.actual.png");
+               first / static_cast<size_t>(w), "); the chart as drawn now is in ", actual);
   }
   char hex[32];
   std::snprintf(hex, sizeof hex, "0x%016llx", static_cast<unsigned long long>(fnv1a(canvas)));
-  CHECK_MESSAGE(fnv1a(canvas) == kReferenceChecksum, "checksum ", hex);
+  CHECK_MESSAGE(fnv1a(canvas) == checksum, "checksum ", hex);
+}
+
+// FNV-1a of the font file the TrueType golden was drawn with (DejaVu Sans 2.37,
+// Debian fonts-dejavu-core 2.37-6): another file draws other pixels.
+constexpr uint64_t kGoldenFontChecksum = 0xadadfef763426946;
+constexpr uint64_t kReferenceChecksumTrueType = 0x834ceee0866ab6f2;
+
+uint64_t file_checksum(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return 0;
+  uint64_t hash = 0xcbf29ce484222325ull;
+  for (int c; (c = std::fgetc(f)) != EOF;) hash = (hash ^ static_cast<uint8_t>(c)) * 0x100000001b3ull;
+  std::fclose(f);
+  return hash;
+}
+}  // namespace
+
+TEST_CASE("golden: the reference chart matches tests/plots/reference_chart.png") {
+  DrawStats stats;
+  Canvas canvas = reference_chart().render(&stats);
+  CHECK(stats.non_finite == 15);
+  CHECK(stats.replaced == 201);  // the first run's steps from 1200 on
+  check_golden(canvas, "reference_chart.png", kReferenceChecksum);
+}
+
+TEST_CASE("golden: the reference chart in DejaVu Sans matches tests/plots/reference_chart_truetype.png") {
+  const TrueTypeFont* font = configured_truetype();
+  if (!font) {
+    MESSAGE("no TrueType font in this build (-Dchart_font found no file): skipped");
+    return;
+  }
+  const uint64_t font_checksum = file_checksum(configured_font_path());
+  if (font_checksum != kGoldenFontChecksum && !std::getenv("MOMENTS_PLOTS_UPDATE_REFERENCE")) {
+    MESSAGE("the font file ", configured_font_path(), " is not the one the golden was drawn with (checksum ",
+            font_checksum, "): skipped");
+    return;
+  }
+  if (std::getenv("MOMENTS_PLOTS_UPDATE_REFERENCE")) std::printf("font file checksum = 0x%016llx\n", static_cast<unsigned long long>(font_checksum));
+  UseFont use(*font);
+  DrawStats stats;
+  Canvas canvas = reference_chart().render(&stats);
+  CHECK(stats.non_finite == 15);
+  CHECK(stats.replaced == 201);
+  check_golden(canvas, "reference_chart_truetype.png", kReferenceChecksumTrueType);
 }
 
 // Issue 15, item 7: ranges whose width overflows a double (hi - lo = inf) still
