@@ -551,6 +551,29 @@ TEST_CASE("internals: Adam's |m|, cos(m, g), percentiles of sqrt(v_hat) and eps'
   }
 }
 
+TEST_CASE("internals: the percentiles of a large tensor (selected through a histogram) are the exact ones") {
+  // 200 x 120 = 24,000 elements (over the 16,384 below which the monitor selects in a copy); the first 500
+  // have no gradient, so v = 0 there and p1 falls in a bin of many equal values.
+  Generator gen{5};
+  Tensor w = randn({200, 120}, gen);
+  w.requires_grad_();
+  Adam adam(std::vector<Tensor>{w}, {.learning_rate = 0.01, .eps = 1e-3});
+  Monitor monitor(adam, {{"w", w}}, {.internals = true});
+  for (int64_t step = 1; step <= 3; ++step) {
+    Tensor g = randn({200, 120}, gen) * (0.01f * static_cast<float>(step));
+    for (int64_t k = 0; k < 500; ++k) g.data()[k] = 0.0f;
+    w.set_grad(g);
+    monitor.before_step();
+    adam.step();
+    monitor.record(step, 1.0);
+  }
+  const ParamState* s = adam.state(w);
+  check_adam_internals(monitor, monitor.history().back(), 0, values_of(s->buffers.at("exp_avg")),
+                       values_of(s->buffers.at("exp_avg_sq")), values_of(w.grad()), 0.999, 1e-3, 3);
+  CHECK(internal(monitor, monitor.history().back(), 0, "adam.sqrt_v_hat_p1") == 0.0);
+  CHECK(internal(monitor, monitor.history().back(), 0, "adam.eps_share") > 500.0 / 24000);  // the zeros, and some more
+}
+
 TEST_CASE("internals: the monitor reads, never writes: parameters are identical with and without it") {
   auto run = [](auto make, bool monitored) {
     Small small;

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
+#include "../host_device.hpp"
 #include "../optim/adafactor_math.hpp"
 #include "../optim/adam8bit.hpp"
 #include "../optim/lamb.hpp"
@@ -31,28 +33,112 @@ Tensor first_moment(const Optimizer& optimizer, const Tensor& param, const Param
   return t ? *t : Tensor();
 }
 
-// The nearest-rank q-quantile of x[0..n) (reorders x).
-double percentile(std::vector<float>& x, double q) {
-  if (x.empty()) return kNaN;
-  size_t k = static_cast<size_t>(std::ceil(q * static_cast<double>(x.size())));
-  k = std::clamp<size_t>(k, 1, x.size()) - 1;
-  std::nth_element(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(k), x.end());
-  return x[k];
+// Σm², Σg², Σm·g in one pass, eight float partial sums per quantity (GCC's vector
+// extension, as in monitor.cpp: lane k takes elements k, k+8, ...; summed in double
+// at the end, in a fixed order). A missing g counts as zeros.
+typedef float Lanes __attribute__((vector_size(8 * sizeof(float))));
+struct MomentSums {
+  double m2 = 0, g2 = 0, mg = 0;
+};
+MOMENTS_CPU_CLONES MomentSums moment_sums(const float* m, const float* g, int64_t n) {
+  Lanes m2 = {}, g2 = {}, mg = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    Lanes a, b = {};
+    std::memcpy(&a, m + i, sizeof a);
+    if (g) std::memcpy(&b, g + i, sizeof b);
+    m2 += a * a, g2 += b * b, mg += a * b;
+  }
+  for (; i < n; ++i) {
+    float a = m[i], b = g ? g[i] : 0.0f;
+    m2[0] += a * a, g2[0] += b * b, mg[0] += a * b;
+  }
+  MomentSums s;
+  for (int lane = 0; lane < 8; ++lane) s.m2 += m2[lane], s.g2 += g2[lane], s.mg += mg[lane];
+  return s;
+}
+
+// Nearest-rank percentiles of v ≥ 0 (v's bit patterns sort as its values do, so
+// the order of √v̂, a rising function of v, is v's), and the count of v < below,
+// without sorting: a histogram of the top 13 bits of the pattern (16 bins per
+// octave), then an exact selection among the few elements of each wanted bin.
+// Two passes over v; the second keeps only what falls in those bins. `ranks`: three,
+// 0-based, rising (p1, p50, p99).
+struct Selection {
+  std::vector<float> values;  // v at the wanted ranks, in the order asked
+  int64_t below = 0;
+};
+Selection select_ranks(const float* v, int64_t n, const std::vector<int64_t>& ranks, double below,
+                       std::vector<uint32_t>& histogram, std::vector<float>& picked) {
+  constexpr int kShift = 19;                         // 31 bits of a non-negative float's pattern, less 19:
+  constexpr size_t kBins = size_t{1} << (31 - kShift);  // 4096 bins
+  auto bin = [](float x) {
+    uint32_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    return (bits & 0x7fffffffu) >> kShift;  // −0 as +0
+  };
+  Selection out;
+  if (n <= 16384) {  // a small tensor: select in a copy (cheaper than clearing the histograms)
+    picked.assign(v, v + n);
+    for (int64_t j = 0; j < n; ++j) out.below += v[j] < below;
+    for (int64_t rank : ranks) {
+      std::nth_element(picked.begin(), picked.begin() + static_cast<std::ptrdiff_t>(rank), picked.end());
+      out.values.push_back(picked[static_cast<size_t>(rank)]);
+    }
+    return out;
+  }
+  // Four histograms, element i into histogram i mod 4: neighbouring elements often share
+  // a bin, and one histogram would make each increment wait for the one before.
+  histogram.assign(4 * kBins, 0);
+  // v < below in float: f, the double `below` rounded up to a float, has no float between them.
+  float below_f = static_cast<float>(below);
+  if (static_cast<double>(below_f) < below) below_f = std::nextafter(below_f, INFINITY);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int64_t k = 0; k < 4; ++k) {
+      ++histogram[static_cast<size_t>(k) * kBins + bin(v[i + k])];
+      out.below += v[i + k] < below_f;
+    }
+  for (; i < n; ++i) ++histogram[bin(v[i])], out.below += v[i] < below_f;
+  for (size_t b = 0; b < kBins; ++b) histogram[b] += histogram[kBins + b] + histogram[2 * kBins + b] + histogram[3 * kBins + b];
+  // The bin of each wanted rank, and the rank's place among that bin's elements.
+  std::vector<uint32_t> bins;
+  std::vector<int64_t> offsets;
+  uint32_t b = 0;
+  int64_t before = 0;  // elements in bins below b
+  for (int64_t rank : ranks) {  // 0-based, rising
+    while (before + histogram[b] <= rank) before += histogram[b++];
+    bins.push_back(b), offsets.push_back(rank - before);
+  }
+  // One more pass collects the elements of those bins (a few percent of v), bin by bin.
+  picked.clear();
+  for (int64_t j = 0; j < n; ++j) {
+    uint32_t k = bin(v[j]);
+    if ((k == bins[0]) | (k == bins[1]) | (k == bins[2])) picked.push_back(v[j]);  // one branch, rarely taken
+  }
+  for (size_t r = 0; r < bins.size(); ++r) {
+    // The elements of bins[r] are those of the picked ones in it: select among them.
+    auto in_bin = std::partition(picked.begin(), picked.end(), [&](float x) { return bin(x) < bins[r]; });
+    auto end = std::partition(in_bin, picked.end(), [&](float x) { return bin(x) == bins[r]; });
+    auto k = in_bin + static_cast<std::ptrdiff_t>(offsets[r]);
+    std::nth_element(in_bin, k, end);
+    out.values.push_back(*k);
+  }
+  return out;
 }
 
 // Adam's family: ‖m‖, cos(m, g), p1/p50/p99 of √v̂, and the share of elements
 // where ε is more than half of the denominator the optimizer divides by.
 void adam_family(const Optimizer& optimizer, InternalsKind kind, size_t group, const Tensor& param, const Tensor& grad,
-                 const ParamState& state, std::vector<float>& scratch, std::vector<double>& out) {
+                 const ParamState& state, InternalsScratch& scratch, std::vector<double>& out) {
   const double beta2 = optimizer.hyperparameter(group, "beta2"), eps = optimizer.hyperparameter(group, "eps");
   const double t = static_cast<double>(state.step);
   // Where ε sits (the optimizers' conventions blocks): Adam, AdamW, NAdam, LAMB, 8-bit Adam divide by √v̂ + ε;
   // RAdam and schedule-free AdamW by √v + ε (their bias correction is outside); Adamax by u (ε is inside the max).
-  const std::string name = optimizer.name();
-  const bool eps_on_raw_v = name == "RAdam" || kind == InternalsKind::schedule_free;
+  const bool eps_on_raw_v = optimizer.name() == "RAdam" || kind == InternalsKind::schedule_free;
   bool corrected = kind != InternalsKind::adamax;
   if (kind == InternalsKind::lamb && optimizer.hyperparameter(group, "bias_correction") == 0.0) corrected = false;
-  const double bc2_sqrt = corrected ? std::sqrt(1.0 - std::pow(beta2, t)) : 1.0;  // √(1 − β2^t)
+  const double bc2 = corrected ? 1.0 - std::pow(beta2, t) : 1.0;  // 1 − β2^t
 
   Tensor m = kind == InternalsKind::schedule_free ? Tensor() : on_host(first_moment(optimizer, param, state, "exp_avg"));
   Tensor v;
@@ -61,30 +147,27 @@ void adam_family(const Optimizer& optimizer, InternalsKind kind, size_t group, c
   else v = on_host(first_moment(optimizer, param, state, "exp_avg_sq"));
   const Tensor g = grad.defined() ? on_host(grad) : Tensor();
   const int64_t n = param.numel();
-  const float* mp = m.defined() ? m.data() : nullptr;
-  const float* gp = g.defined() ? g.data() : nullptr;
-  const float* vp = v.data();
 
-  // One pass: Σm², Σg², Σm·g, √v̂ into scratch, and the count of ε-dominated elements.
-  double m2 = 0, g2 = 0, mg = 0;
-  int64_t eps_dominated = 0;
-  scratch.resize(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    if (mp) {
-      double mi = mp[i], gi = gp ? gp[i] : 0.0;
-      m2 += mi * mi, g2 += gi * gi, mg += mi * gi;
-    }
-    double root = kind == InternalsKind::adamax ? vp[i] : std::sqrt(static_cast<double>(vp[i]));  // u, or √v
-    double sqrt_v_hat = kind == InternalsKind::adamax ? root : root / bc2_sqrt;                  // √v̂ = √v / √(1 − β2^t)
-    scratch[static_cast<size_t>(i)] = static_cast<float>(sqrt_v_hat);
-    double denom = kind == InternalsKind::adamax ? root : (eps_on_raw_v ? root : sqrt_v_hat) + eps;
-    if (eps > 0.5 * denom) ++eps_dominated;  // ε > ½ (√v̂ + ε), i.e. ε > √v̂ (Adamax: ε > ½ u)
+  if (m.defined()) {
+    MomentSums s = moment_sums(m.data(), g.defined() ? g.data() : nullptr, n);
+    out.push_back(std::sqrt(s.m2));                                                         // ‖m‖
+    out.push_back(g.defined() && s.m2 > 0 && s.g2 > 0 ? s.mg / std::sqrt(s.m2 * s.g2) : kNaN);  // cos(m, g)
+  } else {
+    out.insert(out.end(), {kNaN, kNaN});
   }
-  const bool has_m = kind != InternalsKind::schedule_free;
-  out.push_back(has_m && mp ? std::sqrt(m2) : kNaN);                                        // ‖m‖
-  out.push_back(has_m && mp && gp && m2 > 0 && g2 > 0 ? mg / std::sqrt(m2 * g2) : kNaN);  // cos(m, g)
-  for (double q : {0.01, 0.50, 0.99}) out.push_back(percentile(scratch, q));
-  out.push_back(n > 0 ? static_cast<double>(eps_dominated) / static_cast<double>(n) : kNaN);
+  // ε > ½(√v̂ + ε) ⇔ √v̂ < ε ⇔ v < ε² (1 − β2^t); with ε on √v: v < ε²; Adamax: ε > ½ u ⇔ u < 2ε.
+  const double below = kind == InternalsKind::adamax ? 2 * eps : eps * eps * (eps_on_raw_v ? 1.0 : bc2);
+  std::vector<int64_t> ranks;  // nearest rank: the ⌈q n⌉-th smallest
+  for (double q : {0.01, 0.50, 0.99})
+    ranks.push_back(std::clamp<int64_t>(static_cast<int64_t>(std::ceil(q * static_cast<double>(n))), 1, n) - 1);
+  if (n == 0) {
+    out.insert(out.end(), {kNaN, kNaN, kNaN, kNaN});
+    return;
+  }
+  Selection sel = select_ranks(v.data(), n, ranks, below, scratch.histogram, scratch.picked);
+  for (float x : sel.values)  // √v̂ = √v / √(1 − β2^t) (Adamax: u itself)
+    out.push_back(kind == InternalsKind::adamax ? x : std::sqrt(static_cast<double>(x)) / std::sqrt(bc2));
+  out.push_back(static_cast<double>(sel.below) / static_cast<double>(n));
 }
 
 // Adafactor: min and max of R and C (NaN for a vector, whose V̂ is not factored)
@@ -163,7 +246,7 @@ std::vector<std::string> internals_names(InternalsKind kind) {
 }
 
 std::vector<double> compute_internals(const Optimizer& optimizer, InternalsKind kind, size_t group, const Tensor& param,
-                                      const Tensor& grad, double lion_flips, std::vector<float>& scratch) {
+                                      const Tensor& grad, double lion_flips, InternalsScratch& scratch) {
   const size_t count = internals_names(kind).size();
   const ParamState* state = optimizer.state(param);
   if (!state || state->step == 0) return std::vector<double>(count, kNaN);

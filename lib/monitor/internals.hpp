@@ -3,9 +3,10 @@
 // Adafactor, Lion and LAMB). Monitor records them with MonitorOptions::internals;
 // the columns are documented in monitor.hpp (OPTIMIZER INTERNALS).
 //
-// Each statistic is computed from the optimizer's own state after the step, in
-// one pass over the tensor (plus a selection for the percentiles), only on the
-// steps the monitor records. Which statistics an optimizer has follows from its
+// Each statistic is computed from the optimizer's own state after the step, only
+// on the steps the monitor records: one vectorized pass over m and g, and one pass
+// over v for a histogram of its bit patterns, from which the percentiles are
+// selected exactly (reading again only the elements of three bins of 4096). Which statistics an optimizer has follows from its
 // name(): a new optimizer gets none until it is listed here.
 #pragma once
 #include <cstdint>
@@ -37,8 +38,12 @@ std::vector<std::string> internals_names(InternalsKind kind);
 // may live on any device; they are read on the host. `lion_flips` is Lion's
 // fraction of sign flips (from lion_update_signs, NaN when unknown).
 // `scratch` is reused across calls (the percentiles' selection).
+struct InternalsScratch {
+  std::vector<uint32_t> histogram;
+  std::vector<float> picked;
+};
 std::vector<double> compute_internals(const Optimizer& optimizer, InternalsKind kind, size_t group, const Tensor& param,
-                                      const Tensor& grad, double lion_flips, std::vector<float>& scratch);
+                                      const Tensor& grad, double lion_flips, InternalsScratch& scratch);
 
 // Lion's update direction, sign(β1 m_{t−1} + (1 − β1) g_t), element by element
 // (+1, −1, 0), computed before the step from the state and gradient it will use.

@@ -19,7 +19,6 @@
 
 #include "autograd.hpp"
 #include "host_device.hpp"
-#include "internals.hpp"
 
 namespace moments {
 
@@ -264,15 +263,15 @@ Monitor::Monitor(Optimizer& optimizer, const NamedTensors& named, MonitorOptions
   for (size_t g = 0; g < optimizer_.group_count(); ++g)
     for (size_t k = 0; k < optimizer_.params(g).size(); ++k) group_of_.push_back(g);
   if (options_.internals) {
-    internals_kind_ = static_cast<int>(internals_kind(optimizer_));
-    internals_names_ = moments::internals_names(static_cast<InternalsKind>(internals_kind_));
+    internals_kind_ = internals_kind(optimizer_);
+    internals_names_ = moments::internals_names(internals_kind_);
   }
 }
 
 void Monitor::before_step() {
   const int64_t next = last_step_ + 1;
   // Lion's update signs, on a recorded step and on the step before it (for the flips between them).
-  if (static_cast<InternalsKind>(internals_kind_) == InternalsKind::lion && (will_record(next) || will_record(next + 1))) {
+  if (internals_kind_ == InternalsKind::lion && (will_record(next) || will_record(next + 1))) {
     std::swap(lion_previous_signs_, lion_signs_);
     lion_previous_signs_step_ = lion_signs_step_;
     lion_signs_.resize(params_.size());
@@ -339,7 +338,7 @@ const Record* Monitor::record(int64_t step, double loss) {
     if (!internals_names_.empty()) {
       bool flips_known = lion_signs_step_ == step && lion_previous_signs_step_ == step - 1;
       double flips = flips_known ? sign_flip_fraction(lion_previous_signs_[i], lion_signs_[i]) : kNaN;
-      pr.internals = compute_internals(optimizer_, static_cast<InternalsKind>(internals_kind_), group_of_[i],
+      pr.internals = compute_internals(optimizer_, internals_kind_, group_of_[i],
                                        params_[i], params_[i].grad(), flips, internals_scratch_);
     }
     r.params.push_back(pr);

@@ -123,6 +123,7 @@
 
 #include "../nn.hpp"
 #include "../optim/optimizer.hpp"
+#include "internals.hpp"
 
 namespace moments {
 
@@ -233,9 +234,9 @@ class Monitor {
   std::vector<std::string> names_;
   std::vector<Tensor> before_;  // θ before the step (only when a snapshot was taken)
   std::vector<size_t> group_of_;  // the param group of each parameter
-  int internals_kind_ = 0;        // an InternalsKind (internals.hpp)
+  InternalsKind internals_kind_ = InternalsKind::none;
   std::vector<std::string> internals_names_;
-  std::vector<float> internals_scratch_;
+  InternalsScratch internals_scratch_;  // reused by every record
   std::vector<std::vector<int8_t>> lion_signs_, lion_previous_signs_;  // per parameter (Lion's sign flips)
   int64_t lion_signs_step_ = -1, lion_previous_signs_step_ = -1;       // the steps they belong to
   bool have_snapshot_ = false;
