@@ -69,7 +69,9 @@ struct Selection {
   int64_t below = 0;
 };
 Selection select_ranks(const float* v, int64_t n, const std::vector<int64_t>& ranks, double below,
-                       std::vector<uint32_t>& histogram, std::vector<float>& picked) {
+                       InternalsScratch& scratch) {
+  std::vector<uint32_t>& histogram = scratch.histogram;
+  std::vector<float>&picked = scratch.picked, &picked_middle = scratch.picked_middle, &picked_high = scratch.picked_high;
   constexpr int kShift = 19;                         // 31 bits of a non-negative float's pattern, less 19:
   constexpr size_t kBins = size_t{1} << (31 - kShift);  // 4096 bins
   auto bin = [](float x) {
@@ -110,18 +112,36 @@ Selection select_ranks(const float* v, int64_t n, const std::vector<int64_t>& ra
     while (before + histogram[b] <= rank) before += histogram[b++];
     bins.push_back(b), offsets.push_back(rank - before);
   }
-  // One more pass collects the elements of those bins (a few percent of v), bin by bin.
-  picked.clear();
-  for (int64_t j = 0; j < n; ++j) {
+  // One more pass collects the elements of those bins (a few percent of v), one list per
+  // wanted rank, then each rank is selected among its bin's elements.
+  std::vector<float>* lists[3] = {&picked, &picked_middle, &picked_high};
+  for (int r = 1; r < 3; ++r)
+    if (bins[r] == bins[r - 1]) lists[r] = lists[r - 1];  // ranks in one bin share its list
+  for (std::vector<float>* list : lists) list->clear();
+  const uint32_t b0 = bins[0], b1 = bins[1], b2 = bins[2];
+  auto collect = [&](int64_t j) {
     uint32_t k = bin(v[j]);
-    if ((k == bins[0]) | (k == bins[1]) | (k == bins[2])) picked.push_back(v[j]);  // one branch, rarely taken
+    if ((k == b0) | (k == b1) | (k == b2)) (k == b0 ? lists[0] : k == b1 ? lists[1] : lists[2])->push_back(v[j]);
+  };
+  // Eight elements at a time: their bins compared at once, and looked at one by one only
+  // when one of them is wanted (rarely).
+  typedef uint32_t Bins __attribute__((vector_size(8 * sizeof(uint32_t))));
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    Bins k;
+    std::memcpy(&k, v + j, sizeof k);
+    k = (k & 0x7fffffffu) >> kShift;
+    Bins wanted = (k == b0) | (k == b1) | (k == b2);
+    uint32_t any = 0;
+    for (int lane = 0; lane < 8; ++lane) any |= wanted[lane];
+    if (any)
+      for (int lane = 0; lane < 8; ++lane) collect(j + lane);
   }
-  for (size_t r = 0; r < bins.size(); ++r) {
-    // The elements of bins[r] are those of the picked ones in it: select among them.
-    auto in_bin = std::partition(picked.begin(), picked.end(), [&](float x) { return bin(x) < bins[r]; });
-    auto end = std::partition(in_bin, picked.end(), [&](float x) { return bin(x) == bins[r]; });
-    auto k = in_bin + static_cast<std::ptrdiff_t>(offsets[r]);
-    std::nth_element(in_bin, k, end);
+  for (; j < n; ++j) collect(j);
+  for (int r = 0; r < 3; ++r) {
+    std::vector<float>& list = *lists[r];
+    auto k = list.begin() + static_cast<std::ptrdiff_t>(offsets[static_cast<size_t>(r)]);
+    std::nth_element(list.begin(), k, list.end());
     out.values.push_back(*k);
   }
   return out;
@@ -164,7 +184,7 @@ void adam_family(const Optimizer& optimizer, InternalsKind kind, size_t group, c
     out.insert(out.end(), {kNaN, kNaN, kNaN, kNaN});
     return;
   }
-  Selection sel = select_ranks(v.data(), n, ranks, below, scratch.histogram, scratch.picked);
+  Selection sel = select_ranks(v.data(), n, ranks, below, scratch);
   for (float x : sel.values)  // √v̂ = √v / √(1 − β2^t) (Adamax: u itself)
     out.push_back(kind == InternalsKind::adamax ? x : std::sqrt(static_cast<double>(x)) / std::sqrt(bc2));
   out.push_back(static_cast<double>(sel.below) / static_cast<double>(n));

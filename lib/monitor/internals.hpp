@@ -40,7 +40,7 @@ std::vector<std::string> internals_names(InternalsKind kind);
 // `scratch` is reused across calls (the percentiles' selection).
 struct InternalsScratch {
   std::vector<uint32_t> histogram;
-  std::vector<float> picked;
+  std::vector<float> picked, picked_middle, picked_high;  // the elements of the bins of p1, p50, p99
 };
 std::vector<double> compute_internals(const Optimizer& optimizer, InternalsKind kind, size_t group, const Tensor& param,
                                       const Tensor& grad, double lion_flips, InternalsScratch& scratch);
