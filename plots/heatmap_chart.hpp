@@ -30,8 +30,8 @@
 //      viridis resembles; a swatch under the colour bar says "missing", and a
 //      note under the chart counts them.
 //   5. The colour bar, right of the plot, runs from the low end (bottom) to the
-//      high end (top), with ticks at whole decades on a log scale (1-2-5 ticks
-//      when the range is under about two decades, as log axes do).
+//      high end (top), with log_ticks' ticks on a log scale (ticks.hpp): whole
+//      decades, with 2 and 5 between them when the bar has room for them.
 #pragma once
 #include <optional>
 #include <string>
