@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
+
+#include "plot_error.hpp"
 
 namespace moments::plots {
 
@@ -34,6 +37,14 @@ double linear(uint8_t channel) {  // sRGB decoding
 Color viridis(double t) {
   t = std::isnan(t) ? 0.0 : std::clamp(t, 0.0, 1.0);
   return {channel(kRed, t), channel(kGreen, t), channel(kBlue, t), 255};
+}
+
+void check_color_range_ends(const std::string& who, Scale scale, std::optional<double> z_min,
+                            std::optional<double> z_max) {
+  for (auto [name, end] : {std::pair{"z_min", z_min}, std::pair{"z_max", z_max}})
+    if (end && (!std::isfinite(*end) || (scale == Scale::log && *end <= 0.0)))
+      throw PlotError(who + ": " + name + " must be finite" + (scale == Scale::log ? " and > 0" : "") + ", got " +
+                      format_number(*end));
 }
 
 double relative_luminance(Color c) { return 0.2126 * linear(c.r) + 0.7152 * linear(c.g) + 0.0722 * linear(c.b); }

@@ -10,7 +10,11 @@
 // within 2.7/255 of it everywhere. Its lightness rises monotonically, as the
 // table's does, up to the 8-bit rounding of the channels (tested).
 #pragma once
+#include <optional>
+#include <string>
+
 #include "canvas.hpp"
+#include "ticks.hpp"
 
 namespace moments::plots {
 
@@ -20,5 +24,10 @@ Color viridis(double t);
 // The relative luminance of an sRGB colour (WCAG 2.x), in [0, 1]: how light it
 // looks, used by the tests and to pick readable text over a colour.
 double relative_luminance(Color color);
+
+// The pinned ends of a colour range (a chart's z_min / z_max) must be finite, and
+// > 0 on a log scale: throws PlotError "WHO: z_min must be finite and > 0, got -1".
+void check_color_range_ends(const std::string& who, Scale scale, std::optional<double> z_min,
+                            std::optional<double> z_max);
 
 }  // namespace moments::plots

@@ -66,10 +66,7 @@ Data prepare(const FieldChartOptions& o, const Field& field, const std::vector<F
     throw PlotError(describe(o) + ": levels must be 2..256, got " + std::to_string(o.levels));
   if (o.title_scale < 0 || o.title_scale > 8)
     throw PlotError(describe(o) + ": title_scale must be 0..8, got " + std::to_string(o.title_scale));
-  for (auto [name, end] : {std::pair{"z_min", o.z_min}, std::pair{"z_max", o.z_max}})
-    if (end && (!std::isfinite(*end) || (o.z_scale == Scale::log && *end <= 0.0)))
-      throw PlotError(describe(o) + ": " + name + " must be finite" + (o.z_scale == Scale::log ? " and > 0" : "") +
-                      ", got " + format_number(*end));
+  check_color_range_ends(describe(o), o.z_scale, o.z_min, o.z_max);
   Data data;
   data.options = o;
   data.field = field;

@@ -4,11 +4,18 @@
 //   moments-plot LOG.csv --out chart.png [--x step] [--y col1,col2,...]
 //                [--log-y] [--log-x] [--smooth 0.9] [--title TEXT] [--panels]
 //                [--width PX] [--height PX]
+//   moments-plot LOG.csv --out chart.png --heatmap 'update_ratio.*' [--linear-z] [--title TEXT]
+//   moments-plot LOG.csv --out chart.png --small-multiples 'update_ratio.*' [--log-y|--linear-y]
 //
 // --x picks the x column (default: "step" if there is one, else the first);
 // --y the columns to draw (default: all the others). Without --panels they
 // share one chart; with --panels each gets its own panel of a figure.
 // --width and --height size the chart, or each panel with --panels.
+// --heatmap PATTERN draws the columns matching a glob ('*' any text, '?' one
+// character) as a heat map, one row per column (per layer, for the monitor's
+// per-parameter columns), one cell per step, on a log colour scale (--linear-z:
+// linear). --small-multiples PATTERN draws them as one small line chart each,
+// on a log y axis (--linear-y: linear). See heatmap_chart.hpp.
 //
 // A log whose last line has no line break (its writer was interrupted) is drawn
 // without that line: a warning on stderr and a note on the chart say so.
@@ -34,16 +41,19 @@ namespace {
 const char* kUsage =
     "usage: moments-plot LOG.csv --out chart.png [--x COLUMN] [--y COL1,COL2,...]\n"
     "                    [--log-y] [--log-x] [--smooth WEIGHT] [--title TEXT] [--panels]\n"
-    "                    [--width PX] [--height PX]\n";
+    "                    [--width PX] [--height PX]\n"
+    "       moments-plot LOG.csv --out chart.png --heatmap PATTERN [--linear-z] [--title TEXT]\n"
+    "       moments-plot LOG.csv --out chart.png --small-multiples PATTERN [--linear-y] [--title TEXT]\n"
+    "  PATTERN: a glob over column names, e.g. 'update_ratio.*'\n";
 
 struct UsageError {
   std::string message;
 };
 
 struct Arguments {
-  std::string log, out, x, title;
+  std::string log, out, x, title, heatmap, small_multiples;
   std::vector<std::string> y;
-  bool log_x = false, log_y = false, panels = false;
+  bool log_x = false, log_y = false, panels = false, linear_z = false, linear_y = false;
   double smooth = 0.0;
   std::optional<int> width, height;
 };
@@ -64,6 +74,11 @@ Number parse(const std::string& option, const std::string& text) {
   if (error != std::errc() || end != text.data() + text.size() || text.empty())
     throw UsageError{option + " expects a number, got " + quoted(text)};
   return value;
+}
+
+std::string pattern(const std::string& option, const std::string& text) {
+  if (text.empty()) throw UsageError{option + " has an empty PATTERN (e.g. 'update_ratio.*')"};
+  return text;
 }
 
 Arguments parse_arguments(int argc, char** argv) {
@@ -103,6 +118,12 @@ Arguments parse_arguments(int argc, char** argv) {
       a.log_x = true;
     else if (arg == "--panels")
       a.panels = true;
+    else if (arg == "--heatmap" || arg == "--small-multiples")
+      (arg == "--heatmap" ? a.heatmap : a.small_multiples) = pattern(arg, next());
+    else if (arg == "--linear-z")
+      a.linear_z = true;
+    else if (arg == "--linear-y")
+      a.linear_y = true;
     else if (arg.size() > 1 && arg[0] == '-')
       throw UsageError{"unknown option " + arg};
     else if (a.log.empty())
@@ -118,6 +139,13 @@ Arguments parse_arguments(int argc, char** argv) {
     if (size && (*size < 100 || *size > 10000)) throw UsageError{std::string(name) + " must be 100..10000 pixels"};
   for (const std::string& column : a.y)
     if (column.empty()) throw UsageError{"--y has an empty column name"};
+  bool per_layer = !a.heatmap.empty() || !a.small_multiples.empty();
+  if (!a.heatmap.empty() && !a.small_multiples.empty())
+    throw UsageError{"--heatmap and --small-multiples draw different charts: give one of them"};
+  if (per_layer && (!a.y.empty() || a.panels))
+    throw UsageError{"--heatmap and --small-multiples pick their columns by PATTERN: drop --y and --panels"};
+  if (a.linear_z && a.heatmap.empty()) throw UsageError{"--linear-z applies to --heatmap only"};
+  if (a.linear_y && a.small_multiples.empty()) throw UsageError{"--linear-y applies to --small-multiples only"};
   return a;
 }
 
@@ -131,12 +159,42 @@ LineChartOptions chart_options(const Arguments& a, const std::string& x_column, 
   return o;
 }
 
+// --heatmap and --small-multiples: one row or panel per matching column.
+int run_per_layer(const Arguments& a, const CsvLog& log, const std::string& x_column) {
+  size_t drawn = 0;
+  if (!a.heatmap.empty()) {
+    HeatmapChart chart = heatmap_from_log(log, a.heatmap,
+                                          {.title = a.title,
+                                           .x_label = x_column,
+                                           .z_label = a.heatmap,
+                                           .z_scale = a.linear_z ? Scale::linear : Scale::log,
+                                           .width = a.width.value_or(800),
+                                           .height = a.height.value_or(0)},
+                                          x_column);
+    chart.save_png(a.out);
+    drawn = chart.rows();
+  } else {
+    Figure figure = small_multiples_from_log(log, a.small_multiples,
+                                             {.title = a.title,
+                                              .columns = 3,
+                                              .panel_width = a.width.value_or(360),
+                                              .panel_height = a.height.value_or(240)},
+                                             a.linear_y ? Scale::linear : Scale::log, x_column);
+    figure.save_png(a.out);
+    drawn = figure.panels();
+  }
+  std::cout << "moments-plot: wrote " << a.out << " (" << drawn << (a.heatmap.empty() ? " panels, " : " rows, ")
+            << log.rows() << " steps)\n";
+  return 0;
+}
+
 int run(const Arguments& a) {
   CsvLog log = read_csv(a.log);
   if (log.torn_line)
     std::cerr << "moments-plot: warning: " << a.log << ":" << log.torn_line
               << ": the last line has no line break and was ignored (a row cut short as the log was written)\n";
   std::string x_column = !a.x.empty() ? a.x : log.has_column("step") ? "step" : log.columns[0];
+  if (!a.heatmap.empty() || !a.small_multiples.empty()) return run_per_layer(a, log, x_column);
   const std::vector<double>& x = log.column(x_column);
   std::vector<std::string> y_columns = a.y;
   if (y_columns.empty())

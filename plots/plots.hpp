@@ -17,6 +17,7 @@
 //     chart_frame.hpp  layout, axes, grid, legend, the palette
 //     line_chart.hpp   trend charts        bar_chart.hpp  grouped/stacked bars
 //     colormap.hpp     viridis             field_chart.hpp  heat maps, filled contours, paths
+//     heatmap_chart.hpp  layers × steps heat maps and per-layer small multiples of a log
 //     figure.hpp       small multiples     csv_log.hpp    reading a CSV log
 //     png_io.hpp       PNG through stb_image_write
 //   The command-line tool moments-plot (moments_plot.cpp) turns a CSV log into
@@ -68,6 +69,7 @@
 #include "csv_log.hpp"
 #include "colormap.hpp"
 #include "field_chart.hpp"
+#include "heatmap_chart.hpp"
 #include "figure.hpp"
 #include "font.hpp"
 #include "line_chart.hpp"

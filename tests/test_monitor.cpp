@@ -453,3 +453,277 @@ TEST_CASE("charts: trends, gradient norms, comparison and memory are written as 
   check_png(dir + "/moments_memory.png", 800, 500);
   check_error([&] { save_trends_png(monitor, "/nonexistent-dir/t.png"); }, {"charts", "/nonexistent-dir/t.png"});
 }
+
+// ---- optimizer internals (MonitorOptions::internals) -----------------------
+
+namespace {
+
+// A 4 → 3 linear layer (a 3 x 4 weight matrix and a bias vector) trained on a fresh
+// random batch of 8 each step, with a monitor attached (or not: monitor == nullptr).
+struct Small {
+  Generator gen{7};
+  Linear layer{4, 3, gen};
+  Generator data{11};
+  float scale = 1.0f;  // of the inputs (a larger one gives a gradient larger than the moments expect)
+  float forward_backward() {
+    Tensor loss = mse_loss(layer.forward(randn({8, 4}, data) * scale), randn({8, 3}, data));
+    loss.backward();
+    return loss.item();
+  }
+};
+
+// Steps first .. last.
+void train_small(Small& small, Optimizer& opt, Monitor* monitor, int64_t last, int64_t first = 1) {
+  for (int64_t step = first; step <= last; ++step) {
+    opt.zero_grad();
+    float loss = small.forward_backward();  // forward, backward
+    if (monitor) monitor->before_step();
+    opt.step();  // update
+    if (monitor) monitor->record(step, loss);
+  }
+}
+
+// A record's value of internal `name` for parameter index i.
+double internal(const Monitor& monitor, const Record& r, size_t i, const std::string& name) {
+  const auto& names = monitor.internals_names();
+  auto at = std::find(names.begin(), names.end(), name);
+  REQUIRE_MESSAGE(at != names.end(), "no internal named ", name);
+  return r.params.at(i).internals.at(static_cast<size_t>(at - names.begin()));
+}
+
+std::vector<double> values_of(const Tensor& t) {
+  Tensor host = t.to(Device::cpu);
+  return std::vector<double>(host.data(), host.data() + host.numel());
+}
+
+double nearest_rank(std::vector<double> x, double q) {
+  std::sort(x.begin(), x.end());
+  size_t k = static_cast<size_t>(std::ceil(q * static_cast<double>(x.size())));
+  return x[std::clamp<size_t>(k, 1, x.size()) - 1];
+}
+
+// Adam's internals recomputed from the optimizer's state, element by element, in double.
+void check_adam_internals(const Monitor& monitor, const Record& r, size_t i, const std::vector<double>& m,
+                          const std::vector<double>& v, const std::vector<double>& g, double beta2, double eps,
+                          int64_t t) {
+  double m2 = 0, g2 = 0, mg = 0;
+  std::vector<double> sqrt_v_hat;
+  int64_t eps_dominated = 0;
+  for (size_t k = 0; k < v.size(); ++k) {
+    m2 += m[k] * m[k], g2 += g[k] * g[k], mg += m[k] * g[k];
+    sqrt_v_hat.push_back(std::sqrt(v[k] / (1.0 - std::pow(beta2, static_cast<double>(t)))));
+    eps_dominated += eps > 0.5 * (sqrt_v_hat.back() + eps);
+  }
+  CAPTURE(i);
+  CHECK(internal(monitor, r, i, "adam.m_norm") == doctest::Approx(std::sqrt(m2)).epsilon(1e-6));
+  CHECK(internal(monitor, r, i, "adam.cos_m_g") == doctest::Approx(mg / std::sqrt(m2 * g2)).epsilon(1e-6));
+  CHECK(internal(monitor, r, i, "adam.sqrt_v_hat_p1") == doctest::Approx(nearest_rank(sqrt_v_hat, 0.01)).epsilon(1e-6));
+  CHECK(internal(monitor, r, i, "adam.sqrt_v_hat_p50") == doctest::Approx(nearest_rank(sqrt_v_hat, 0.5)).epsilon(1e-6));
+  CHECK(internal(monitor, r, i, "adam.sqrt_v_hat_p99") == doctest::Approx(nearest_rank(sqrt_v_hat, 0.99)).epsilon(1e-6));
+  CHECK(internal(monitor, r, i, "adam.eps_share") ==
+        doctest::Approx(static_cast<double>(eps_dominated) / static_cast<double>(v.size())));
+}
+
+}  // namespace
+
+TEST_CASE("internals: Adam's |m|, cos(m, g), percentiles of sqrt(v_hat) and eps's share match a direct computation") {
+  for (bool amsgrad : {false, true}) {
+    CAPTURE(amsgrad);
+    Small small;
+    // ε = 0.3 is within the spread of √v̂ for this problem (0.19 .. 0.52), so some elements are ε-dominated and
+    // some are not.
+    Adam adam(small.layer.parameters(), {.learning_rate = 0.01, .eps = 0.3, .amsgrad = amsgrad});
+    Monitor monitor(adam, small.layer.named_parameters(), {.internals = true});
+    train_small(small, adam, &monitor, 6);
+    const Record& r = monitor.history().back();
+    const std::vector<Tensor> params = adam.all_params();
+    double shares = 0;
+    for (size_t i = 0; i < params.size(); ++i) {
+      const ParamState* s = adam.state(params[i]);
+      check_adam_internals(monitor, r, i, values_of(s->buffers.at("exp_avg")),
+                           values_of(s->buffers.at(amsgrad ? "max_exp_avg_sq" : "exp_avg_sq")),
+                           values_of(params[i].grad()), 0.999, 0.3, 6);
+      shares += internal(monitor, r, i, "adam.eps_share");
+    }
+    CHECK(shares > 0.0);  // the test sees both sides of ε
+    CHECK(shares < 2.0);
+    const auto& columns = monitor.columns();
+    CHECK(std::find(columns.begin(), columns.end(), "adam.m_norm.weight") != columns.end());
+    CHECK(std::find(columns.begin(), columns.end(), "adam.eps_share.bias") != columns.end());
+  }
+}
+
+TEST_CASE("internals: the percentiles of a large tensor (selected through a histogram) are the exact ones") {
+  // 200 x 120 = 24,000 elements (over the 16,384 below which the monitor selects in a copy); the first 500
+  // have no gradient, so v = 0 there and p1 falls in a bin of many equal values.
+  Generator gen{5};
+  Tensor w = randn({200, 120}, gen);
+  w.requires_grad_();
+  Adam adam(std::vector<Tensor>{w}, {.learning_rate = 0.01, .eps = 1e-3});
+  Monitor monitor(adam, {{"w", w}}, {.internals = true});
+  for (int64_t step = 1; step <= 3; ++step) {
+    Tensor g = randn({200, 120}, gen) * (0.01f * static_cast<float>(step));
+    for (int64_t k = 0; k < 500; ++k) g.data()[k] = 0.0f;
+    w.set_grad(g);
+    monitor.before_step();
+    adam.step();
+    monitor.record(step, 1.0);
+  }
+  const ParamState* s = adam.state(w);
+  check_adam_internals(monitor, monitor.history().back(), 0, values_of(s->buffers.at("exp_avg")),
+                       values_of(s->buffers.at("exp_avg_sq")), values_of(w.grad()), 0.999, 1e-3, 3);
+  CHECK(internal(monitor, monitor.history().back(), 0, "adam.sqrt_v_hat_p1") == 0.0);
+  CHECK(internal(monitor, monitor.history().back(), 0, "adam.eps_share") > 500.0 / 24000);  // the zeros, and some more
+}
+
+TEST_CASE("internals: the monitor reads, never writes: parameters are identical with and without it") {
+  auto run = [](auto make, bool monitored) {
+    Small small;
+    auto opt = make(small.layer.parameters());
+    Monitor monitor(opt, small.layer.named_parameters(), {.every = 2, .internals = true});
+    train_small(small, opt, monitored ? &monitor : nullptr, 7);
+    return values_of(small.layer.weight);
+  };
+  CHECK(run([](auto p) { return AdamW(p, {.learning_rate = 0.01}); }, true) ==
+        run([](auto p) { return AdamW(p, {.learning_rate = 0.01}); }, false));
+  CHECK(run([](auto p) { return Lion(p, {.learning_rate = 0.01}); }, true) ==
+        run([](auto p) { return Lion(p, {.learning_rate = 0.01}); }, false));
+  CHECK(run([](auto p) { return Adafactor(p, {.learning_rate = 0.01}); }, true) ==
+        run([](auto p) { return Adafactor(p, {.learning_rate = 0.01}); }, false));
+}
+
+TEST_CASE("internals: off by default, no columns for an optimizer without them") {
+  Small small;
+  Adam adam(small.layer.parameters());
+  Monitor plain(adam, small.layer.named_parameters());
+  train_small(small, adam, &plain, 1);
+  CHECK(plain.internals_names().empty());
+  CHECK(plain.history().back().params[0].internals.empty());
+  SGD sgd(small.layer.parameters(), {.learning_rate = 0.1});
+  Monitor with_sgd(sgd, small.layer.named_parameters(), {.internals = true});
+  CHECK(with_sgd.internals_names().empty());
+}
+
+TEST_CASE("internals: NAdam, RAdam, schedule-free AdamW, Adamax, 8-bit Adam and LAMB record theirs") {
+  Small small;
+  {
+    Lamb lamb(small.layer.parameters(), {.learning_rate = 0.01, .weight_decay = 0.01});
+    Monitor monitor(lamb, small.layer.named_parameters(), {.internals = true});
+    train_small(small, lamb, &monitor, 3);
+    const std::vector<Tensor> params = lamb.all_params();
+    for (size_t i = 0; i < params.size(); ++i) {
+      CHECK(internal(monitor, monitor.history().back(), i, "lamb.trust_ratio") == lamb.trust_ratio(params[i]));
+      const ParamState* s = lamb.state(params[i]);
+      check_adam_internals(monitor, monitor.history().back(), i, values_of(s->buffers.at("exp_avg")),
+                           values_of(s->buffers.at("exp_avg_sq")), values_of(params[i].grad()), 0.999, 1e-6, 3);
+    }
+  }
+  {
+    AdamWScheduleFree sf(small.layer.parameters(), {.learning_rate = 0.01});
+    Monitor monitor(sf, small.layer.named_parameters(), {.internals = true});
+    train_small(small, sf, &monitor, 2);
+    CHECK(std::isnan(internal(monitor, monitor.history().back(), 0, "adam.m_norm")));  // it keeps no m
+    CHECK(internal(monitor, monitor.history().back(), 0, "adam.sqrt_v_hat_p50") > 0.0);
+  }
+  {
+    Adamax adamax(small.layer.parameters(), {.learning_rate = 0.01});
+    Monitor monitor(adamax, small.layer.named_parameters(), {.internals = true});
+    train_small(small, adamax, &monitor, 2);
+    std::vector<double> u = values_of(adamax.state(adamax.all_params()[0])->buffers.at("exp_inf"));
+    CHECK(internal(monitor, monitor.history().back(), 0, "adam.sqrt_v_hat_p99") == doctest::Approx(nearest_rank(u, 0.99)));
+  }
+  {
+    // A 64 x 128 weight (8192 elements, over min_8bit_size): its state is 8-bit, read dequantized.
+    Generator gen{3};
+    Tensor w = randn({64, 128}, gen);
+    w.requires_grad_();
+    AdamW8bit adam8(std::vector<Tensor>{w}, {.learning_rate = 0.01});
+    Monitor monitor(adam8, {{"w", w}}, {.internals = true});
+    for (int64_t step = 1; step <= 2; ++step) {
+      w.set_grad(randn({64, 128}, gen));
+      monitor.before_step();
+      adam8.step();
+      monitor.record(step, 1.0);
+    }
+    REQUIRE(adam8.is_8bit(w));
+    std::vector<double> m = values_of(adam8.moment(w, "exp_avg"));
+    double m2 = 0;
+    for (double x : m) m2 += x * x;
+    CHECK(internal(monitor, monitor.history().back(), 0, "adam.m_norm") == doctest::Approx(std::sqrt(m2)).epsilon(1e-6));
+  }
+  for (int radam = 0; radam < 2; ++radam) {
+    Small fresh;
+    std::unique_ptr<Optimizer> opt;
+    if (radam) opt = std::make_unique<RAdam>(fresh.layer.parameters(), RadamOptions{.learning_rate = 0.01});
+    else opt = std::make_unique<NAdam>(fresh.layer.parameters(), NadamOptions{.learning_rate = 0.01});
+    Monitor monitor(*opt, fresh.layer.named_parameters(), {.internals = true});
+    train_small(fresh, *opt, &monitor, 3);
+    const Tensor p = opt->all_params()[0];
+    CHECK(std::abs(internal(monitor, monitor.history().back(), 0, "adam.cos_m_g")) <= 1.0);
+    double m2 = 0;
+    for (double x : values_of(opt->state(p)->buffers.at("exp_avg"))) m2 += x * x;
+    CHECK(internal(monitor, monitor.history().back(), 0, "adam.m_norm") == doctest::Approx(std::sqrt(m2)));
+  }
+}
+
+TEST_CASE("internals: Adafactor's factor ranges and update clip factor match a direct computation") {
+  Small small;
+  Adafactor adafactor(small.layer.parameters(), {.learning_rate = 0.01});
+  Monitor monitor(adafactor, small.layer.named_parameters(), {.internals = true});
+  train_small(small, adafactor, &monitor, 4);
+  small.scale = 10.0f;  // a sudden large gradient: RMS(U) > d, the update is clipped
+  train_small(small, adafactor, &monitor, 5, 5);
+  const Record& r = monitor.history().back();
+  const Tensor& w = small.layer.weight;  // 3 x 4: factored
+  const ParamState* s = adafactor.state(w);
+  std::vector<double> R = values_of(s->buffers.at("row_var")), C = values_of(s->buffers.at("col_var"));
+  std::vector<double> G = values_of(w.grad());
+  CHECK(internal(monitor, r, 0, "adafactor.row_min") == *std::min_element(R.begin(), R.end()));
+  CHECK(internal(monitor, r, 0, "adafactor.row_max") == *std::max_element(R.begin(), R.end()));
+  CHECK(internal(monitor, r, 0, "adafactor.col_min") == *std::min_element(C.begin(), C.end()));
+  CHECK(internal(monitor, r, 0, "adafactor.col_max") == *std::max_element(C.begin(), C.end()));
+  // V̂_ij = R_i C_j / mean(R) (PyTorch's form: mean(R) and V̂ floored at ε1, ε1²), U = G / √V̂.
+  const double eps1 = 1.1920928955078125e-07;
+  double r_mean = (R[0] + R[1] + R[2]) / 3, sum_u2 = 0;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 4; ++j) {
+      double v_hat = std::max(R[i] * C[j] / std::max(r_mean, eps1), eps1 * eps1);
+      sum_u2 += G[i * 4 + j] * G[i * 4 + j] / v_hat;
+    }
+  double clip = std::max(1.0, std::sqrt(sum_u2 / 12) / 1.0);
+  CHECK(internal(monitor, r, 0, "adafactor.clip") == doctest::Approx(clip).epsilon(1e-5));
+  CHECK(clip > 1.0);  // the problem clips, so the test tells clipping from none
+  CHECK(std::isnan(internal(monitor, r, 1, "adafactor.row_min")));  // the bias: a vector, not factored
+  CHECK(internal(monitor, r, 1, "adafactor.clip") >= 1.0);
+}
+
+TEST_CASE("internals: Lion's sign flips between steps match the signs of consecutive updates") {
+  for (int64_t every : {1, 3}) {
+    CAPTURE(every);
+    Small small;
+    Lion lion(small.layer.parameters(), {.learning_rate = 0.01});  // no decay: Δθ = −η sign(c)
+    Monitor monitor(lion, small.layer.named_parameters(), {.every = every, .internals = true});
+    std::vector<double> before = values_of(small.layer.weight), previous_delta;
+    for (int64_t step = 1; step <= 6; ++step) {
+      lion.zero_grad();
+      float loss = small.forward_backward();
+      monitor.before_step();
+      lion.step();
+      const Record* r = monitor.record(step, loss);
+      std::vector<double> after = values_of(small.layer.weight), delta(after.size());
+      for (size_t k = 0; k < after.size(); ++k) delta[k] = after[k] - before[k];
+      if (r) {
+        double flips = internal(monitor, *r, 0, "lion.sign_flips");
+        CAPTURE(step);
+        if (step == 1) {
+          CHECK(std::isnan(flips));  // no step before the first
+        } else {
+          int differ = 0;
+          for (size_t k = 0; k < delta.size(); ++k) differ += (delta[k] > 0) != (previous_delta[k] > 0);
+          CHECK(flips == doctest::Approx(differ / 12.0));
+        }
+      }
+      previous_delta = delta, before = after;
+    }
+  }
+}

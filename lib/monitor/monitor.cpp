@@ -260,10 +260,25 @@ Monitor::Monitor(Optimizer& optimizer, const NamedTensors& named, MonitorOptions
       if (t.impl() == params_[i].impl()) name = n;
     names_.push_back(name);
   }
+  for (size_t g = 0; g < optimizer_.group_count(); ++g)
+    for (size_t k = 0; k < optimizer_.params(g).size(); ++k) group_of_.push_back(g);
+  if (options_.internals) {
+    internals_kind_ = internals_kind(optimizer_);
+    internals_names_ = moments::internals_names(internals_kind_);
+  }
 }
 
 void Monitor::before_step() {
-  have_snapshot_ = will_record(last_step_ + 1);
+  const int64_t next = last_step_ + 1;
+  // Lion's update signs, on a recorded step and on the step before it (for the flips between them).
+  if (internals_kind_ == InternalsKind::lion && (will_record(next) || will_record(next + 1))) {
+    std::swap(lion_previous_signs_, lion_signs_);
+    lion_previous_signs_step_ = lion_signs_step_;
+    lion_signs_.resize(params_.size());
+    for (size_t i = 0; i < params_.size(); ++i) lion_signs_[i] = lion_update_signs(optimizer_, group_of_[i], params_[i]);
+    lion_signs_step_ = next;
+  }
+  have_snapshot_ = will_record(next);
   if (!have_snapshot_) return;
   before_.resize(params_.size());
   for (size_t i = 0; i < params_.size(); ++i) {  // copy into buffers kept across steps: no allocation after the first
@@ -319,6 +334,12 @@ const Record* Monitor::record(int64_t step, double loss) {
       total_update_dot_neg_grad -= update_dot_grad;
     } else {
       pr.update_norm = pr.update_ratio = pr.cosine = kNaN;
+    }
+    if (!internals_names_.empty()) {
+      bool flips_known = lion_signs_step_ == step && lion_previous_signs_step_ == step - 1;
+      double flips = flips_known ? sign_flip_fraction(lion_previous_signs_[i], lion_signs_[i]) : kNaN;
+      pr.internals = compute_internals(optimizer_, internals_kind_, group_of_[i],
+                                       params_[i], params_[i].grad(), flips, internals_scratch_);
     }
     r.params.push_back(pr);
 
@@ -436,6 +457,8 @@ std::vector<double> Monitor::row(const Record& r) const {
   v.insert(v.end(), {r.grad_norm, r.param_norm, r.update_norm, r.update_ratio, r.cosine,
                      r.loss_spike ? 1.0 : 0.0, r.nonfinite.empty() ? 0.0 : 1.0});
   for (const ParamRecord& p : r.params) v.insert(v.end(), {p.grad_norm, p.param_norm, p.update_norm, p.update_ratio});
+  for (size_t k = 0; k < internals_names_.size(); ++k)
+    for (const ParamRecord& p : r.params) v.push_back(k < p.internals.size() ? p.internals[k] : kNaN);
   for (const std::string& name : buffer_names_) {
     double mean_abs = kNaN, max_abs = kNaN;  // a buffer that did not exist yet
     for (const BufferRecord& b : r.buffers)
@@ -461,6 +484,8 @@ void Monitor::write_csv(const Record& r) {
       columns_.push_back(c);
     for (const std::string& name : names_)
       for (const char* c : {"grad_norm.", "param_norm.", "update_norm.", "update_ratio."}) columns_.push_back(c + name);
+    for (const std::string& internal : internals_names_)
+      for (const std::string& name : names_) columns_.push_back(internal + "." + name);
     for (const std::string& b : buffer_names_) {
       columns_.push_back("state." + b + ".mean_abs");
       columns_.push_back("state." + b + ".max_abs");

@@ -3,7 +3,9 @@
 //   - issue 6: the flagship tutorial's MLP (784-128-10, batch 128, Adam), recording
 //     every step: target ≤ 5 %;
 //   - issue 8: the small MLP of bench_mlp (784-256-256-10, batch 64, Adam): target
-//     ≤ 1 %, measured recording every step and with MonitorOptions::every = 10.
+//     ≤ 1 %, measured recording every step and with MonitorOptions::every = 10;
+//   - issue 20: the same with MonitorOptions::internals (Adam's ‖m‖, cos(m, g), √v̂
+//     percentiles, ε's share per tensor): target ≤ 2 % every step, ≤ 1 % every 10th.
 // Run: meson test -C build --benchmark --suite bench -v
 //  (or ./build/tests/bench/bench_monitor [path/to/bench_plots])
 // Method: blocks of 20 steps, with and without the monitor, alternate in one
@@ -54,7 +56,7 @@ struct Overhead {
 
 // Trains an MLP of `sizes` on a fixed batch with Adam, alternating blocks of steps
 // with and without a Monitor recording every `every` steps.
-Overhead measure(const std::vector<int64_t>& sizes, int64_t batch, int64_t every) {
+Overhead measure(const std::vector<int64_t>& sizes, int64_t batch, int64_t every, bool internals) {
   using clock = std::chrono::steady_clock;
   auto ms_since = [](clock::time_point start) {
     return std::chrono::duration<double, std::milli>(clock::now() - start).count();
@@ -62,7 +64,7 @@ Overhead measure(const std::vector<int64_t>& sizes, int64_t batch, int64_t every
   Generator gen(0);
   MLP model(sizes, gen);
   Adam adam(model.parameters(), {.learning_rate = 1e-3});
-  Monitor monitor(adam, model.named_parameters(), {.every = every});
+  Monitor monitor(adam, model.named_parameters(), {.every = every, .internals = internals});
   Tensor x = rand({batch, sizes.front()}, gen);
   std::vector<int64_t> y(static_cast<size_t>(batch));
   for (size_t i = 0; i < y.size(); ++i) y[i] = static_cast<int64_t>(i) % sizes.back();
@@ -120,21 +122,27 @@ int main(int argc, char** argv) {
     const char* label;  // also the row name
     std::vector<int64_t> sizes;
     int64_t batch, every;
+    bool internals;
     double target;
     const char* issue;
   };
   const std::vector<Case> cases = {
-      {"784-128-10/128/every1", {784, 128, 10}, 128, 1, 5.0, "issue 6: the tutorial's MLP, every step"},
-      {"784-256-256-10/64/every1", {784, 256, 256, 10}, 64, 1, 1.0, "issue 8: small MLP, batch 64, every step"},
-      {"784-256-256-10/64/every10", {784, 256, 256, 10}, 64, 10, 1.0, "issue 8: small MLP, batch 64, every 10th step"},
+      {"784-128-10/128/every1", {784, 128, 10}, 128, 1, false, 5.0, "issue 6: the tutorial's MLP, every step"},
+      {"784-256-256-10/64/every1", {784, 256, 256, 10}, 64, 1, false, 1.0, "issue 8: small MLP, batch 64, every step"},
+      {"784-256-256-10/64/every10", {784, 256, 256, 10}, 64, 10, false, 1.0,
+       "issue 8: small MLP, batch 64, every 10th step"},
+      {"784-256-256-10/64/every1/internals", {784, 256, 256, 10}, 64, 1, true, 2.0,
+       "issue 20: with Adam's internals, every step"},
+      {"784-256-256-10/64/every10/internals", {784, 256, 256, 10}, 64, 10, true, 1.0,
+       "issue 20: with Adam's internals, every 10th step"},
   };
   std::printf("monitor overhead per training step (Adam; load average %s)\n", bench::load_average().c_str());
-  std::printf("%-28s %10s %12s %10s\n", "MLP/batch/recording", "step ms", "end to end", "direct");
+  std::printf("%-36s %10s %12s %10s\n", "MLP/batch/recording", "step ms", "end to end", "direct");
   std::vector<Overhead> measured;
   for (const Case& c : cases) {
-    Overhead o = measure(c.sizes, c.batch, c.every);
+    Overhead o = measure(c.sizes, c.batch, c.every, c.internals);
     measured.push_back(o);
-    std::printf("%-28s %10.3f %11.2f%% %9.2f%%\n", c.label, o.step_ms, o.end_to_end_percent, o.direct_percent);
+    std::printf("%-36s %10.3f %11.2f%% %9.2f%%\n", c.label, o.step_ms, o.end_to_end_percent, o.direct_percent);
     results.add(std::string("step/") + c.label + "/ms", o.step_ms, "ms");
     results.add(std::string("end_to_end/") + c.label + "/percent", o.end_to_end_percent, "%");
     results.add(std::string("direct/") + c.label + "/percent", o.direct_percent, "%");

@@ -195,3 +195,26 @@ TEST_CASE("errors quote file content escaped and cut short; RFC 4180 quoted fiel
   CHECK(outcome.output.find('\x1b') == std::string::npos);
   CHECK(outcome.output.find("cli_escape.csv:2: field 2 (\"loss\") is not a number: \"\\x1b[2J\"") != std::string::npos);
 }
+
+TEST_CASE("moments-plot --heatmap and --small-multiples: per-layer charts, clear errors") {
+  const std::string log =
+      "step,loss,update_ratio.fc1.weight,update_ratio.fc1.bias\n1,2.0,0.01,0.1\n2,1.5,0.001,nan\n";
+  run_on("per_layer", log);  // writes per_layer.csv (and a line chart of it)
+  Outcome heatmap = run({"per_layer.csv", "--out", "per_layer_heatmap.png", "--heatmap", "update_ratio.*"});
+  INFO("output: ", heatmap.output);
+  CHECK(heatmap.status == 0);
+  CHECK(heatmap.output.find("wrote per_layer_heatmap.png (2 rows, 2 steps)") != std::string::npos);
+  Outcome panels = run({"per_layer.csv", "--out", "per_layer_panels.png", "--small-multiples", "update_ratio.*"});
+  CHECK(panels.status == 0);
+  CHECK(panels.output.find("(2 panels, 2 steps)") != std::string::npos);
+  int w = 0, h = 0, n = 0;
+  unsigned char* pixels = stbi_load("per_layer_heatmap.png", &w, &h, &n, 4);
+  REQUIRE(pixels != nullptr);
+  stbi_image_free(pixels);
+  CHECK(w == 800);
+  check_fails({"per_layer.csv", "--out", "x.png", "--heatmap", "adam.*"}, 1, {"no column matches \"adam.*\"", "update_ratio.fc1.bias"});
+  check_fails({"per_layer.csv", "--out", "x.png", "--heatmap", ""}, 2, {"--heatmap has an empty PATTERN"});
+  check_fails({"per_layer.csv", "--out", "x.png", "--heatmap", "a*", "--y", "loss"}, 2, {"drop --y and --panels"});
+  check_fails({"per_layer.csv", "--out", "x.png", "--heatmap", "a*", "--small-multiples", "b*"}, 2, {"give one of them"});
+  check_fails({"per_layer.csv", "--out", "x.png", "--linear-z"}, 2, {"--linear-z applies to --heatmap only"});
+}

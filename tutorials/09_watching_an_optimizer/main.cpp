@@ -3,18 +3,23 @@
 // Trains a 64-32-10 MLP on the UCI digits with Adam (warmup, then cosine decay)
 // for 150 steps and records
 // every step with a Monitor (lib/monitor/): gradient norms, the update/parameter
-// ratio, the cosine between the update and −g, the size of m and v, and the
-// state's memory; writes the CSV log and two charts. Then takes one
+// ratio, the cosine between the update and −g, the size of m and v, the
+// state's memory, and Adam's internals per tensor (‖m‖, cos(m, g), √v̂'s
+// percentiles, ε's share); writes the CSV log, two trend charts, a per-layer
+// heat map of the update ratio and a chart of √v̂ per layer. Then takes one
 // deliberately broken step and shows the monitor naming the first NaN.
 //
 // Build and run:  meson compile -C build && ./build/tutorials/09_watching_an_optimizer [--out DIR]
-//   --out DIR  where watching.csv, watching_trends.png and watching_grad_norms.png go
+//   --out DIR  where watching.csv and the PNG charts (watching_*.png) go
 //             (default: the current directory)
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "moments.hpp"
+#include "plots.hpp"
 
 using namespace moments;
 
@@ -35,7 +40,9 @@ int main(int argc, char** argv) {
   // A warmup and a cosine decay, so that the learning-rate panel of the chart has a shape.
   LrScheduler schedule(adam, warmup_cosine(/*warmup_steps=*/10, steps, /*min_factor=*/0.1));
   // overwrite: each run of the tutorial replaces the previous run's log
-  Monitor monitor(adam, model.named_parameters(), {.csv_path = out_dir + "/watching.csv", .log_mode = LogMode::overwrite});
+  // internals: Adam's m and v per tensor, the adam.* columns
+  Monitor monitor(adam, model.named_parameters(),
+                  {.csv_path = out_dir + "/watching.csv", .log_mode = LogMode::overwrite, .internals = true});
   ProgressLine progress(steps, stdout, /*plain_every=*/steps);  // one plain line, at the end
   progress.set_terminal(false);
   std::printf("Adam (lr 1e-2, warmup 10 steps, cosine decay to 1e-3) on the UCI digits, MLP 64-32-10, "
@@ -68,6 +75,12 @@ int main(int argc, char** argv) {
   std::printf("  %-16s %10s %10s %13s\n", "parameter", "grad_norm", "param_norm", "update/param");
   for (const ParamRecord& p : last.params)
     std::printf("  %-16s %10.4f %10.4f %13.2e\n", p.name.c_str(), p.grad_norm, p.param_norm, p.update_ratio);
+  std::printf("Inside Adam at step %lld (sqrt_v_hat = sqrt(v / (1 - beta2^t)), eps = 1e-8):\n",
+              static_cast<long long>(last.step));
+  std::printf("  %-16s %9s %9s %9s %9s %9s %9s\n", "parameter", "|m|", "cos(m,g)", "p1", "p50", "p99", "eps_share");
+  for (const ParamRecord& p : last.params)  // in monitor.internals_names() order: m_norm, cos_m_g, p1, p50, p99, eps_share
+    std::printf("  %-16s %9.2e %9.3f %9.2e %9.2e %9.2e %9.3f\n", p.name.c_str(), p.internals[0], p.internals[1],
+                p.internals[2], p.internals[3], p.internals[4], p.internals[5]);
   std::printf("State memory:");
   for (const StateMemory& m : last.memory)
     std::printf("  %s %lld B (%s)", m.buffer.c_str(), static_cast<long long>(m.bytes), device_name(m.device));
@@ -81,7 +94,33 @@ int main(int argc, char** argv) {
               monitor.columns()[3].c_str(), monitor.columns().back().c_str());
   save_trends_png(monitor, out_dir + "/watching_trends.png", "Adam on the UCI digits");
   save_grad_norms_png(monitor, out_dir + "/watching_grad_norms.png", "Gradient norm per parameter");
-  std::printf("wrote watching.csv, watching_trends.png, watching_grad_norms.png\n\n");
+  // Per-layer views, drawn from the CSV log as moments-plot draws them (plots/heatmap_chart.hpp).
+  plots::CsvLog csv = plots::read_csv(out_dir + "/watching.csv");
+  plots::heatmap_from_log(csv, "update_ratio.*", {.title = "Update / parameter ratio per layer", .z_label = "|dtheta| / |theta|"})
+      .save_png(out_dir + "/watching_update_ratio_heatmap.png");
+  plots::Figure sqrt_v({.title = "sqrt(v_hat) per layer: p1, p50, p99 over the elements", .columns = 2,
+                        .panel_width = 440, .panel_height = 260});
+  for (const std::string& name : monitor.param_names()) {
+    plots::LineChart chart({.title = name, .y_scale = plots::Scale::log});
+    for (const char* q : {"p1", "p50", "p99"})
+      chart.add_series(q, csv.column("step"), csv.column("adam.sqrt_v_hat_" + std::string(q) + "." + name));
+    sqrt_v.add(chart);
+  }
+  sqrt_v.save_png(out_dir + "/watching_sqrt_v_hat.png");
+  // What the heat map shows, in numbers: the steps where every layer's ratio is above 1e-2, and how far apart
+  // the layers are at the step where they differ most.
+  int64_t first_above = 0, last_above = 0;
+  double spread = 1;
+  for (const Record& r : monitor.history()) {
+    double lo = INFINITY, hi = 0;
+    for (const ParamRecord& p : r.params) lo = std::min(lo, p.update_ratio), hi = std::max(hi, p.update_ratio);
+    if (lo > 1e-2) (first_above ? last_above : first_above) = r.step, last_above = r.step;
+    spread = std::max(spread, hi / lo);
+  }
+  std::printf("Heat map: every layer's update/param above 1e-2 from step %lld to %lld; at most %.1fx between layers\n",
+              static_cast<long long>(first_above), static_cast<long long>(last_above), spread);
+  std::printf("wrote watching.csv, watching_trends.png, watching_grad_norms.png, watching_update_ratio_heatmap.png,\n"
+              "      watching_sqrt_v_hat.png\n\n");
 
   // ---- A broken step ------------------------------------------------------------
   // A hand-written cross-entropy, -log(softmax(z)[y]) with softmax = exp(z/T) / Σ exp(z/T),
