@@ -21,6 +21,7 @@
 // so does one started while another user thread is using the pool. An exception thrown by a chunk stops
 // chunks not yet started and is rethrown in the caller (the one of the lowest chunk index, if several threw).
 #pragma once
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -65,13 +66,21 @@ void parallel_for(std::int64_t n, std::int64_t chunk, ChunkBody body);
 // one chunk (n <= chunk) the result is p0 itself, as if the loop had never been split.
 template <class T, class Partial, class Combine>
 T parallel_reduce(std::int64_t n, std::int64_t chunk, T empty, const Partial& partial, const Combine& combine) {
-  std::vector<T> partials(static_cast<std::size_t>(num_chunks(n, chunk)), empty);
+  const auto chunks = static_cast<std::size_t>(num_chunks(n, chunk));
+  if (chunks == 0) return empty;
+  if (chunks == 1) return partial(std::int64_t{0}, n);
+  // The partials live on the stack up to 64 chunks (2M floats at kElementsPerChunk), so a reduction in an
+  // optimizer's step allocates nothing; beyond that one vector, whose cost is small beside the work.
+  constexpr std::size_t kOnStack = 64;
+  std::array<T, kOnStack> on_stack;
+  std::vector<T> on_heap;
+  if (chunks > kOnStack) on_heap.resize(chunks, empty);
+  T* partials = chunks > kOnStack ? on_heap.data() : on_stack.data();
   parallel_for(n, chunk, [&](std::int64_t begin, std::int64_t end) {
     partials[static_cast<std::size_t>(begin / chunk)] = partial(begin, end);
   });
-  if (partials.empty()) return empty;
   T result = partials[0];
-  for (std::size_t c = 1; c < partials.size(); ++c) result = combine(result, partials[c]);
+  for (std::size_t c = 1; c < chunks; ++c) result = combine(result, partials[c]);
   return result;
 }
 
