@@ -222,7 +222,7 @@ TEST_CASE("Muon validates its hyperparameters and its parameters, naming them") 
   check_error([&] { Muon({w}, {.momentum = -0.5}); }, {"Muon", "momentum", "-0.5"});
   check_error([&] { Muon({w}, {.eps = -1.0}); }, {"Muon", "eps", "-1"});
   check_error([&] { Muon({w}, {.ns_steps = 100}); }, {"Muon", "ns_steps", "100", "<= 99"});
-  check_error([&] { Muon({w}, {.ns_steps = 2.5}); }, {"Muon", "ns_steps", "2.5", "integer"});
+  check_error([&] { Muon({w}, {.ns_steps = 2.5}); }, {"Muon", "ns_steps", "2.5", "whole number"});
   check_error([&] { Muon({w}, {.ns_b = INFINITY}); }, {"Muon", "ns_b", "inf"});
   check_error([&] { Muon({w}, {.match_rms_adamw = true, .keller_jordan = true}); }, {"Muon", "match_rms_adamw", "keller_jordan"});
   Tensor bias = pattern({5}, 2).requires_grad_(), conv = pattern({2, 3, 4}, 3).requires_grad_();

@@ -192,6 +192,8 @@ TEST_CASE("SophiaG rejects invalid hyperparameters with the canonical code's con
   check_error([&] { SophiaG(p, {.weight_decay = -1.0}); }, {"SophiaG", "weight_decay", "-1"});
   check_error([&] { SophiaG(p, {.weight_decay = nan}); }, {"SophiaG", "weight_decay", "nan"});
   check_error([&] { SophiaG(p, {.batch_size = 0}); }, {"SophiaG", "batch_size", "0", ">= 1"});
+  check_error([&] { SophiaG(p, {.batch_size = 2.5}); }, {"SophiaG", "batch_size", "2.5", "whole number"});
+  check_error([&] { SophiaG(p, {.batch_size = nan}); }, {"SophiaG", "batch_size", "nan"});
   SophiaG ok(p);
   check_error([&] { ok.set_hyperparameter(0, "beta2", 1.0); }, {"SophiaG", "beta2"});
   CHECK(ok.hyperparameter(0, "beta2") == 0.99);  // refused: unchanged

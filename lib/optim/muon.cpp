@@ -58,7 +58,7 @@ void validate_muon(const char* who, const MuonOptions& o) {
   check_at_least(who, "eps", o.eps, 0.0);
   check_at_least(who, "ns_steps", o.ns_steps, 0.0);
   check_at_most(who, "ns_steps", o.ns_steps, 99.0);
-  if (o.ns_steps != std::floor(o.ns_steps)) fail(who, ": invalid ns_steps ", o.ns_steps, " (must be an integer)");
+  check_whole(who, "ns_steps", o.ns_steps);
   for (auto [name, value] : {std::pair{"ns_a", o.ns_a}, {"ns_b", o.ns_b}, {"ns_c", o.ns_c}})
     if (!std::isfinite(value)) fail(who, ": invalid ", name, " ", value, " (must be finite)");
   if (o.keller_jordan && o.match_rms_adamw)

@@ -48,8 +48,7 @@ void AdamWScheduleFree::validate(const ScheduleFreeOptions& o) const {
   check_in_unit_interval(who, "beta2", o.beta2);
   check_at_least(who, "weight_decay", o.weight_decay, 0.0);
   check_at_least(who, "warmup_steps", o.warmup_steps, 0.0);
-  if (o.warmup_steps != std::floor(o.warmup_steps) || !std::isfinite(o.warmup_steps))
-    fail(who, ": invalid warmup_steps ", o.warmup_steps, " (must be a whole number of steps)");
+  check_whole(who, "warmup_steps", o.warmup_steps);
   check_at_least(who, "r", o.r, 0.0);
   if (!std::isfinite(o.r)) fail(who, ": invalid r ", o.r, " (must be finite)");
   check_at_least(who, "weight_lr_power", o.weight_lr_power, 0.0);

@@ -29,7 +29,8 @@ void SophiaG::validate(const SophiaGOptions& o) const {
   check_in_unit_interval("SophiaG", "beta2", o.beta2);
   check_at_least("SophiaG", "rho", o.rho, 0.0);
   check_at_least("SophiaG", "weight_decay", o.weight_decay, 0.0);
-  check_at_least("SophiaG", "batch_size", static_cast<double>(o.batch_size), 1.0);  // ours: bs is an argument there
+  check_at_least("SophiaG", "batch_size", o.batch_size, 1.0);  // ours: bs is an argument there
+  check_whole("SophiaG", "batch_size", o.batch_size);
 }
 
 void SophiaG::init_state(const Tensor& param, ParamState& state, size_t) const {
@@ -62,7 +63,7 @@ void SophiaG::update(Tensor& param, const Tensor& grad, ParamState& state, size_
   const SophiaGOptions& o = options_[group];
   const SophiaScalars s{static_cast<float>(o.beta1),
                         static_cast<float>(1.0 - o.beta1),
-                        static_cast<float>(o.rho * static_cast<double>(o.batch_size)),
+                        static_cast<float>(o.rho * o.batch_size),
                         static_cast<float>(-o.learning_rate),
                         static_cast<float>(1.0 - o.learning_rate * o.weight_decay),
                         o.maximize};

@@ -73,7 +73,7 @@ struct SophiaGOptions {
   double beta2 = 0.99;          // β2, the decay of the Hessian estimate h (per update_hessian, not per step)
   double rho = 0.04;            // ρ, the clip: |m| > ρ · bs · h is clipped to a step of η
   double weight_decay = 0.1;    // λ, decoupled: θ ← θ(1 − ηλ)
-  int64_t batch_size = 5120;    // bs, the examples (tokens) of one step: the canonical step(bs=5120)
+  double batch_size = 5120;     // bs, the examples (tokens) of one step: the canonical step(bs=5120); a whole number
   bool maximize = false;        // ascend instead of descend
   template <class F>
   void visit(F&& f) {

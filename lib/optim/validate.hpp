@@ -6,6 +6,8 @@
 // validates only the constructor's arguments, never a group given to
 // add_param_group or changed later; moments validates every group, every time.
 #pragma once
+#include <cmath>
+
 #include "../error.hpp"
 
 namespace moments {
@@ -20,6 +22,13 @@ inline void check_at_most(const char* who, const char* name, double value, doubl
 
 inline void check_in_unit_interval(const char* who, const char* name, double value) {  // [0, 1)
   if (!(value >= 0.0 && value < 1.0)) fail(who, ": invalid ", name, " ", value, " (must be in [0, 1))");
+}
+
+// A count (steps, a batch size): counts are doubles in the options, so that one set by name as NaN or
+// 1e30 is refused here instead of being undefined behaviour in a conversion to an integer type.
+inline void check_whole(const char* who, const char* name, double value) {
+  if (!(std::isfinite(value) && value == std::floor(value)))
+    fail(who, ": invalid ", name, " ", value, " (must be a whole number)");
 }
 
 }  // namespace moments
