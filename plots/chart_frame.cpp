@@ -65,6 +65,15 @@ Color palette_color(size_t index) {
       rgb(0x56b4e9),  // sky blue
       rgb(0xf0e442),  // yellow (faint on white, so last but one)
       rgb(0x000000),  // black
+      // Beyond Okabe and Ito's eight (a memory chart names up to 14 buffers): tab10's others, then darker hues.
+      rgb(0x8c564b),  // brown
+      rgb(0x7f7f7f),  // grey
+      rgb(0xbcbd22),  // olive
+      rgb(0x9467bd),  // purple
+      rgb(0x17becf),  // cyan
+      rgb(0xd62728),  // red
+      rgb(0x2ca02c),  // green
+      rgb(0x1f3a93),  // navy
   };
   return colors[index % std::size(colors)];
 }

@@ -42,8 +42,10 @@ struct DrawStats {
   Rect legend;              // where the legend went (empty: no legend)
 };
 
-// Okabe & Ito, "Color Universal Design" (2008): colours that stay distinct under
-// the common forms of colour blindness. Index i wraps around.
+// Okabe & Ito, "Color Universal Design" (2008): eight colours that stay distinct under
+// the common forms of colour blindness, then eight more (tab10's others, darker hues) for
+// charts with more series, such as a memory chart of every optimizer's buffers. Index i
+// wraps around after sixteen.
 Color palette_color(size_t index);
 
 namespace theme {
