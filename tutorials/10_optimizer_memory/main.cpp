@@ -45,6 +45,8 @@ int main(int argc, char** argv) {
       {"Adam-mini", [&] { return std::make_unique<AdamMini>(NamedTensors{{"layers.0.mlp.weight", w}}); }},
       // bitsandbytes' 8-bit Adam: one byte per moment and weight, plus one float per block of 256.
       {"Adam 8-bit", [&] { return std::make_unique<Adam8bit>(std::vector{w}); }},
+      // Sophia-G: the momentum and the diagonal Hessian estimate h.
+      {"Sophia-G", [&] { return std::make_unique<SophiaG>(std::vector{w}); }},
   };
   detail("%-14s %-18s %14s %12s\n", "optimizer", "state buffer", "bytes", "% of Adam");
   std::vector<std::unique_ptr<Optimizer>> kept;  // kept alive for the chart

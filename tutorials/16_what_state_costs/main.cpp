@@ -73,14 +73,16 @@ const std::vector<Row> optimizers = {
     {"Adam-mini", [](const NamedTensors& p) { return std::make_unique<AdamMini>(p, AdamMiniOptions{.learning_rate = 3e-3}); }},
     {"Adam 8-bit", with<Adam8bit>(Adam8bitOptions{.learning_rate = 3e-3})},
     {"AdamW 8-bit", with<AdamW8bit>(AdamW8bitOptions{.learning_rate = 3e-3})},
-    // Roots only from step 10 on the matrix: the first step allocates them but computes none (64
-    // eigendecompositions of 1024 x 1024 blocks).
+    // Shampoo cuts the big matrix into 32 blocks of 1024 x 1024 (max_preconditioner_dim), each with the same
+    // state, so one such block stands in for it: its first step is then 4 GFLOP of statistics, not 137.
+    // Roots only from step 10: the first step allocates them but computes none.
     {"Shampoo", with<Shampoo>(ShampooOptions{.learning_rate = 3e-3, .epsilon = 1e-8, .precondition_frequency = 10,
                                              .grafting = ShampooGrafting::adam, .grafting_epsilon = 1e-8}),
-     {{"start_preconditioning_step", 10}}},
+     {{"start_preconditioning_step", 10}}, {1024, 1024}},
     // SOAP's first step is an eigendecomposition of each statistic (8192 x 8192: minutes), so its matrix is a
     // stand-in of the same shape ratio: its bytes per weight, 8 + 8(n² + m²)/(nm), depend only on n/m.
     {"SOAP", with<SOAP>(SoapOptions{}), {}, {256, 512}},
+    {"Sophia-G", with<SophiaG>(SophiaGOptions{.learning_rate = 3e-3, .batch_size = 50})},
 };
 
 // The one measurement, as tutorial 10 makes it: state exists after a first step; its bytes are read back
@@ -101,14 +103,25 @@ double matrix_bytes_per_param(const Row& row) {
   return bytes_per_param(*opt, w);
 }
 
-// `epochs` passes over the training set in its file order, minibatches of 50.
+// `epochs` passes over the training set in its file order, minibatches of 50. Sophia-G alone also needs its
+// Hessian estimate fed, every 10 steps, from labels sampled from the model's own softmax (tutorial 18).
 void train(MLP& model, Optimizer& opt, const Dataset& data, int epochs) {
+  auto* sophia = dynamic_cast<SophiaG*>(&opt);
+  Generator gen(18);
+  int64_t step = 0;
   for (int epoch = 0; epoch < epochs; ++epoch)
     for (int64_t b = 0; b + 50 <= data.size(); b += 50) {
       opt.zero_grad();
-      Tensor loss = cross_entropy(model.forward(rows(data.inputs, b, b + 50)), labels_of(data, b, b + 50));  // forward
-      loss.backward();                                                                                     // backward
-      opt.step();                                                                                          // update
+      Tensor x = rows(data.inputs, b, b + 50);
+      Tensor loss = cross_entropy(model.forward(x), labels_of(data, b, b + 50));  // forward
+      loss.backward();                                                            // backward
+      opt.step();                                                                 // update
+      if (sophia && ++step % 10 == 0) {  // the Gauss–Newton–Bartlett hook
+        sophia->zero_grad();
+        Tensor logits = model.forward(x);
+        cross_entropy(logits, sample_labels(logits, gen)).backward();
+        sophia->update_hessian();
+      }
     }
 }
 
@@ -173,8 +186,9 @@ int main(int argc, char** argv) {
                 mlp_bytes.back(), accuracies.back());
     if (row.name == "Adam") adam = std::move(opt), adam_params = named;
   }
-  std::printf("(SOAP's matrix column is measured on 256 x 512, the same shape ratio; Adafactor's lr caps its\n"
-              "relative step; Muon's is the matrices', its AdamW's biases take 0.003)\n\n");
+  std::printf("(SOAP's matrix column is measured on 256 x 512, the same shape ratio, and Shampoo's on one of the\n"
+              "32 blocks of 1024 x 1024 it cuts the matrix into; Adafactor's lr caps its relative step; Muon's is the\n"
+              "matrices', its AdamW's biases take 0.003)\n\n");
   plots::Figure state({.title = "Optimizer state, bytes per parameter (measured)", .columns = 1,
                        .panel_width = 1500, .panel_height = 330});
   state.add(bars("one 4096 x 8192 matrix", matrix_bytes)).add(bars("the MLP 64-64-32-10", mlp_bytes));
