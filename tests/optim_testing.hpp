@@ -219,4 +219,20 @@ inline std::string check_monitored_run(const std::function<std::unique_ptr<Optim
   return header;
 }
 
+// With g = 0 and zero state an optimizer with decoupled decay only shrinks θ, by the float32 (1 − ηλ) per
+// step, bit for bit (Lion, Sophia-G: their step is 0 there). `make` builds it on {1.5, −2} with η = 0.1, λ = 0.5.
+inline void check_decay_alone(const std::function<std::unique_ptr<Optimizer>(const std::vector<Tensor>&)>& make, int steps) {
+  Tensor p = Tensor::from({1.5f, -2.0f}).requires_grad_();
+  auto opt = make({p});
+  const float decay = static_cast<float>(1.0 - 0.1 * 0.5);
+  float e0 = 1.5f, e1 = -2.0f;
+  for (int t = 0; t < steps; ++t) {
+    p.set_grad(Tensor::from({0.0f, 0.0f}));
+    opt->step();
+    e0 *= decay, e1 *= decay;
+  }
+  CHECK(p.data()[0] == e0);
+  CHECK(p.data()[1] == e1);
+}
+
 }  // namespace testing
