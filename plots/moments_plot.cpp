@@ -6,6 +6,7 @@
 //                [--width PX] [--height PX]
 //   moments-plot LOG.csv --out chart.png --heatmap 'update_ratio.*' [--linear-z] [--title TEXT]
 //   moments-plot LOG.csv --out chart.png --small-multiples 'update_ratio.*' [--log-y|--linear-y]
+//   moments-plot --report DIR LOG.csv [LOG2.csv ...] [--title TEXT] [--smooth 0.9]
 //
 // --x picks the x column (default: "step" if there is one, else the first);
 // --y the columns to draw (default: all the others). Without --panels they
@@ -16,23 +17,36 @@
 // per-parameter columns), one cell per step, on a log colour scale (--linear-z:
 // linear). --small-multiples PATTERN draws them as one small line chart each,
 // on a log y axis (--linear-y: linear). See heatmap_chart.hpp.
+// --report DIR writes DIR/index.html, a page with no script and no external
+// resource: a summary table with a row per log, every chart the logs' columns
+// make as a PNG beside it (several logs: overlaid), and every column's range
+// (see report.hpp). DIR is created if missing. Every log is read and every chart
+// drawn before anything is written; then the PNGs and, last, index.html are
+// each written atomically (lib/io/atomic_file.hpp, compiled into this program:
+// its one file outside plots/), so a bad log leaves an earlier report as it was.
 //
 // A log whose last line has no line break (its writer was interrupted) is drawn
 // without that line: a warning on stderr and a note on the chart say so.
 // Messages quote text from the log escaped and cut short (see plot_error.hpp).
 //
-// Exit status: 0 when the chart was written; 1 when the log or the output is
+// Exit status: 0 when the chart (or report) was written; 1 when the log or the output is
 // at fault (missing file, unknown column, malformed row, empty log: the
 // message names it); 2 for a usage error.
 #include <charconv>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "../lib/io/atomic_file.hpp"
 #include "plots.hpp"
+#include "report.hpp"
+
+// (quoted() is written moments::plots::quoted below: <filesystem> brings std::quoted, which
+// argument-dependent lookup would find beside it for a std::string.)
 
 using namespace moments::plots;
 
@@ -44,6 +58,7 @@ const char* kUsage =
     "                    [--width PX] [--height PX]\n"
     "       moments-plot LOG.csv --out chart.png --heatmap PATTERN [--linear-z] [--title TEXT]\n"
     "       moments-plot LOG.csv --out chart.png --small-multiples PATTERN [--linear-y] [--title TEXT]\n"
+    "       moments-plot --report DIR LOG.csv [LOG2.csv ...] [--title TEXT] [--smooth WEIGHT]\n"
     "  PATTERN: a glob over column names, e.g. 'update_ratio.*'\n";
 
 struct UsageError {
@@ -51,8 +66,8 @@ struct UsageError {
 };
 
 struct Arguments {
-  std::string log, out, x, title, heatmap, small_multiples;
-  std::vector<std::string> y;
+  std::string log, out, x, title, heatmap, small_multiples, report;
+  std::vector<std::string> y, logs;  // logs: every log given (more than one with --report only)
   bool log_x = false, log_y = false, panels = false, linear_z = false, linear_y = false;
   double smooth = 0.0;
   std::optional<int> width, height;
@@ -72,7 +87,7 @@ Number parse(const std::string& option, const std::string& text) {
   Number value{};
   auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (error != std::errc() || end != text.data() + text.size() || text.empty())
-    throw UsageError{option + " expects a number, got " + quoted(text)};
+    throw UsageError{option + " expects a number, got " + moments::plots::quoted(text)};
   return value;
 }
 
@@ -124,17 +139,26 @@ Arguments parse_arguments(int argc, char** argv) {
       a.linear_z = true;
     else if (arg == "--linear-y")
       a.linear_y = true;
+    else if (arg == "--report")
+      a.report = next();
     else if (arg.size() > 1 && arg[0] == '-')
       throw UsageError{"unknown option " + arg};
-    else if (a.log.empty())
-      a.log = arg;
     else
-      throw UsageError{"one log at a time: got " + a.log + " and " + arg};
+      a.logs.push_back(arg);
     // clang-format on
   }
-  if (a.log.empty()) throw UsageError{"no log file given"};
-  if (a.out.empty()) throw UsageError{"--out chart.png is required"};
+  if (a.logs.empty()) throw UsageError{"no log file given"};
+  a.log = a.logs[0];
   if (!(a.smooth >= 0.0 && a.smooth < 1.0)) throw UsageError{"--smooth must be in [0, 1), e.g. 0.9"};
+  if (!a.report.empty()) {
+    if (!a.out.empty()) throw UsageError{"--report writes DIR/index.html and its charts: drop --out"};
+    if (!a.x.empty() || !a.y.empty() || a.panels || a.log_x || a.log_y || a.width || a.height ||
+        !a.heatmap.empty() || !a.small_multiples.empty() || a.linear_z || a.linear_y)
+      throw UsageError{"--report chooses its charts from the columns: only --title and --smooth apply"};
+    return a;
+  }
+  if (a.logs.size() > 1) throw UsageError{"one log at a time: got " + a.logs[0] + " and " + a.logs[1] + " (several logs: --report DIR)"};
+  if (a.out.empty()) throw UsageError{"--out chart.png is required"};
   for (auto [size, name] : {std::pair{a.width, "--width"}, std::pair{a.height, "--height"}})
     if (size && (*size < 100 || *size > 10000)) throw UsageError{std::string(name) + " must be 100..10000 pixels"};
   for (const std::string& column : a.y)
@@ -188,11 +212,39 @@ int run_per_layer(const Arguments& a, const CsvLog& log, const std::string& x_co
   return 0;
 }
 
-int run(const Arguments& a) {
-  CsvLog log = read_csv(a.log);
+CsvLog read_log(const std::string& path) {
+  CsvLog log = read_csv(path);
   if (log.torn_line)
-    std::cerr << "moments-plot: warning: " << a.log << ":" << log.torn_line
+    std::cerr << "moments-plot: warning: " << path << ":" << log.torn_line
               << ": the last line has no line break and was ignored (a row cut short as the log was written)\n";
+  return log;
+}
+
+// --report DIR: read every log and draw every chart, then write.
+int run_report(const Arguments& a) {
+  std::vector<CsvLog> logs;
+  for (const std::string& path : a.logs) logs.push_back(read_log(path));
+  Report report = build_report(logs, {.title = a.title, .smoothing = a.smooth});
+  std::error_code error;
+  std::filesystem::create_directories(a.report, error);
+  if (!std::filesystem::is_directory(a.report))
+    throw PlotError("--report " + moments::plots::quoted(a.report) + ": cannot make this folder" +
+                    (error ? " (" + error.message() + ")" : std::string(" (a file of that name is there)")));
+  auto write = [&](const std::string& name, const void* bytes, size_t size) {
+    const std::string path = a.report + "/" + name;
+    moments::write_file_atomically(path, [&](const moments::WriteBytes& out) { out(bytes, size); },
+                                   "moments-plot: write " + moments::plots::quoted(path));
+  };
+  for (const ReportFile& file : report.files) write(file.name, file.bytes.data(), file.bytes.size());
+  write("index.html", report.html.data(), report.html.size());  // last: it shows the new charts or the old ones
+  std::cout << "moments-plot: wrote " << a.report << "/index.html (" << logs.size() << (logs.size() == 1 ? " log, " : " logs, ")
+            << report.files.size() << " charts)\n";
+  return 0;
+}
+
+int run(const Arguments& a) {
+  if (!a.report.empty()) return run_report(a);
+  CsvLog log = read_log(a.log);
   std::string x_column = !a.x.empty() ? a.x : log.has_column("step") ? "step" : log.columns[0];
   if (!a.heatmap.empty() || !a.small_multiples.empty()) return run_per_layer(a, log, x_column);
   const std::vector<double>& x = log.column(x_column);
@@ -200,7 +252,7 @@ int run(const Arguments& a) {
   if (y_columns.empty())
     for (const std::string& c : log.columns)
       if (c != x_column) y_columns.push_back(c);
-  if (y_columns.empty()) throw PlotError(a.log + ": no columns to draw besides " + quoted(x_column));
+  if (y_columns.empty()) throw PlotError(a.log + ": no columns to draw besides " + moments::plots::quoted(x_column));
   for (const std::string& c : y_columns) log.column(c);  // every name checked before anything is drawn
 
   if (a.panels) {

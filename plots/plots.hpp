@@ -20,8 +20,9 @@
 //     heatmap_chart.hpp  layers × steps heat maps and per-layer small multiples of a log
 //     figure.hpp       small multiples     csv_log.hpp    reading a CSV log
 //     png_io.hpp       PNG through stb_image_write
+//     report.hpp       a static HTML report of logs: summary table, every chart as a PNG
 //   The command-line tool moments-plot (moments_plot.cpp) turns a CSV log into
-//   a chart.
+//   a chart, or logs into an HTML report (--report DIR).
 //
 // USAGE
 //   #include "plots.hpp"
@@ -75,6 +76,7 @@
 #include "line_chart.hpp"
 #include "plot_error.hpp"
 #include "png_io.hpp"
+#include "report.hpp"
 #include "series_prep.hpp"
 #include "ticks.hpp"
 #include "truetype_font.hpp"
