@@ -1,13 +1,17 @@
 // plots_testing.hpp — helpers shared by the plots suite: pixel comparisons that
-// say where and by how much, the test data folder, a checksum of a canvas.
+// say where and by how much, the test data folder, a checksum of a canvas, and
+// moments-plot run as a command.
 #pragma once
 #include <doctest/doctest.h>
+#include <sys/wait.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "plots.hpp"
 
@@ -22,6 +26,47 @@ inline std::string data_dir() {
   const char* dir = std::getenv("PLOTS_TEST_DATA");
   REQUIRE_MESSAGE(dir != nullptr, "PLOTS_TEST_DATA is not set (run the tests through meson test)");
   return dir;
+}
+
+// moments-plot run as a user would (meson passes its path in MOMENTS_PLOT).
+struct Outcome {
+  int status = -1;     // the exit status, or -1 if it did not exit normally (a crash)
+  std::string output;  // stdout and stderr together
+};
+
+// Runs moments-plot with arguments (each quoted for the shell: none may hold a ').
+inline Outcome run(const std::vector<std::string>& args) {
+  const char* program = std::getenv("MOMENTS_PLOT");
+  REQUIRE_MESSAGE(program != nullptr, "MOMENTS_PLOT is not set (run the tests through meson test)");
+  std::string command = std::string("'") + program + "'";
+  for (const std::string& arg : args) command += " '" + arg + "'";
+  command += " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  Outcome outcome;
+  char buffer[512];
+  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) outcome.output.append(buffer, n);
+  int status = pclose(pipe);
+  outcome.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return outcome;
+}
+
+// Runs moments-plot and checks it fails with `status` and a message holding every piece.
+inline void check_fails(const std::vector<std::string>& args, int status, const std::vector<std::string>& pieces) {
+  Outcome outcome = run(args);
+  INFO("output: ", outcome.output);
+  CHECK(outcome.status == status);
+  CHECK(outcome.output.rfind("moments-plot: ", 0) == 0);
+  for (const std::string& piece : pieces)
+    CHECK_MESSAGE(outcome.output.find(piece) != std::string::npos, "missing '", piece, "'");
+}
+
+// Writes `text` to the file at `path` (a log for a test to read).
+inline void write_text(const std::string& path, const std::string& text) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  REQUIRE_MESSAGE(f != nullptr, "cannot write ", path);
+  std::fwrite(text.data(), 1, text.size(), f);
+  std::fclose(f);
 }
 
 // The plots suite draws with the bitmap font unless a test says otherwise, so

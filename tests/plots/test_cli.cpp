@@ -4,7 +4,6 @@
 // (meson passes the path of the program in MOMENTS_PLOT and the fixtures' folder
 // in PLOTS_TEST_DATA; the output goes to the current directory, the build folder.)
 #include <stb/stb_image.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -16,47 +15,14 @@ using namespace plots_testing;
 
 namespace {
 
-struct Outcome {
-  int status = -1;     // the exit status, or -1 if it did not exit normally (a crash)
-  std::string output;  // stdout and stderr together
-};
-
-// Runs moments-plot with arguments (each quoted for the shell).
-Outcome run(const std::vector<std::string>& args) {
-  const char* program = std::getenv("MOMENTS_PLOT");
-  REQUIRE_MESSAGE(program != nullptr, "MOMENTS_PLOT is not set (run the tests through meson test)");
-  std::string command = std::string("'") + program + "'";
-  for (const std::string& arg : args) command += " '" + arg + "'";
-  command += " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  Outcome outcome;
-  char buffer[512];
-  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) outcome.output.append(buffer, n);
-  int status = pclose(pipe);
-  outcome.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return outcome;
-}
-
 std::string fixture(const std::string& name) { return data_dir() + "/fixtures/" + name; }
 
 // Writes `log` to NAME.csv in the current directory and draws it to NAME.png.
 Outcome run_on(const std::string& name, const std::string& log) {
-  FILE* f = std::fopen((name + ".csv").c_str(), "wb");
-  REQUIRE(f != nullptr);
-  std::fwrite(log.data(), 1, log.size(), f);
-  std::fclose(f);
+  write_text(name + ".csv", log);
   return run({name + ".csv", "--out", name + ".png"});
 }
 
-void check_fails(const std::vector<std::string>& args, int status, const std::vector<std::string>& pieces) {
-  Outcome outcome = run(args);
-  INFO("output: ", outcome.output);
-  CHECK(outcome.status == status);
-  CHECK(outcome.output.rfind("moments-plot: ", 0) == 0);
-  for (const std::string& piece : pieces)
-    CHECK_MESSAGE(outcome.output.find(piece) != std::string::npos, "missing '", piece, "'");
-}
 
 }  // namespace
 
