@@ -238,7 +238,7 @@ int run_report(const Arguments& a) {
   for (const ReportFile& file : report.files) write(file.name, file.bytes.data(), file.bytes.size());
   write("index.html", report.html.data(), report.html.size());  // last: it shows the new charts or the old ones
   std::cout << "moments-plot: wrote " << a.report << "/index.html (" << logs.size() << (logs.size() == 1 ? " log, " : " logs, ")
-            << report.files.size() << " charts)\n";
+            << report.files.size() << (report.files.size() == 1 ? " chart)\n" : " charts)\n");
   return 0;
 }
 

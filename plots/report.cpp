@@ -146,6 +146,7 @@ Drawn draw_lines(Report& report, Names& names, const ChartSpec& spec, const std:
   o.x_label = runs[0].x;
   if (spec.columns.size() == 1) o.y_label = spec.columns[0];
   o.smoothing = options.smoothing;
+  if (spec.key == "bytes") o.y_format = NumberFormat::bytes;  // the monitor's state bytes: KiB, MiB
   LineChart chart(o);
   std::vector<const std::vector<double>*> all;
   for (const Run& run : runs)
@@ -382,7 +383,7 @@ Report build_report(const std::vector<CsvLog>& logs, const ReportOptions& option
   html = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" + html_escape(title) +
          "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n<h1>" + html_escape(title) + "</h1>\n";
   html += "<p>" + std::to_string(logs.size()) + (logs.size() == 1 ? " run, " : " runs, ") +
-          std::to_string(charts.size()) + " charts, drawn by moments-plot.</p>\n<h2>Summary</h2>\n";
+          std::to_string(charts.size()) + (charts.size() == 1 ? " chart" : " charts") + ", drawn by moments-plot.</p>\n<h2>Summary</h2>\n";
   summary_table(html, runs, flags);
   html += "<h2>Charts</h2>\n";
   for (const Drawn& d : charts)

@@ -35,18 +35,19 @@ std::map<std::string, std::string> folder(const fs::path& dir) {
   return files;
 }
 
-// A training log as the monitor writes one: step, loss, its smoothing, a spike
-// flag, a learning rate, per-parameter gradient norms and update ratios (two
-// parameters), state bytes, and a column whose name holds < & > and quotes.
+// A training log as the monitor writes one (a few of its columns, few charts: each
+// file the report writes is synced to disk): step, loss, its smoothing, a spike
+// flag, per-parameter gradient norms and update ratios (two parameters), state
+// bytes, and a column whose name holds < & > and quotes.
 std::string monitor_log(double scale, int spike_step) {
   std::string text =
-      "step,loss,smoothed_loss,lr.0,grad_norm,loss_spike,grad_norm.fc1.weight,grad_norm.fc1.bias,"
+      "step,loss,smoothed_loss,loss_spike,grad_norm.fc1.weight,grad_norm.fc1.bias,"
       "update_ratio.fc1.weight,update_ratio.fc1.bias,bytes.exp_avg.cpu,\"a<b&c> \"\"q\"\" 'x'\"\n";
   for (int step = 1; step <= 12; ++step) {
     double loss = scale / step;
     std::ostringstream row;
-    row << step << ',' << loss << ',' << loss * 1.1 << ",0.001," << 2 * loss << ',' << (step == spike_step) << ','
-        << loss << ',' << loss / 10 << ',' << 1e-3 / step << ',' << 1e-2 / step << ",4096," << step % 3 << '\n';
+    row << step << ',' << loss << ',' << loss * 1.1 << ',' << (step == spike_step) << ',' << loss << ',' << loss / 10
+        << ',' << 1e-3 / step << ',' << 1e-2 / step << ",4096," << step % 3 << '\n';
     text += row.str();
   }
   return text;
