@@ -5,6 +5,7 @@
 #include "ops.hpp"
 
 #include <Eigen/Core>
+#include <unsupported/Eigen/SpecialFunctions>  // Eigen's vectorized erf, for gelu_erf
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -702,8 +703,28 @@ Tensor relu(const Tensor& a) {
 Tensor gelu(const Tensor& a) {
   return pointwise("gelu", a, ew::gelu, [](float x, float) { return ew::gelu_grad(x); });
 }
+// The exact GELU. glibc's erff and expf are scalar calls, about ten times the cost of a multiply here, so
+// the CPU computes x Φ(x) and Φ(x) + x φ(x) with Eigen's vectorized erf (a rational fit, within a few ulps
+// of erff) and exp, in chunks; the cuda kernels use erff and expf (elementwise.hpp): the same formula,
+// last-bit differences (tests/cuda states the tolerance).
 Tensor gelu_erf(const Tensor& a) {
-  return pointwise("gelu_erf", a, ew::gelu_erf, [](float x, float) { return ew::gelu_erf_grad(x); });
+  if (a.device() == Device::cuda) return pointwise("gelu_erf", a, ew::gelu_erf, [](float x, float) { return ew::gelu_erf_grad(x); });
+  Tensor out = Tensor::empty(a.shape(), a.device());
+  parallel_for(a.numel(), kElementsPerChunk, [&](int64_t begin, int64_t end) {
+    ConstArray x(a.data() + begin, end - begin);
+    Array(out.data() + begin, end - begin) = x * 0.5f * (1.0f + (x * ew::kInvSqrt2).erf());  // x Φ(x)
+  });
+  if (needs_grad({&a}))
+    record(out, "gelu_erf", {a}, [x = a.detach()](const Tensor& g) {
+      Tensor gx = Tensor::empty(g.shape(), g.device());  // da = g * (Φ(a) + a φ(a))
+      parallel_for(g.numel(), kElementsPerChunk, [&](int64_t begin, int64_t end) {
+        ConstArray xa(x.data() + begin, end - begin), ga(g.data() + begin, end - begin);
+        Array(gx.data() + begin, end - begin) =
+            ga * (0.5f * (1.0f + (xa * ew::kInvSqrt2).erf()) + xa * ew::kInvSqrt2Pi * (-0.5f * xa.square()).exp());
+      });
+      return Grads{gx};
+    });
+  return out;
 }
 Tensor tanh(const Tensor& a) {
   return pointwise("tanh", a, [](float x) { return tanhf(x); },

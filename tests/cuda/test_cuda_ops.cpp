@@ -215,14 +215,15 @@ TEST_CASE("layer_norm, embedding, concat, slice, transpose and reshape") {
 }
 
 TEST_CASE("the GPT's ops: transpose of two dims, matmul_transposed, causal softmax and attention, gelu_erf, dropout") {
-  // Copies and per-element formulas agree bit for bit; the row sums of the causal softmax add in a tree
+  // Copies and dropout's multiply agree bit for bit; gelu_erf's kernel calls erff where the CPU runs Eigen's
+  // vectorized erf (a few ulps); the row sums of the causal softmax add in a tree
   // (1e-5 relative); the products add as the matmul kernels do (tolerance as for matmul below).
   compare("transpose(x, 1, 2), the heads' split", [](const Inputs& x) { return transpose(x[0], 1, 2); },
           {normal({2, 31, 4, 17}, 90)}, exact);
   compare("transpose(x, 0, -1)", [](const Inputs& x) { return transpose(x[0], 0, -1); }, {normal({3, 5, 7}, 91)}, exact);
   for (int64_t n : kSizes) {
     compare("gelu_erf on " + std::to_string(n) + " elements", [](const Inputs& x) { return gelu_erf(x[0]); },
-            {normal({n}, 92)}, exact);
+            {normal({n}, 92)}, Tolerance{2e-6f, 1e-6f});  // the CPU's vectorized erf vs erff: a few ulps
   }
   for (const Shape& shape : {Shape{1, 1}, Shape{3, 31, 31}, Shape{2, 300, 300}}) {
     compare("causal_softmax of " + shape_str(shape), [](const Inputs& x) { return causal_softmax(x[0], 0.7f); },
