@@ -8,8 +8,9 @@
 //     x = x + c_proj(attention(ln_1(x)))                        causal self-attention, n_head heads of C / n_head
 //     x = x + mlp.c_proj(gelu(mlp.c_fc(ln_2(x))))               an MLP of width 4C, GELU in its exact (erf) form
 //   logits = ln_f(x) wteᵀ                                      (B, T, V)   the output layer IS the token embedding
-// attention(h): q, k, v = h W_attnᵀ split in three (B, T, C) → heads (B·H, T, C/H);
-//               y = softmax(q kᵀ / √(C/H) + causal mask) v → heads side by side (B, T, C).
+// attention(h): q, k, v = h W_attnᵀ split in three (B, T, C), each split into heads (B, H, T, C/H);
+//               y = softmax(q kᵀ / √(C/H), causal) v (ops.hpp's fused causal_self_attention), the heads
+//               side by side again (B, T, C).
 //
 // INITIALISATION (model.py's _init_weights): every Linear weight and both embeddings N(0, 0.02), each
 // residual projection (attn.c_proj, mlp.c_proj) N(0, 0.02 / √(2 · n_layer)), LayerNorm weights 1.
@@ -93,7 +94,7 @@ class Gpt : public Module {
     Tensor x = embedding(wte, ids, {batch, time}) + embedding(wpe, positions, {time});  // (B, T, C) + (T, C)
     for (const Block& b : h) {
       x = x + linear(attention(layer_norm(x, b.ln_1, no_bias_), b.c_attn), b.attn_proj, {});  // x + attn(ln_1(x))
-      Tensor hidden = gelu_exact(linear(layer_norm(x, b.ln_2, no_bias_), b.c_fc, {}));         // (B, T, 4C)
+      Tensor hidden = gelu_erf(linear(layer_norm(x, b.ln_2, no_bias_), b.c_fc, {}));         // (B, T, 4C)
       x = x + linear(hidden, b.mlp_proj, {});                                                 // x + mlp(ln_2(x))
     }
     return linear(layer_norm(x, ln_f, no_bias_), wte, {});  // (B, T, V): lm_head tied to wte
@@ -138,29 +139,16 @@ class Gpt : public Module {
   Tensor ln_f;  // (C)
 
  private:
-  // x (B, T, C) → (B, T, C): causal self-attention, head by head.
+  // x (B, T, C) → (B, T, C): causal self-attention of n_head heads of width C / n_head.
   Tensor attention(const Tensor& x, const Tensor& c_attn) const {
-    const int64_t C = config.n_embd, hs = C / config.n_head, T = x.size(1);
-    Tensor qkv = linear(x, c_attn, {});                   // (B, T, 3C)
-    Tensor mask = causal_mask(T);                         // (T, T): 0 on and below the diagonal, -inf above
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-    std::vector<Tensor> heads;
-    for (int64_t i = 0; i < config.n_head; ++i) {
-      Tensor q = slice(qkv, 2, i * hs, (i + 1) * hs);              // (B, T, hs)
-      Tensor k = slice(qkv, 2, C + i * hs, C + (i + 1) * hs);      // (B, T, hs)
-      Tensor v = slice(qkv, 2, 2 * C + i * hs, 2 * C + (i + 1) * hs);
-      Tensor att = softmax(matmul(q, transpose(k)) * scale + mask);  // (B, T, T): row t sees 0..t
-      heads.push_back(matmul(att, v));                               // (B, T, hs)
-    }
-    return concat(heads, 2);  // (B, T, C)
+    const int64_t B = x.size(0), T = x.size(1), C = config.n_embd, H = config.n_head;
+    Tensor qkv = linear(x, c_attn, {});  // (B, T, 3C): q, k, v side by side
+    auto heads = [&](int64_t part) {     // part 0, 1, 2 of qkv as (B, H, T, C/H)
+      return transpose(reshape(slice(qkv, 2, part * C, (part + 1) * C), {B, T, H, C / H}), 1, 2);
+    };
+    Tensor y = causal_self_attention(heads(0), heads(1), heads(2));  // softmax(q kᵀ/√(C/H), causal) v: (B, H, T, C/H)
+    return reshape(transpose(y, 1, 2), {B, T, C});                   // the heads side by side again
   }
-  static Tensor causal_mask(int64_t T) {
-    Tensor m = Tensor::zeros({T, T});
-    for (int64_t i = 0; i < T; ++i)
-      for (int64_t j = i + 1; j < T; ++j) m.data()[i * T + j] = -INFINITY;
-    return m;
-  }
-  static Tensor gelu_exact(const Tensor& x) { return gelu(x); }
 
   Tensor no_bias_;  // (C) zeros
 };
