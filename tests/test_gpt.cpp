@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "../tutorials/20_char_gpt/gpt.hpp"
+#include "../cuda/backend.hpp"
 #include "io/checkpoint.hpp"
 #include "testing.hpp"
 
@@ -93,6 +94,11 @@ TEST_CASE("windows: targets are the inputs one place later, offsets in range, fi
   CHECK(w.targets.back() == ids.back());  // the last window ends at the last id
   check_error([&] { windows_at(ids, {static_cast<int64_t>(ids.size()) - 64}, 64); }, {"windows_at", "offset 111476"});
   check_error([&] { sample_windows({1, 2, 3}, 2, 3, a); }, {"sample_windows", "block 3", "3 ids"});
+  std::vector<TokenBatch> all = gpt::all_windows(ids, 12, 64);  // every id predicted once
+  REQUIRE(all.size() == 146);                                    // 1,742 windows: 145 batches of 12 and one of 2
+  CHECK(all.back().batch == 2);
+  CHECK(all.back().targets.back() == ids[1742 * 64]);
+  CHECK(all[1].inputs.front() == ids[12 * 64]);
 }
 
 TEST_CASE("the recipe's GPT has nanoGPT's 0.80M parameters, names and initialisation") {
@@ -198,4 +204,30 @@ TEST_CASE("a short run learns, samples are seeded, and a checkpointed run resume
   CHECK(same_bits(all_values(resumed), all_values(straight)));
   CHECK(c.optimizer->learning_rate(0) == a.optimizer->learning_rate(0));
   std::filesystem::remove(path);
+}
+
+TEST_CASE("the tiny GPT trains on Device::cuda (the GPU, or the CPU emulator) as on the CPU") {
+  const bool emulation_was = cuda::emulation_enabled();
+  if (!cuda::gpu_backend()) {
+    if (!cuda::emulator_built()) {
+      MESSAGE("neither a GPU nor the emulator in this build; skipping");
+      return;
+    }
+    cuda::set_emulation(true);
+  }
+  const CharCorpus& text = shakespeare();
+  gpt::Recipe recipe{.max_iters = 4, .warmup_iters = 1, .lr_decay_iters = 4, .learning_rate = 1e-2, .min_lr = 1e-3};
+  Generator gen_cpu(6), gen_cuda(6);
+  gpt::Gpt on_cpu(tiny_config(), gen_cpu), on_cuda(tiny_config(), gen_cuda);
+  on_cuda.to(Device::cuda);
+  REQUIRE(on_cuda.wte.device() == Device::cuda);
+  gpt::Trainer cpu_run(on_cpu, text, recipe), cuda_run(on_cuda, text, recipe);
+  for (int i = 0; i < 4; ++i) {
+    float a = cpu_run.step(), b = cuda_run.step();
+    INFO("iteration " << i);
+    CHECK(b == doctest::Approx(a).epsilon(1e-4));  // the kernels sum in another order than Eigen
+  }
+  std::vector<float> a = all_values(on_cpu), b = all_values(on_cuda);
+  testing::check_close(b, a, 1e-4f, 1e-3f, "the weights after 4 iterations");
+  cuda::set_emulation(emulation_was);
 }
