@@ -17,8 +17,9 @@ rounds (the cost of an iteration does not depend on the weights).
 Run: meson test -C build --benchmark --suite bench -v    (as the benchmark gpt_vs_torch)
 By hand: MOMENTS_NUM_THREADS=2 /usr/bin/python3 tests/bench/gpt_torch.py build/tests/bench/bench_gpt
          [--rounds R] [--per-round K]   (default 8 rounds of 25 iterations, after 5 of each to warm up)
-         --full    train the torch loop alone for 2000 iterations and print its validation loss (the mean
-                   over 20 batches of 12 windows drawn with torch.manual_seed(2000)), for reference
+         --full    train the torch loop alone for 2000 iterations and print its validation loss, the mean
+                   over 20 batches of 12 windows drawn with torch.manual_seed(2000) and over the whole
+                   validation text (bench_gpt's second figure), for reference
 Torch and OpenBLAS threads are set to MOMENTS_NUM_THREADS (bench_torch.py's helpers); exits 77 without torch.
 """
 import argparse
@@ -176,7 +177,16 @@ def main():
         torch.manual_seed(2000)
         with torch.no_grad():
             val_loss = statistics.mean(loop.model(*loop.batch(val)).item() for _ in range(20))
-        print(f"torch after {MAX_ITERS} iterations: validation loss {val_loss:.4f}")
+            # every window of 64 at a multiple of 64, as bench_gpt's whole-text figure (gpt.hpp: all_windows)
+            starts = list(range(0, len(val) - T, T))
+            total = 0.0
+            for i in range(0, len(starts), BATCH):
+                ix = starts[i:i + BATCH]
+                x = torch.stack([val[o:o + T] for o in ix])
+                y = torch.stack([val[o + 1:o + 1 + T] for o in ix])
+                total += loop.model(x, y).item() * len(ix)
+        print(f"torch after {MAX_ITERS} iterations: validation loss {val_loss:.4f} (20 random batches of 12), "
+              f"{total / len(starts):.4f} (all {len(starts)} windows of the validation text)")
         return 0
 
     if not args.bench_gpt:
