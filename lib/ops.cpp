@@ -856,8 +856,8 @@ Tensor causal_self_attention(const Tensor& q, const Tensor& k, const Tensor& v) 
   const float scale = 1.0f / std::sqrt(static_cast<float>(std::max<int64_t>(d, 1)));
   Shape p_shape(q.shape().begin(), q.shape().end() - 1);  // (..., T, T)
   p_shape.push_back(t);
-  Tensor out = Tensor::zeros(q.shape(), q.device());  // zeros: a T of 0 writes nothing
-  Tensor p = Tensor::empty(p_shape, q.device());      // (..., T, T) the attention weights, kept for backward
+  Tensor out = Tensor::empty(q.shape(), q.device());  // (..., T, D), every float written
+  Tensor p = Tensor::empty(p_shape, q.device());     // (..., T, T) the attention weights, kept for backward
   const int64_t per_chunk = std::max<int64_t>(1, kGemmFlopsPerChunk / std::max<int64_t>(1, 2 * t * t * d));
   parallel_for(t > 0 ? heads : 0, per_chunk, [&](int64_t begin, int64_t end) {
     for (int64_t h = begin; h < end; ++h) {
@@ -872,8 +872,8 @@ Tensor causal_self_attention(const Tensor& q, const Tensor& k, const Tensor& v) 
   if (needs_grad({&q, &k, &v}))
     record(out, "causal_self_attention", {q, k, v},
            [q = q.detach(), k = k.detach(), v = v.detach(), p, heads, t, d, scale, per_chunk](const Tensor& g) {
-             Tensor gq = Tensor::zeros(q.shape(), q.device()), gk = Tensor::zeros(q.shape(), q.device());
-             Tensor gv = Tensor::zeros(q.shape(), q.device());
+             Tensor gq = Tensor::empty(q.shape(), q.device()), gk = Tensor::empty(q.shape(), q.device());
+             Tensor gv = Tensor::empty(q.shape(), q.device());  // (..., T, D) each, every float written
              parallel_for(t > 0 ? heads : 0, per_chunk, [&](int64_t begin, int64_t end) {
                RowMatrix dP(t, t);  // dP = g v^T, then dS in place
                for (int64_t h = begin; h < end; ++h) {
