@@ -145,6 +145,9 @@ TEST_CASE("the GPT is causal, its output layer is the token embedding, and an un
   for (int64_t c = 0; c < 16; ++c) row += std::fabs(g[static_cast<size_t>(unused * 16 + c)]);
   CHECK(row > 0);
   check_error([&] { model.logits(std::vector<int64_t>(9, 0), 1, 9); }, {"Gpt", "length 9", "1..8"});
+  CHECK(model.forward(Tensor::from({1, 2, 3}, {1, 3})).shape() == Shape{1, 3, 65});  // Module's form: float ids
+  check_error([&] { model.forward(Tensor::from({1, 2.5f}, {1, 2})); }, {"Gpt::forward", "2.5", "index 1"});
+  check_error([&] { model.forward(Tensor::from({NAN}, {1, 1})); }, {"Gpt::forward", "nan"});
 }
 
 TEST_CASE("the recipe: nanoGPT's learning rates and two parameter groups, decay on 2-D tensors only") {

@@ -110,7 +110,11 @@ class Gpt : public Module {
   Tensor forward(const Tensor& ids) const override {
     if (ids.dim() != 2) fail("Gpt::forward: ids must be (B, T), got ", shape_str(ids.shape()));
     std::vector<int64_t> v;
-    for (float id : ids.to_vector()) v.push_back(static_cast<int64_t>(id));
+    for (float id : ids.to_vector()) {
+      if (!(id >= 0 && id < static_cast<float>(config.vocab_size) && id == std::floor(id)))
+        fail("Gpt::forward: id ", id, " at index ", v.size(), " is not an integer in [0, ", config.vocab_size, ")");
+      v.push_back(static_cast<int64_t>(id));
+    }
     return logits(v, ids.size(0), ids.size(1));
   }
 
