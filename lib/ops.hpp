@@ -136,7 +136,8 @@ Tensor log_softmax(const Tensor& a);  // over the last dim, via log-sum-exp
 Tensor causal_softmax(const Tensor& scores, float scale = 1.0f);
 // q, k, v (..., T, D), one shape (e.g. (B, H, T, D)): softmax(q k^T / √D) with the causal mask, times v,
 // in one op. The same numbers as matmul(causal_softmax(matmul_transposed(q, k), 1/√D), v) to float
-// rounding; it keeps P (..., T, T) for backward and makes no other intermediate tensor.
+// rounding; on the CPU it keeps P (..., T, T) for backward and makes no other intermediate tensor (on
+// cuda it runs those kernels in turn).
 Tensor causal_self_attention(const Tensor& q, const Tensor& k, const Tensor& v);
 
 // ---- losses -----------------------------------------------------------------
