@@ -154,6 +154,13 @@ class ExecutorBackend final : public Backend {
                              bool log) override {
     MOMENTS_EXECUTOR::softmax_rows_backward(g, y, dx, rows, n, log);
   }
+  void causal_softmax_rows(const float* x, float* y, int64_t rows, int64_t n, float scale) override {
+    MOMENTS_EXECUTOR::causal_softmax_rows(x, y, rows, n, scale);
+  }
+  void causal_softmax_rows_backward(const float* g, const float* y, float* dx, int64_t rows, int64_t n,
+                                    float scale) override {
+    MOMENTS_EXECUTOR::causal_softmax_rows_backward(g, y, dx, rows, n, scale);
+  }
   void pick(const float* x, const float* index, float* out, int64_t rows, int64_t n) override {
     MOMENTS_EXECUTOR::pick(x, index, out, rows, n);
   }
@@ -177,6 +184,10 @@ class ExecutorBackend final : public Backend {
   }
   void transpose(const float* x, float* y, int64_t batches, int64_t rows, int64_t cols) override {
     MOMENTS_EXECUTOR::transpose(x, y, batches, rows, cols);
+  }
+  void swap_dims(const float* x, float* y, int64_t outer, int64_t n0, int64_t mid, int64_t n1,
+                 int64_t inner) override {
+    MOMENTS_EXECUTOR::swap_dims(x, y, outer, n0, mid, n1, inner);
   }
   void copy_chunks(const float* source, int64_t source_stride, float* destination, int64_t destination_stride,
                    int64_t outer, int64_t chunk) override {

@@ -70,7 +70,7 @@ struct AdafactorStep {
 };
 
 // ---- op descriptions shared by lib/ops_cuda.cpp and the kernels (see the ops section) ----
-enum class Unary { neg, exp, log, sqrt, pow, relu, gelu, tanh, sigmoid };
+enum class Unary { neg, exp, log, sqrt, pow, relu, gelu, tanh, sigmoid, gelu_erf };
 enum class Binary { add, sub, mul, div };
 enum class MatmulKernel { naive_v1, tiled_v2, cublas, fastest };
 
@@ -163,6 +163,11 @@ class Backend {
   virtual void softmax_rows(const float* x, float* y, int64_t rows, int64_t n, bool log) = 0;
   virtual void softmax_rows_backward(const float* g, const float* y, float* dx, int64_t rows, int64_t n,
                                      bool log) = 0;
+  //   causal_softmax_rows: rows of n = T (row r is row r mod T of its T x T block): softmax of
+  //   scale · x over columns 0..r mod T, 0 beyond; backward dx = scale · y (g - Σ g y).
+  virtual void causal_softmax_rows(const float* x, float* y, int64_t rows, int64_t n, float scale) = 0;
+  virtual void causal_softmax_rows_backward(const float* g, const float* y, float* dx, int64_t rows, int64_t n,
+                                            float scale) = 0;
   virtual void pick(const float* x, const float* index, float* out, int64_t rows, int64_t n) = 0;
   virtual void add_at(float* x, const float* index, int64_t rows, int64_t n, float value) = 0;
   //   nn_ops.cu: layer_norm over rows of `width`; embedding rows gathered by id, and
@@ -177,6 +182,9 @@ class Backend {
   //   shape.cu: per batch, (rows, cols) -> (cols, rows); and `outer` chunks of `chunk`
   //   floats copied between strided places (concat, slice).
   virtual void transpose(const float* x, float* y, int64_t batches, int64_t rows, int64_t cols) = 0;
+  //   x (outer, n0, mid, n1, inner) -> y (outer, n1, mid, n0, inner): transpose of two dims.
+  virtual void swap_dims(const float* x, float* y, int64_t outer, int64_t n0, int64_t mid, int64_t n1,
+                         int64_t inner) = 0;
   virtual void copy_chunks(const float* source, int64_t source_stride, float* destination,
                            int64_t destination_stride, int64_t outer, int64_t chunk) = 0;
   //   matmul.cu: c (batches, m, n) = a (batches, m, k) @ b (batches, k, n); a stride of

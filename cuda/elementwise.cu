@@ -1,12 +1,12 @@
 // cuda/elementwise.cu — the pointwise ops and broadcasting arithmetic of lib/ops.cpp
 // as kernels: one thread per output element.
-//   unary_kernel           y = f(x)            (exp, log, sqrt, pow, relu, gelu, tanh, sigmoid, neg)
+//   unary_kernel           y = f(x)            (exp, log, sqrt, pow, relu, gelu, gelu_erf, tanh, sigmoid, neg)
 //   unary_backward_kernel  dx = g · f'(x, y)   (the derivative column of ops.hpp's index)
 //   binary_kernel          out = a ∘ b         (add, sub, mul, div; NumPy broadcasting)
 // The formulas are the CPU's: expf/logf/sqrtf/powf/tanhf as in ops.cpp's lambdas, and
 // the rest from lib/elementwise.hpp, which both sides include. On the emulator they
-// round exactly as the CPU loops; on a GPU the CUDA math library's expf, logf, powf
-// and tanhf may differ from glibc's in the last bit or two (tests allow for it).
+// round exactly as the CPU loops; on a GPU the CUDA math library's expf, logf, powf,
+// erff and tanhf may differ from glibc's in the last bit or two (tests allow for it).
 #include "elementwise.hpp"
 #include "kernels.hpp"
 #include "launch.hpp"
@@ -26,6 +26,7 @@ __device__ inline float forward(Unary op, float x, float p) {
     case Unary::pow: return powf(x, p);
     case Unary::relu: return ew::relu(x);
     case Unary::gelu: return ew::gelu(x);
+    case Unary::gelu_erf: return ew::gelu_erf(x);
     case Unary::tanh: return tanhf(x);
     case Unary::sigmoid: return ew::sigmoid(x);
   }
@@ -42,6 +43,7 @@ __device__ inline float derivative(Unary op, float x, float y, float p) {
     case Unary::pow: return ew::pow_grad(x, p);
     case Unary::relu: return ew::relu_grad(x);
     case Unary::gelu: return ew::gelu_grad(x);
+    case Unary::gelu_erf: return ew::gelu_erf_grad(x);
     case Unary::tanh: return ew::tanh_grad_from_output(y);
     case Unary::sigmoid: return ew::sigmoid_grad_from_output(y);
   }

@@ -62,6 +62,8 @@ void max_dim(const float* x, float* values, float* indices, int64_t outer, int64
 void scatter_dim(const float* g, const float* indices, float* out, int64_t outer, int64_t n, int64_t inner);
 void softmax_rows(const float* x, float* y, int64_t rows, int64_t n, bool log);
 void softmax_rows_backward(const float* g, const float* y, float* dx, int64_t rows, int64_t n, bool log);
+void causal_softmax_rows(const float* x, float* y, int64_t rows, int64_t n, float scale);
+void causal_softmax_rows_backward(const float* g, const float* y, float* dx, int64_t rows, int64_t n, float scale);
 void pick(const float* x, const float* index, float* out, int64_t rows, int64_t n);
 void add_at(float* x, const float* index, int64_t rows, int64_t n, float value);
 void layer_norm(const float* x, const float* w, const float* b, float* y, float* x_hat, float* inv_std, int64_t rows,
@@ -72,6 +74,7 @@ void gather_rows(const float* table, const float* ids, float* out, int64_t count
 void scatter_add_rows(const float* g, const float* ids, float* table_grad, int64_t count, int64_t vocab,
                       int64_t width);
 void transpose(const float* x, float* y, int64_t batches, int64_t rows, int64_t cols);
+void swap_dims(const float* x, float* y, int64_t outer, int64_t n0, int64_t mid, int64_t n1, int64_t inner);
 void copy_chunks(const float* source, int64_t source_stride, float* destination, int64_t destination_stride,
                  int64_t outer, int64_t chunk);
 void matmul(MatmulKernel kernel, const float* a, const float* b, float* c, int64_t batches, int64_t m, int64_t k,

@@ -4,6 +4,9 @@
 //
 //   softmax      y = e^(x - max) / Σ e^(x - max)          dx = y (g - Σ g y)
 //   log_softmax  y = (x - max) - log Σ e^(x - max)        dx = g - e^y Σ g
+//   causal_softmax  row r of (..., T, T) is row i = r mod T of its block:
+//                y = e^(s x - max) / Σ e^(s x - max) over columns j <= i, 0 beyond
+//                                                      dx = s y (g - Σ g y)
 // The same expressions, in the same order, as ops.cpp's CPU rows; only the sums add in
 // a tree instead of left to right (last-bit differences).
 #include "block_reduce.hpp"
@@ -48,6 +51,35 @@ __global__ void softmax_backward_kernel(const float* g, const float* y, float* d
     dxr[j] = log ? gr[j] - expf(yr[j]) * sum : yr[j] * (gr[j] - sum);
 }
 
+// x, y: (rows, n), n = T; one block per row r, which sees columns 0..r mod T.
+__global__ void causal_softmax_kernel(const float* x, float* y, int64_t n, float scale) {
+  __shared__ float partial[kMaxRowThreads];
+  int64_t offset = static_cast<int64_t>(blockIdx.x) * n;
+  int64_t seen = static_cast<int64_t>(blockIdx.x) % n + 1;  // position i sees positions 0..i
+  const float* xr = x + offset;
+  float* yr = y + offset;
+  float share = -INFINITY;
+  for (int64_t j = threadIdx.x; j < seen; j += blockDim.x) share = xr[j] * scale > share ? xr[j] * scale : share;
+  float max = block_max(share, partial);
+  share = 0.0f;
+  for (int64_t j = threadIdx.x; j < seen; j += blockDim.x) share += expf(xr[j] * scale - max);
+  float sum = block_sum(share, partial);  // Σ_{j <= i} e^(s x - max)
+  for (int64_t j = threadIdx.x; j < n; j += blockDim.x) yr[j] = j < seen ? expf(xr[j] * scale - max) / sum : 0.0f;
+}
+
+// g, y (the forward's output), dx: (rows, n); one block per row.
+__global__ void causal_softmax_backward_kernel(const float* g, const float* y, float* dx, int64_t n, float scale) {
+  __shared__ float partial[kMaxRowThreads];
+  int64_t offset = static_cast<int64_t>(blockIdx.x) * n;
+  int64_t seen = static_cast<int64_t>(blockIdx.x) % n + 1;
+  const float* gr = g + offset;
+  const float* yr = y + offset;
+  float share = 0.0f;
+  for (int64_t j = threadIdx.x; j < seen; j += blockDim.x) share += gr[j] * yr[j];
+  float sum = block_sum(share, partial);  // Σ g y
+  for (int64_t j = threadIdx.x; j < n; j += blockDim.x) dx[offset + j] = j < seen ? scale * yr[j] * (gr[j] - sum) : 0.0f;
+}
+
 // x: (rows, n), index: (rows) → out: (rows), out[r] = x[r, index[r]].
 __global__ void pick_kernel(const float* x, const float* index, float* out, int64_t rows, int64_t n) {
   int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -69,6 +101,18 @@ void softmax_rows_backward(const float* g, const float* y, float* dx, int64_t ro
   if (rows > 0 && n > 0)
     launch("softmax_backward_kernel", softmax_backward_kernel, static_cast<unsigned int>(rows), row_threads(n), 0, g,
            y, dx, n, log);
+}
+
+void causal_softmax_rows(const float* x, float* y, int64_t rows, int64_t n, float scale) {
+  if (rows > 0 && n > 0)
+    launch("causal_softmax_kernel", causal_softmax_kernel, static_cast<unsigned int>(rows), row_threads(n), 0, x, y, n,
+           scale);
+}
+
+void causal_softmax_rows_backward(const float* g, const float* y, float* dx, int64_t rows, int64_t n, float scale) {
+  if (rows > 0 && n > 0)
+    launch("causal_softmax_backward_kernel", causal_softmax_backward_kernel, static_cast<unsigned int>(rows),
+           row_threads(n), 0, g, y, dx, n, scale);
 }
 
 void pick(const float* x, const float* index, float* out, int64_t rows, int64_t n) {

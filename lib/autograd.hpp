@@ -10,7 +10,10 @@
 //      earlier steps pile up. zero_grad() drops the gradient (grad() becomes
 //      undefined), as PyTorch's set_to_none=True does; optimizers skip
 //      parameters without a gradient.
-//   4. The graph is kept after backward(), so backward() may be called again.
+//   4. A tensor read by several ops gets the sum of their gradients: a weight tied
+//      between a token embedding and the output layer (embedding() and linear())
+//      receives both (tests/test_ops.cpp checks it).
+//   5. The graph is kept after backward(), so backward() may be called again.
 //      It is freed when the last handle on the output goes away.
 //
 // USAGE

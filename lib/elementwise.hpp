@@ -35,6 +35,17 @@ MOMENTS_HD inline float gelu_grad(float x) {
   return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * d_inner;
 }
 
+// The exact GELU, x Φ(x) with Φ the standard normal CDF, written as PyTorch's CPU kernel writes it
+// (x · 0.5 · (1 + erf(x / √2))); its derivative Φ(x) + x φ(x).
+constexpr float kInvSqrt2 = 0.70710678118654752f;     // 1/√2
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;   // 1/√(2π)
+MOMENTS_HD inline float gelu_erf(float x) { return x * 0.5f * (1.0f + erff(x * kInvSqrt2)); }
+MOMENTS_HD inline float gelu_erf_grad(float x) {
+  float cdf = 0.5f * (1.0f + erff(x * kInvSqrt2));  // Φ(x)
+  float pdf = kInvSqrt2Pi * expf(-0.5f * x * x);    // φ(x)
+  return cdf + x * pdf;
+}
+
 MOMENTS_HD inline float pow_grad(float x, float p) { return p * powf(x, p - 1.0f); }
 
 }  // namespace moments::elementwise

@@ -8,6 +8,7 @@
 #include "ops_cuda.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "autograd.hpp"
@@ -114,7 +115,8 @@ cuda::Unary unary_op(const char* op) {
   static const std::pair<const char*, cuda::Unary> table[] = {
       {"neg", cuda::Unary::neg},   {"exp", cuda::Unary::exp},   {"log", cuda::Unary::log},
       {"sqrt", cuda::Unary::sqrt}, {"pow", cuda::Unary::pow},   {"relu", cuda::Unary::relu},
-      {"gelu", cuda::Unary::gelu}, {"tanh", cuda::Unary::tanh}, {"sigmoid", cuda::Unary::sigmoid}};
+      {"gelu", cuda::Unary::gelu}, {"tanh", cuda::Unary::tanh}, {"sigmoid", cuda::Unary::sigmoid},
+      {"gelu_erf", cuda::Unary::gelu_erf}};
   for (const auto& [name, value] : table)
     if (std::strcmp(name, op) == 0) return value;
   fail(op, ": not implemented for cuda tensors");
@@ -155,6 +157,10 @@ void matmul(const Tensor& a, const Tensor& b, Tensor& out, int64_t batches, int6
 
 void transpose(const Tensor& a, Tensor& out, int64_t batches, int64_t rows, int64_t cols) {
   backend_of(a).transpose(a.data(), out.data(), batches, rows, cols);
+}
+
+void swap_dims(const Tensor& a, Tensor& out, int64_t outer, int64_t n0, int64_t mid, int64_t n1, int64_t inner) {
+  backend_of(a).swap_dims(a.data(), out.data(), outer, n0, mid, n1, inner);
 }
 
 void copy_chunks(const Tensor& part, Tensor& out, int64_t destination_offset, int64_t destination_stride,
@@ -233,6 +239,44 @@ Tensor softmax_node(const char* op, const Tensor& a, bool log) {
 
 Tensor softmax(const Tensor& a) { return softmax_node("softmax", a, false); }
 Tensor log_softmax(const Tensor& a) { return softmax_node("log_softmax", a, true); }
+
+Tensor causal_softmax(const Tensor& scores, float scale) {
+  int64_t rows = rows_of(scores), n = last_dim(scores);
+  Tensor out = Tensor::empty(scores.shape(), Device::cuda);
+  backend_of(scores).causal_softmax_rows(scores.data(), out.data(), rows, n, scale);
+  if (needs_grad({&scores}))
+    record(out, "causal_softmax", {scores}, [y = out.detach(), rows, n, scale](const Tensor& g) {
+      Tensor ga = Tensor::empty(g.shape(), Device::cuda);  // da = s y * (g - Σ g y)
+      backend_of(g).causal_softmax_rows_backward(g.data(), y.data(), ga.data(), rows, n, scale);
+      return Grads{ga};
+    });
+  return out;
+}
+
+Tensor causal_self_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
+  // As (heads, T, D): the batched matmul kernels take 3-D operands.
+  const int64_t t = q.size(-2), d = q.size(-1), heads = t * d != 0 ? q.numel() / (t * d) : 0;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(std::max<int64_t>(d, 1)));
+  const Shape flat{heads, t, d};
+  Tensor out, p;
+  {
+    NoGradGuard plain;  // one "causal_self_attention" node below, as on the CPU
+    p = moments::causal_softmax(matmul_transposed(reshape(q, flat), reshape(k, flat)), scale);  // P (heads, T, T)
+    out = reshape(moments::matmul(p, reshape(v, flat)), q.shape());                    // o = P v
+  }
+  if (needs_grad({&q, &k, &v}))
+    record(out, "causal_self_attention", {q, k, v},
+           [q = q.detach(), k = k.detach(), v = v.detach(), p, flat, heads, t, scale](const Tensor& g) {
+             Tensor g3 = reshape(g, flat);
+             Tensor dp = matmul_transposed(g3, reshape(v, flat));  // dP = g v^T
+             Tensor ds = Tensor::empty(dp.shape(), Device::cuda);  // dS = P * (dP - Σ_j dP P) / √D
+             backend_of(g).causal_softmax_rows_backward(dp.data(), p.data(), ds.data(), heads * t, t, scale);
+             return Grads{reshape(moments::matmul(ds, reshape(k, flat)), q.shape()),                          // dq = dS k
+                          reshape(moments::matmul(moments::transpose(ds), reshape(q, flat)), q.shape()),      // dk = dS^T q
+                          reshape(moments::matmul(moments::transpose(p), g3), q.shape())};                    // dv = P^T g
+           });
+  return out;
+}
 
 Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& targets) {
   int64_t n = logits.size(0), classes = logits.size(1);

@@ -4,8 +4,8 @@
 //     sum, the pointwise functions, ...): the node ops.cpp records already runs on
 //     cuda, because the ops inside it dispatch again;
 //   - whole ops (forward and node) where the CPU backward reads buffers on the host
-//     (linear, max, softmax, log_softmax, cross_entropy, mse_loss, embedding,
-//     layer_norm, slice): the nodes carry the same op name, inputs and derivative rule
+//     (linear, max, softmax, log_softmax, causal_softmax, causal_self_attention,
+//     cross_entropy, mse_loss, embedding, layer_norm, slice): the nodes carry the same op name, inputs and derivative rule
 //     (ops.hpp's index) as on the CPU, with the backward done by kernels.
 // The kernels are in cuda/ (backend.hpp lists them); a tensor's kernels run on the
 // executor that holds its memory (Tensor::cuda_backend()).
@@ -30,6 +30,8 @@ Tensor mean_all(const Tensor& a);  // shape []
 void sum_dim(const Tensor& a, Tensor& out, int64_t outer, int64_t n, int64_t inner);
 void matmul(const Tensor& a, const Tensor& b, Tensor& out, int64_t batches, int64_t m, int64_t k, int64_t n);
 void transpose(const Tensor& a, Tensor& out, int64_t batches, int64_t rows, int64_t cols);
+// a (outer, n0, mid, n1, inner) → out (outer, n1, mid, n0, inner): transpose(a, dim0, dim1).
+void swap_dims(const Tensor& a, Tensor& out, int64_t outer, int64_t n0, int64_t mid, int64_t n1, int64_t inner);
 // out's floats [destination_offset + o * destination_stride, + chunk) ← part's o-th chunk.
 void copy_chunks(const Tensor& part, Tensor& out, int64_t destination_offset, int64_t destination_stride,
                  int64_t outer, int64_t chunk);
@@ -39,6 +41,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 MaxResult max(const Tensor& a, int64_t dim, const Shape& out_shape);
 Tensor softmax(const Tensor& a);
 Tensor log_softmax(const Tensor& a);
+Tensor causal_softmax(const Tensor& scores, float scale);
+// composed of the kernels (matmul, transpose, causal softmax), with one "causal_self_attention" node
+Tensor causal_self_attention(const Tensor& q, const Tensor& k, const Tensor& v);
 Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& targets);
 Tensor mse_loss(const Tensor& prediction, const Tensor& target);
 Tensor embedding(const Tensor& weight, const std::vector<int64_t>& ids, const Shape& ids_shape);

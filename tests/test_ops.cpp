@@ -256,3 +256,148 @@ TEST_CASE("invalid arguments name the op and the value") {
   check_error([&] { slice(logits, 0, 2, 1); }, {"slice", "[2, 1)"});
   check_error([&] { layer_norm(logits, Tensor::ones({3}), Tensor::zeros({3}), -1.0f); }, {"layer_norm", "eps", "-1"});
 }
+
+// ---- the GPT's ops (issue 21): heads, causal attention, exact GELU, dropout, tied weights ----------
+
+TEST_CASE("transpose of two dims and matmul_transposed: gradients, forward layout, errors") {
+  for (auto [d0, d1] : std::vector<std::pair<int64_t, int64_t>>{{1, 2}, {0, 3}, {-1, 0}, {2, 3}, {1, 1}}) {
+    CAPTURE(d0);
+    CAPTURE(d1);
+    check_gradients("transpose dims", [=](const Inputs& x) { return transpose(x[0], d0, d1); }, {random({2, 3, 4, 2})});
+  }
+  Tensor x = random({2, 3, 4, 5});  // (B, T, H, D) -> (B, H, T, D): y[b, h, t, d] = x[b, t, h, d]
+  Tensor y = transpose(x, 1, 2);
+  REQUIRE(y.shape() == Shape{2, 4, 3, 5});
+  bool same = true;
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t t = 0; t < 3; ++t)
+      for (int64_t h = 0; h < 4; ++h)
+        for (int64_t d = 0; d < 5; ++d) same = same && y.at({b, h, t, d}) == x.at({b, t, h, d});
+  CHECK(same);
+  CHECK(transpose(y, 2, 1).to_vector() == x.to_vector());         // its own inverse
+  CHECK(transpose(x, -1, -2).to_vector() == transpose(x).to_vector());  // the last two: the old transpose
+  check_error([&] { transpose(x, 1, 4); }, {"transpose", "dim 4", "[2, 3, 4, 5]"});
+  check_error([&] { transpose(x, -5, 0); }, {"transpose", "dim -5", "[2, 3, 4, 5]"});
+
+  check_gradients("matmul_transposed 2-D", [](const Inputs& v) { return matmul_transposed(v[0], v[1]); },
+                  {random({3, 4}), random({5, 4})});
+  check_gradients("matmul_transposed 3-D", [](const Inputs& v) { return matmul_transposed(v[0], v[1]); },
+                  {random({2, 3, 4}), random({2, 5, 4})});
+  Tensor a = random({6, 64, 32}), b = random({6, 64, 32});
+  check_close(matmul_transposed(a, b), matmul(a, transpose(b)).to_vector(), 1e-5f, 1e-5f, "a @ b^T == matmul(a, transpose(b))");
+  check_error([&] { matmul_transposed(a, random({6, 64, 31})); }, {"matmul_transposed", "[6, 64, 32]", "[6, 64, 31]"});
+  check_error([&] { matmul_transposed(a, random({5, 64, 32})); }, {"matmul_transposed", "[5, 64, 32]"});
+}
+
+TEST_CASE("causal_softmax: gradients, the masked softmax it fuses, errors") {
+  for (float scale : {1.0f, 0.5f}) {
+    CAPTURE(scale);
+    check_gradients("causal_softmax", [=](const Inputs& x) { return causal_softmax(x[0], scale); }, {random({2, 4, 4})});
+  }
+  // softmax(s · x + mask), mask = -inf above the diagonal; the masked entries are exactly 0.
+  const int64_t t = 7;
+  Tensor x = random({3, t, t}), mask = Tensor::zeros({t, t});
+  for (int64_t i = 0; i < t; ++i)
+    for (int64_t j = i + 1; j < t; ++j) mask.data()[i * t + j] = -INFINITY;
+  Tensor y = causal_softmax(x, 0.3f);
+  check_close(y, softmax(x * 0.3f + mask).to_vector(), 1e-6f, 1e-6f, "causal_softmax == softmax(s x + mask)");
+  bool zero_above = true;
+  for (int64_t b = 0; b < 3; ++b)
+    for (int64_t i = 0; i < t; ++i)
+      for (int64_t j = i + 1; j < t; ++j) zero_above = zero_above && y.at({b, i, j}) == 0.0f;
+  CHECK(zero_above);
+  check_error([&] { causal_softmax(Tensor::zeros({2, 3})); }, {"causal_softmax", "(..., T, T)", "[2, 3]"});
+  check_error([&] { causal_softmax(Tensor::zeros({4})); }, {"causal_softmax", "[4]"});
+  check_error([&] { causal_softmax(x, NAN); }, {"causal_softmax", "scale", "nan"});
+}
+
+TEST_CASE("causal_self_attention: gradients, the composition it fuses, PyTorch's numbers, thread counts") {
+  check_gradients("causal_self_attention", [](const Inputs& x) { return causal_self_attention(x[0], x[1], x[2]); },
+                  {random({2, 2, 4, 3}), random({2, 2, 4, 3}), random({2, 2, 4, 3})});
+  // nanoGPT's attention, from PyTorch (reference/make_ops_golden.py), forward and the three gradients.
+  Tensor q = pattern({1, 2, 4, 3}, 1).requires_grad_(), k = pattern({1, 2, 4, 3}, 5).requires_grad_();
+  Tensor v = pattern({1, 2, 4, 3}, 9).requires_grad_();
+  Tensor o = causal_self_attention(q, k, v);
+  sum(o * pattern({1, 2, 4, 3}, 11)).backward();
+  check_close(o, golden::attention, 1e-6f, 1e-5f, "attention");
+  check_close(q.grad(), golden::attention_grad_q, 1e-5f, 1e-5f, "attention grad q");
+  check_close(k.grad(), golden::attention_grad_k, 1e-5f, 1e-5f, "attention grad k");
+  check_close(v.grad(), golden::attention_grad_v, 1e-5f, 1e-5f, "attention grad v");
+  // The model's size (B, H, T, D) = (3, 4, 64, 32) against the composition of the unfused ops.
+  Inputs leaves{random({3, 4, 64, 32}), random({3, 4, 64, 32}), random({3, 4, 64, 32})};
+  auto run = [&](bool fused) {
+    Inputs x;
+    for (const Tensor& l : leaves) x.push_back(l.clone().requires_grad_());
+    Tensor out;
+    if (fused) {
+      out = causal_self_attention(x[0], x[1], x[2]);
+    } else {
+      Shape flat{12, 64, 32};
+      Tensor p = causal_softmax(matmul_transposed(reshape(x[0], flat), reshape(x[1], flat)), 1.0f / std::sqrt(32.0f));
+      out = reshape(matmul(p, reshape(x[2], flat)), {3, 4, 64, 32});
+    }
+    Generator g(5);
+    out.backward(randn(out.shape(), g));
+    return std::vector<std::vector<float>>{out.to_vector(), x[0].grad().to_vector(), x[1].grad().to_vector(), x[2].grad().to_vector()};
+  };
+  std::vector<std::vector<float>> fused = run(true), composed = run(false);
+  const char* names[] = {"output", "grad q", "grad k", "grad v"};
+  for (size_t i = 0; i < 4; ++i) check_close(fused[i], composed[i], 1e-5f, 1e-4f, std::string("fused vs composed: ") + names[i]);
+  // Thread counts: the same bits on 1 and 3 threads.
+  set_num_threads(1);
+  std::vector<std::vector<float>> one = run(true);
+  set_num_threads(3);
+  std::vector<std::vector<float>> three = run(true);
+  set_num_threads(0);
+  for (size_t i = 0; i < 4; ++i) CHECK_MESSAGE(one[i] == three[i], names[i], " differs between 1 and 3 threads");
+  CHECK(one[0] == fused[0]);
+  check_error([&] { causal_self_attention(leaves[0], leaves[1], random({3, 4, 64, 31})); },
+              {"causal_self_attention", "[3, 4, 64, 31]", "(..., T, D)"});
+  check_error([&] { causal_self_attention(Tensor::zeros({3}), Tensor::zeros({3}), Tensor::zeros({3})); },
+              {"causal_self_attention", "[3]"});
+}
+
+TEST_CASE("gelu_erf: gradient, and PyTorch's nn.GELU() forward and backward") {
+  check_gradients("gelu_erf", [](const Inputs& x) { return gelu_erf(x[0]); }, {random({3, 4})});
+  Tensor x = pattern({4, 6}, 3).requires_grad_();
+  Tensor y = gelu_erf(x);
+  sum(y * pattern({4, 6}, 7)).backward();
+  check_close(y, golden::gelu_erf, 1e-6f, 4e-7f, "gelu_erf");
+  check_close(x.grad(), golden::gelu_erf_grad, 1e-6f, 1e-6f, "gelu_erf grad");
+}
+
+TEST_CASE("dropout: identity at p = 0 and in eval, inverted scaling, seeded mask, gradient, errors") {
+  Generator g(3);
+  Tensor x = random({1000});
+  CHECK(dropout(x, 0.0f, g).impl() == x.impl());  // the same tensor: nothing allocated
+  CHECK(dropout(x, 0.5f, g, /*training=*/false).impl() == x.impl());
+  CHECK(g.uniform() == Generator(3).uniform());  // and nothing drawn
+  Generator a(11), b(11);
+  Tensor y = dropout(x, 0.25f, a);
+  CHECK(y.to_vector() == dropout(x, 0.25f, b).to_vector());  // one seed, one mask
+  int64_t dropped = 0;
+  bool scaled = true;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    if (y.data()[i] == 0.0f) ++dropped;
+    else scaled = scaled && y.data()[i] == x.data()[i] * (1.0f / 0.75f);
+  }
+  CHECK(scaled);
+  CHECK(dropped > 200);  // 250 expected of 1000 (binomial sd 14)
+  CHECK(dropped < 300);
+  check_gradients("dropout", [](const Inputs& v) { Generator gen(7); return dropout(v[0], 0.4f, gen); }, {random({3, 5})});
+  check_error([&] { dropout(x, 1.0f, g); }, {"dropout", "[0, 1)", "1", "[1000]"});
+  check_error([&] { dropout(x, -0.1f, g); }, {"dropout", "-0.1"});
+  check_error([&] { dropout(x, NAN, g); }, {"dropout", "nan"});
+}
+
+TEST_CASE("a weight used by embedding and by linear (tied) gets the sum of both gradients") {
+  const std::vector<int64_t> ids{2, 0, 2, 1, 3};
+  auto tied = [&](const Inputs& w) { return linear(embedding(w[0], ids, {5}), w[0], Tensor()); };  // logits = E[ids] E^T
+  check_gradients("tied embedding and output", tied, {random({4, 3})});
+  Tensor w = random({4, 3}).requires_grad_();
+  Tensor h = embedding(w, ids, {5});
+  sum(linear(h, w, Tensor()) * pattern({5, 4})).backward();
+  Tensor w_in = w.detach().clone().requires_grad_(), w_out = w.detach().clone().requires_grad_();  // the two uses apart
+  sum(linear(embedding(w_in, ids, {5}), w_out, Tensor()) * pattern({5, 4})).backward();
+  check_close(w.grad(), (w_in.grad() + w_out.grad()).to_vector(), 1e-6f, 1e-6f, "tied grad == embedding's + linear's");
+}

@@ -4,11 +4,13 @@
 #include <charconv>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include <zlib.h>
 
 #include "ops.hpp"
+#include "random.hpp"
 
 namespace moments {
 
@@ -143,6 +145,101 @@ double accuracy(const Tensor& logits, const std::vector<int64_t>& labels) {
   int64_t correct = 0;
   for (size_t i = 0; i < labels.size(); ++i) correct += best.indices[i] == labels[i];
   return labels.empty() ? 0.0 : static_cast<double>(correct) / static_cast<double>(labels.size());
+}
+
+// ---- character-level text -------------------------------------------------------------------------
+
+CharCorpus load_char_corpus(const std::string& path, double train_fraction) {
+  if (!(train_fraction > 0.0 && train_fraction < 1.0))
+    fail("load_char_corpus: train_fraction ", train_fraction, " is not in (0, 1)");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("load_char_corpus: cannot open '", path, "': ", std::strerror(errno));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) fail("load_char_corpus: reading '", path, "' failed: ", std::strerror(errno));
+  // Which bytes occur (and that each is ASCII, not a piece of a UTF-8 character or a NUL).
+  bool seen[128] = {};
+  int64_t line = 1;
+  for (size_t i = 0; i < text.size(); ++i) {
+    auto byte = static_cast<unsigned char>(text[i]);
+    if (byte == 0 || byte >= 128)
+      fail("load_char_corpus: ", path, ":", line, ": byte ", static_cast<int>(byte), " at offset ", i,
+           " is not an ASCII character 1..127 (expected plain ASCII text)");
+    seen[byte] = true;
+    line += byte == '\n';
+  }
+  // int(n * 0.9) in Python: the product in double, truncated.
+  const int64_t n = static_cast<int64_t>(text.size());
+  const auto n_train = static_cast<int64_t>(static_cast<double>(n) * train_fraction);
+  if (n_train < 2 || n - n_train < 2)
+    fail("load_char_corpus: '", path, "' has ", n, " characters: its split at ", train_fraction, " gives ", n_train,
+         " training and ", n - n_train, " validation characters (expected at least 2 in each)");
+  CharCorpus corpus;
+  int64_t id_of[128];
+  for (int c = 0; c < 128; ++c)
+    if (seen[c]) {  // sorted(set(text)): increasing byte values
+      id_of[c] = corpus.vocab_size();
+      corpus.vocabulary.push_back(static_cast<char>(c));
+    }
+  corpus.train.reserve(static_cast<size_t>(n_train));
+  corpus.validation.reserve(static_cast<size_t>(n - n_train));
+  for (int64_t i = 0; i < n; ++i)
+    (i < n_train ? corpus.train : corpus.validation).push_back(id_of[static_cast<unsigned char>(text[static_cast<size_t>(i)])]);
+  return corpus;
+}
+
+std::vector<int64_t> CharCorpus::encode(const std::string& text) const {
+  std::vector<int64_t> ids;
+  for (size_t i = 0; i < text.size(); ++i) {
+    size_t at = vocabulary.find(text[i]);
+    if (at == std::string::npos)
+      fail("CharCorpus::encode: character ", static_cast<int>(static_cast<unsigned char>(text[i])), " at offset ", i,
+           " is not in the vocabulary of ", vocab_size(), " characters");
+    ids.push_back(static_cast<int64_t>(at));
+  }
+  return ids;
+}
+
+std::string CharCorpus::decode(const std::vector<int64_t>& ids) const {
+  std::string text;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= vocab_size())
+      fail("CharCorpus::decode: id ", ids[i], " at index ", i, " is outside [0, ", vocab_size(), ")");
+    text.push_back(vocabulary[static_cast<size_t>(ids[i])]);
+  }
+  return text;
+}
+
+TokenBatch windows_at(const std::vector<int64_t>& ids, const std::vector<int64_t>& offsets, int64_t block) {
+  const auto n = static_cast<int64_t>(ids.size());
+  if (block < 1 || block >= n)
+    fail("windows_at: block ", block, " does not fit ", n, " ids (expected 1 <= block < ", n, ")");
+  TokenBatch out{static_cast<int64_t>(offsets.size()), block, {}, {}};
+  out.inputs.reserve(offsets.size() * static_cast<size_t>(block));
+  out.targets.reserve(offsets.size() * static_cast<size_t>(block));
+  for (size_t b = 0; b < offsets.size(); ++b) {
+    int64_t o = offsets[b];
+    if (o < 0 || o >= n - block)
+      fail("windows_at: offset ", o, " (window ", b, ") is outside [0, ", n - block, ") for block ", block);
+    out.inputs.insert(out.inputs.end(), ids.begin() + o, ids.begin() + o + block);           // x = ids[o, o + T)
+    out.targets.insert(out.targets.end(), ids.begin() + o + 1, ids.begin() + o + block + 1);  // y = ids[o + 1, o + T + 1)
+  }
+  return out;
+}
+
+TokenBatch sample_windows(const std::vector<int64_t>& ids, int64_t batch, int64_t block, Generator& gen) {
+  const auto n = static_cast<int64_t>(ids.size());
+  if (batch < 1) fail("sample_windows: batch ", batch, " must be >= 1");
+  if (block < 1 || block >= n)
+    fail("sample_windows: block ", block, " does not fit ", n, " ids (expected 1 <= block < ", n, ")");
+  const auto range = static_cast<uint64_t>(n - block);
+  std::vector<int64_t> offsets(static_cast<size_t>(batch));
+  for (int64_t& o : offsets) {
+    // uniform() is k · 2^-24 for an integer k < 2^24: two of them are the halves of a 48-bit integer.
+    auto high = static_cast<uint64_t>(gen.uniform() * 16777216.0f);
+    auto low = static_cast<uint64_t>(gen.uniform() * 16777216.0f);
+    o = static_cast<int64_t>(((high << 24) | low) % range);
+  }
+  return windows_at(ids, offsets, block);
 }
 
 }  // namespace moments

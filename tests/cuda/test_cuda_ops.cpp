@@ -214,6 +214,31 @@ TEST_CASE("layer_norm, embedding, concat, slice, transpose and reshape") {
   compare("reshape", [](const Inputs& x) { return reshape(x[0], {17, -1}); }, {normal({31, 17}, 53)}, exact);
 }
 
+TEST_CASE("the GPT's ops: transpose of two dims, matmul_transposed, causal softmax and attention, gelu_erf, dropout") {
+  // Copies and dropout's multiply agree bit for bit; gelu_erf's kernel calls erff where the CPU runs Eigen's
+  // vectorized erf (a few ulps); the row sums of the causal softmax add in a tree
+  // (1e-5 relative); the products add as the matmul kernels do (tolerance as for matmul below).
+  compare("transpose(x, 1, 2), the heads' split", [](const Inputs& x) { return transpose(x[0], 1, 2); },
+          {normal({2, 31, 4, 17}, 90)}, exact);
+  compare("transpose(x, 0, -1)", [](const Inputs& x) { return transpose(x[0], 0, -1); }, {normal({3, 5, 7}, 91)}, exact);
+  for (int64_t n : kSizes) {
+    compare("gelu_erf on " + std::to_string(n) + " elements", [](const Inputs& x) { return gelu_erf(x[0]); },
+            {normal({n}, 92)}, Tolerance{2e-6f, 1e-6f});  // the CPU's vectorized erf vs erff: a few ulps
+  }
+  for (const Shape& shape : {Shape{1, 1}, Shape{3, 31, 31}, Shape{2, 300, 300}}) {
+    compare("causal_softmax of " + shape_str(shape), [](const Inputs& x) { return causal_softmax(x[0], 0.7f); },
+            {normal(shape, 93)});
+  }
+  compare("matmul_transposed", [](const Inputs& x) { return matmul_transposed(x[0], x[1]); },
+          {normal({3, 31, 17}, 94), normal({3, 20, 17}, 95)}, Tolerance{1e-5f, 1e-6f * 31});
+  compare("causal_self_attention (B, H, T, D) = (2, 3, 33, 8)",
+          [](const Inputs& x) { return causal_self_attention(x[0], x[1], x[2]); },
+          {normal({2, 3, 33, 8}, 96), normal({2, 3, 33, 8}, 97), normal({2, 3, 33, 8}, 98)}, Tolerance{1e-4f, 1e-5f});
+  // The mask is drawn on the host from the same generator, so both devices drop the same elements.
+  compare("dropout p = 0.3", [](const Inputs& x) { Generator gen(5); return dropout(x[0], 0.3f, gen); },
+          {normal({4099}, 99)}, exact);
+}
+
 TEST_CASE("matmul and linear match the CPU, 2-D and batched, on shapes that are not multiples of the tile") {
   struct Shapes {
     Shape a, b;
@@ -278,6 +303,9 @@ TEST_CASE("ops that mix devices name both devices") {
   check_error([&] { concat({gpu, cpu}, 0); }, {"concat", "cuda", "cpu"});
   check_error([&] { layer_norm(gpu, Tensor::ones({3}), Tensor::ones({3}, Device::cuda)); },
               {"layer_norm", "cuda", "cpu"});
+  check_error([&] { matmul_transposed(gpu, cpu); }, {"matmul_transposed", "cuda", "cpu"});
+  Tensor q = Tensor::ones({2, 3, 4}, Device::cuda);
+  check_error([&] { causal_self_attention(q, q, Tensor::ones({2, 3, 4})); }, {"causal_self_attention", "cuda", "cpu"});
 }
 
 TEST_CASE("gradients accumulate on cuda as on the CPU, and zero_grad drops them") {

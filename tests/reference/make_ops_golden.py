@@ -72,4 +72,24 @@ mse.backward()
 emit("mse_loss", mse)
 emit("mse_loss_grad", p.grad)
 
+# The exact GELU (nn.GELU()'s default, approximate='none'), forward and backward.
+gx = x.clone().requires_grad_()
+gy = F.gelu(gx)
+(gy * pattern(24, 7).reshape(4, 6)).sum().backward()
+emit("gelu_erf", gy)
+emit("gelu_erf_grad", gx.grad)
+
+# Causal self-attention as nanoGPT writes it (masked_fill with -inf above the diagonal), (B, H, T, D) = (1, 2, 4, 3).
+q = (pattern(24, 1).reshape(1, 2, 4, 3)).requires_grad_()
+k = (pattern(24, 5).reshape(1, 2, 4, 3)).requires_grad_()
+v = (pattern(24, 9).reshape(1, 2, 4, 3)).requires_grad_()
+att = (q @ k.transpose(-2, -1)) * (1.0 / 3 ** 0.5)
+att = att.masked_fill(torch.tril(torch.ones(4, 4)) == 0, float("-inf"))
+att_y = torch.softmax(att, dim=-1) @ v
+(att_y * pattern(24, 11).reshape(1, 2, 4, 3)).sum().backward()
+emit("attention", att_y)
+emit("attention_grad_q", q.grad)
+emit("attention_grad_k", k.grad)
+emit("attention_grad_v", v.grad)
+
 print("}  // namespace golden")
