@@ -9,6 +9,8 @@
 //   C  the bad batch, clipping ‖g‖ to 1;
 //   D  the bad batch, clipping, and the monitor's skip_spikes: should_skip() says to
 //      leave out a step whose loss z-score is above 7, and the loop does.
+// Then D once more, stopped at step 250 and resumed from a checkpoint, with and
+// without the monitor's state in it.
 //
 // Build and run:  meson compile -C build && ./build/tutorials/19_clipping_and_spikes [--out DIR]
 //   --out DIR  where clipping_spikes.png goes (default: the current directory)
@@ -16,21 +18,19 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "checkpoint.hpp"
 #include "moments.hpp"
 #include "plots.hpp"
 
 using namespace moments;
 
 constexpr int64_t steps = 400, bad_step = 300, batch = 50;
-
-struct RunResult {
-  std::vector<Record> history;  // one record per step
-  double final_loss = 0;        // the mean training loss of the last 28 steps (one epoch)
-  double held_out = 0;          // accuracy on the held-out images
-};
 
 // llm.c's z-score of the last loss in `window` (population σ, the loss itself in the window).
 double z_score(const std::vector<double>& window) {
@@ -40,35 +40,53 @@ double z_score(const std::vector<double>& window) {
   return (window.back() - mean) / std::sqrt(var);
 }
 
-RunResult train(const Dataset& data, const Dataset& test, bool corrupt, bool clip, bool skip) {
-  Generator gen(0);  // the same initial weights in every run
-  MLP model({64, 32, 10}, gen);
-  AdamW adamw(model.parameters(), {.learning_rate = 1e-2, .weight_decay = 0.01});
-  Monitor monitor(adamw, model.named_parameters(), {.time_steps = false, .skip_spikes = skip});  // window 128, 7 σ
-  RunResult result;
-  for (int64_t step = 1; step <= steps; ++step) {
-    int64_t begin = (step * batch) % (data.size() - batch);  // the same batches in every run
-    Tensor x = rows(data.inputs, begin, begin + batch);
-    if (corrupt && step == bad_step) x = mul(x, 1000.0f);  // the bad batch
-    adamw.zero_grad();
-    std::vector<int64_t> y = labels_of(data, begin, begin + batch);
-    if (corrupt && step == bad_step)
-      for (int64_t& label : y) label = (label + 1) % 10;
-    Tensor loss = cross_entropy(model.forward(x), y);  // forward
-    loss.backward();                                                                     // backward
-    if (clip) monitor.clip_grad_norm(/*max_norm=*/1.0);     // g ← g · min(1, 1 / ‖g‖)
-    if (!monitor.should_skip(step, loss.item())) {           // loss z-score; true only with skip_spikes
-      monitor.before_step();
-      adamw.step();                                          // update
+struct Config {
+  const char* name;
+  bool corrupt, clip, skip;
+};
+
+// One run: the model, its optimizer and its monitor. `seed` sets the initial weights only.
+struct Run {
+  Generator gen;
+  MLP model;
+  AdamW adamw;
+  Monitor monitor;
+  Config config;
+  double final_loss = 0;  // the mean training loss of the last 28 steps (one epoch)
+  Run(const Config& c, uint64_t seed = 0, std::string csv_path = "")
+      : gen(seed), model({64, 32, 10}, gen), adamw(model.parameters(), {.learning_rate = 1e-2, .weight_decay = 0.01}),
+        monitor(adamw, model.named_parameters(),  // a window of 128 losses, a threshold of 7 σ
+                {.csv_path = std::move(csv_path), .log_mode = LogMode::append, .time_steps = false, .skip_spikes = c.skip}),
+        config(c) {}
+
+  // Steps [from, to]; step t trains on images [50 t, 50 t + 50) mod 1350 of the training set.
+  void train(const Dataset& data, int64_t from, int64_t to) {
+    for (int64_t step = from; step <= to; ++step) {
+      int64_t begin = (step * batch) % (data.size() - batch);
+      Tensor x = rows(data.inputs, begin, begin + batch);
+      std::vector<int64_t> y = labels_of(data, begin, begin + batch);
+      if (config.corrupt && step == bad_step) {  // the bad batch
+        x = mul(x, 1000.0f);
+        for (int64_t& label : y) label = (label + 1) % 10;
+      }
+      adamw.zero_grad();
+      Tensor loss = cross_entropy(model.forward(x), y);  // forward
+      loss.backward();                                   // backward
+      if (config.clip) monitor.clip_grad_norm(/*max_norm=*/1.0);  // g ← g · min(1, 1 / ‖g‖)
+      if (!monitor.should_skip(step, loss.item())) {     // loss z-score; true only with skip_spikes
+        monitor.before_step();
+        adamw.step();                                    // update
+      }
+      monitor.record(step, loss.item());
+      if (step > steps - 28) final_loss += loss.item() / 28.0;
     }
-    monitor.record(step, loss.item());
-    if (step > steps - 28) result.final_loss += loss.item() / 28.0;
   }
-  NoGradGuard eval;
-  result.held_out = accuracy(model.forward(test.inputs), test.labels);
-  result.history = monitor.history();
-  return result;
-}
+  double held_out(const Dataset& test) {
+    NoGradGuard eval;
+    return accuracy(model.forward(test.inputs), test.labels);
+  }
+  const Record& at(int64_t step) const { return monitor.history()[static_cast<size_t>(step - monitor.history()[0].step)]; }
+};
 
 int main(int argc, char** argv) {
   std::string out_dir = argc == 3 && std::strcmp(argv[1], "--out") == 0 ? argv[2] : ".";
@@ -76,27 +94,24 @@ int main(int argc, char** argv) {
   std::printf("UCI digits, MLP 64-32-10, AdamW lr 1e-2, batch %lld, %lld steps; the batch of step %lld has\n"
               "its inputs x1000 and its labels shifted by one\n\n",
               static_cast<long long>(batch), static_cast<long long>(steps), static_cast<long long>(bad_step));
-  struct Config {
-    const char* name;
-    bool corrupt, clip, skip;
-  };
   const Config configs[] = {{"A clean, clipped", false, true, false},
                             {"B bad batch", true, false, false},
                             {"C bad batch, clipped", true, true, false},
                             {"D bad batch, clipped, skipped", true, true, true}};
-  std::vector<RunResult> results;
+  std::vector<std::unique_ptr<Run>> runs;
   std::printf("run                              step %lld: loss   loss_z  |g| before  |g| after  skipped   final loss  held-out\n",
               static_cast<long long>(bad_step));
   for (const Config& c : configs) {
-    results.push_back(train(train_set, test_set, c.corrupt, c.clip, c.skip));
-    const Record& r = results.back().history[bad_step - 1];
+    Run& run = *runs.emplace_back(std::make_unique<Run>(c));
+    run.train(train_set, 1, steps);
+    const Record& r = run.at(bad_step);
     std::printf("%-30s %12.4g %8.2f %11.4g %10.4g %8s %12.4f %9.4f\n", c.name, r.loss, r.loss_z,
                 std::isnan(r.grad_norm_before_clip) ? r.grad_norm : r.grad_norm_before_clip, r.grad_norm,
-                r.skipped ? "yes" : "no", results.back().final_loss, results.back().held_out);
+                r.skipped ? "yes" : "no", run.final_loss, run.held_out(test_set));
   }
 
   // Run C's log, read back: the clipping, and llm.c's z-score recomputed by hand.
-  const std::vector<Record>& c = results[2].history;
+  const std::vector<Record>& c = runs[2]->monitor.history();
   int clipped = 0;
   int clipped_after = 0;  // in the steps after the bad one
   for (const Record& r : c)
@@ -125,9 +140,9 @@ int main(int argc, char** argv) {
   std::vector<double> step_axis, z;
   for (int64_t t = 1; t <= steps; ++t) step_axis.push_back(static_cast<double>(t));
   plots::LineChart loss_chart({.title = "minibatch loss", .y_label = "loss", .y_scale = plots::Scale::log});
-  for (size_t i = 0; i < results.size(); ++i) {
+  for (size_t i = 0; i < runs.size(); ++i) {
     std::vector<double> loss;
-    for (const Record& r : results[i].history) loss.push_back(r.loss);
+    for (const Record& r : runs[i]->monitor.history()) loss.push_back(r.loss);
     loss_chart.add_series(std::string(configs[i].name).substr(0, 1), step_axis, loss);
   }
   for (const Record& r : c) z.push_back(r.loss_z);
@@ -136,6 +151,41 @@ int main(int argc, char** argv) {
   plots::Figure figure({.title = "One corrupted batch at step 300"});
   figure.add(loss_chart).add(z_chart);
   figure.save_png(out_dir + "/clipping_spikes.png");
+
+  // Run D again, stopped after step 250 and resumed from a checkpoint in a "new process",
+  // once with the monitor's state saved in the checkpoint and once without.
+  const std::filesystem::path temp = std::filesystem::temp_directory_path();
+  const std::string straight_log = (temp / "moments_tutorial_19_straight.csv").string(),
+                    resumed_log = (temp / "moments_tutorial_19_resumed.csv").string(),
+                    checkpoint = (temp / "moments_tutorial_19.safetensors").string();
+  for (const std::string& path : {straight_log, resumed_log}) std::filesystem::remove(path);
+  const int64_t stop = 250;
+  Run straight(configs[3], 0, straight_log);
+  straight.train(train_set, 1, steps);
+  {
+    Run first(configs[3], 0, resumed_log);
+    first.train(train_set, 1, stop);
+    save_checkpoint(checkpoint, first.model, first.adamw, nullptr,
+                    {.step = stop, .metadata = {{"monitor", first.monitor.state()}}});
+  }  // the first process ends
+  std::printf("\nrun D stopped after step %lld and resumed from its checkpoint (other initial weights, replaced):\n",
+              static_cast<long long>(stop));
+  for (bool restore : {true, false}) {
+    Run resumed(configs[3], 1, restore ? resumed_log : "");
+    CheckpointInfo info = load_checkpoint(checkpoint, resumed.model, resumed.adamw);
+    if (restore) resumed.monitor.restore(info.metadata);  // the smoothed loss and both spike windows
+    resumed.train(train_set, info.step + 1, steps);
+    const Record& r = resumed.at(bad_step);
+    std::printf("  %-24s step %lld: loss_z %5.2f, skipped %-3s  final loss %.4f  held-out %.4f\n",
+                restore ? "monitor.restore(state):" : "without restore():", static_cast<long long>(bad_step), r.loss_z,
+                r.skipped ? "yes" : "no", resumed.final_loss, resumed.held_out(test_set));
+  }
+  std::ifstream a(straight_log, std::ios::binary), b(resumed_log, std::ios::binary);
+  std::string straight_text((std::istreambuf_iterator<char>(a)), {}), resumed_text((std::istreambuf_iterator<char>(b)), {});
+  std::printf("  the resumed log against the uninterrupted run's: %s (%lld lines)\n",
+              straight_text == resumed_text ? "identical" : "DIFFERENT",
+              static_cast<long long>(std::count(resumed_text.begin(), resumed_text.end(), '\n')));
+  for (const std::string& path : {straight_log, resumed_log, checkpoint}) std::filesystem::remove(path);
   std::printf("wrote clipping_spikes.png\n");
   return 0;
 }
