@@ -8,25 +8,15 @@
 #include <sstream>
 
 #include "checkpoint.hpp"
+#include "temp_files.hpp"
 #include "testing.hpp"
 
 using namespace moments;
 using testing::check_error;
+using testing::fresh_path;
+using testing::read_file;
 
 namespace {
-
-std::string fresh_path(const char* name) {
-  std::string path = (std::filesystem::temp_directory_path() / name).string();
-  std::filesystem::remove(path);
-  return path;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
 
 // The CSV's column `name`, one value per row (as text).
 std::vector<std::string> csv_column(const std::string& path, const std::string& name) {
@@ -254,6 +244,8 @@ TEST_CASE("resumed from a checkpoint, the monitor writes the log and reaches the
               {"Monitor::restore", "no field z_losses="});
   late.monitor.restore("moments.monitor.v1 last_step=3 ema=0.5 ema_weight=0.5 losses=1,2");
   CHECK(late.monitor.state() == "moments.monitor.v2 last_step=3 ema=0.5 ema_weight=0.5 losses=1,2 z_losses=");
+  late.monitor.should_skip(4, 1.0);  // the window has seen a loss: restoring now would lose it
+  check_error([&] { late.monitor.restore(straight.monitor.state()); }, {"Monitor::restore", "before the first should_skip()", "step 4"});
   std::filesystem::remove(straight_log);
   std::filesystem::remove(resumed_log);
   std::filesystem::remove(checkpoint);

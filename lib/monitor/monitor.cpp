@@ -491,6 +491,8 @@ std::string Monitor::state() const {
 void Monitor::restore(const std::string& state) {
   if (!history_.empty())
     fail("Monitor::restore: call it before the first record (this monitor already holds ", history_.size(), ")");
+  if (check_.step >= 0)
+    fail("Monitor::restore: call it before the first should_skip() or record() (this monitor has seen step ", check_.step, ")");
   auto invalid = [&](const std::string& why) {
     fail("Monitor::restore: invalid state '", state.substr(0, 80), "': ", why,
          " (expected what Monitor::state() returns: 'moments.monitor.v2 last_step=N ema=X ema_weight=X losses=X,X,... ",

@@ -279,8 +279,8 @@ class Monitor {
   const std::vector<std::string>& warnings() const { return warnings_; }
 
   // The monitor's memory of past steps as one line of text: the last step seen,
-  // the loss EMA and its weight, and the losses in the spike window, as exact
-  // decimals. Save it with a checkpoint; restore() it into the resumed run's new
+  // the loss EMA and its weight, and the losses in the spike window and in the
+  // loss_z window, as exact decimals ("moments.monitor.v2 last_step=... z_losses=..."). Save it with a checkpoint; restore() it into the resumed run's new
   // monitor before its first record, and the smoothed loss, the spike checks and
   // `every`'s snapshots go on as if the run had never stopped.
   std::string state() const;

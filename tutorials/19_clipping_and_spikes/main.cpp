@@ -133,9 +133,10 @@ int main(int argc, char** argv) {
     std::printf("  the same loss again at step %lld would score %.2f\n", static_cast<long long>(bad_step + repeat - 1),
                 z_score(window));
   }
-  int flagged_old = 0;
-  for (const Record& r : c) flagged_old += r.loss_spike;
-  std::printf("today's rule (4 sigma over the previous 50 records) flags %d step(s) in run C\n", flagged_old);
+  std::string flagged;  // the steps today's rule flags
+  for (const Record& r : c)
+    if (r.loss_spike) flagged += (flagged.empty() ? "" : ", ") + std::to_string(r.step);
+  std::printf("today's rule (4 sigma over the previous 50 records) flags, in run C, step(s) %s\n", flagged.c_str());
 
   std::vector<double> step_axis, z;
   for (int64_t t = 1; t <= steps; ++t) step_axis.push_back(static_cast<double>(t));
