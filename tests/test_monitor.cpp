@@ -12,10 +12,14 @@
 #include <stb/stb_image.h>
 
 #include "plots.hpp"
+#include "temp_files.hpp"
 #include "testing.hpp"
 
 using namespace moments;
 using testing::check_error;
+using testing::fresh_path;
+using testing::read_file;
+using testing::temp_path;
 
 namespace {
 
@@ -36,22 +40,6 @@ struct Tiny {
     return loss.item();
   }
 };
-
-std::string temp_path(const char* name) { return (std::filesystem::temp_directory_path() / name).string(); }
-
-// A temporary path with no file at it yet.
-std::string fresh_path(const char* name) {
-  std::string path = temp_path(name);
-  std::filesystem::remove(path);
-  return path;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
 
 // Trains `tiny` with Adam for steps [from, to], recording each with `monitor`.
 void train_tiny(Tiny& tiny, Adam& adam, Monitor& monitor, int64_t from, int64_t to) {

@@ -17,6 +17,7 @@
 #include <map>
 #include <sstream>
 
+#include "../optim/schedule.hpp"
 #include "autograd.hpp"
 #include "host_device.hpp"
 
@@ -234,6 +235,25 @@ void refuse_existing_log(const std::string& path) {
          "LogMode::append to continue it (a resumed run) or LogMode::overwrite to replace it");
 }
 
+// llm.c's loss z-score (llmc/outlier_detector.h, update_detector): `loss` joins the
+// window of the last `size` losses, then z = (loss − mean) / σ over the window with
+// the new loss in it, σ its population standard deviation, 0 when σ = 0. nan while
+// the window fills (its first `size` losses) and for a non-finite loss, which stays
+// out of the window. Two passes over the window (llm.c: running Σx and Σx²).
+double push_loss_z(std::deque<double>& window, int64_t size, double loss) {
+  if (!std::isfinite(loss)) return kNaN;
+  const bool full = static_cast<int64_t>(window.size()) >= size;
+  if (full) window.pop_front();  // the oldest loss leaves
+  window.push_back(loss);
+  if (!full) return kNaN;  // not enough data yet
+  double mean = 0, var = 0;
+  for (double l : window) mean += l;
+  mean /= static_cast<double>(window.size());
+  for (double l : window) var += (l - mean) * (l - mean);
+  const double sd = std::sqrt(var / static_cast<double>(window.size()));
+  return sd == 0 ? 0.0 : (loss - mean) / sd;
+}
+
 // A double as the shortest decimal that reads back to the same bits ("0.1", "nan").
 std::string exact_decimal(double x) {
   char text[32];
@@ -251,6 +271,18 @@ Monitor::Monitor(Optimizer& optimizer, const NamedTensors& named, MonitorOptions
     : optimizer_(optimizer), options_(std::move(options)), params_(optimizer.all_params()) {
   if (options_.every < 1) fail("Monitor: invalid every ", options_.every, " (must be >= 1)");
   if (options_.spike_window < 2) fail("Monitor: invalid spike_window ", options_.spike_window, " (must be >= 2)");
+  if (!(options_.spike_z > 0)) fail("Monitor: invalid spike_z ", options_.spike_z, " (must be a number > 0)");
+  if (options_.loss_z_window < 2) fail("Monitor: invalid loss_z_window ", options_.loss_z_window, " (must be >= 2)");
+  if (!(options_.loss_z_threshold > 0))
+    fail("Monitor: invalid loss_z_threshold ", options_.loss_z_threshold, " (must be a number > 0)");
+  // With the new loss in its own window of N, z <= √(N − 1) (one outlier among N − 1 equal losses).
+  if (double reach = std::sqrt(static_cast<double>(options_.loss_z_window - 1)); options_.loss_z_threshold >= reach) {
+    std::ostringstream out;
+    out << std::setprecision(3) << reach;
+    fail("Monitor: loss_z_threshold ", options_.loss_z_threshold, " can never be reached with loss_z_window ",
+         options_.loss_z_window, ": the z-score of a loss in its own window is at most √(N − 1) = ", out.str(),
+         "; lower the threshold or widen the window");
+  }
   if (!(options_.smoothing >= 0.0 && options_.smoothing < 1.0))
     fail("Monitor: invalid smoothing ", options_.smoothing, " (must be in [0, 1))");
   if (options_.log_mode == LogMode::refuse && !options_.csv_path.empty()) refuse_existing_log(options_.csv_path);
@@ -288,10 +320,41 @@ void Monitor::before_step() {
   }
 }
 
+double Monitor::clip_grad_norm(double max_norm, bool error_if_nonfinite) {
+  grad_norm_before_clip_ = moments::clip_grad_norm(params_, max_norm, error_if_nonfinite);
+  return grad_norm_before_clip_;
+}
+
+void Monitor::check_loss(int64_t step, double loss) {
+  if (check_.step == step) return;  // once per step: should_skip() may have asked already
+  check_.step = step;
+  check_.z = push_loss_z(z_losses_, options_.loss_z_window, loss);
+  check_.spike = !std::isfinite(loss) || check_.z > options_.loss_z_threshold;
+  check_.skip = options_.skip_spikes && check_.spike;
+  if (!check_.spike) return;
+  std::ostringstream out;
+  out << "step " << step << ": loss " << loss;
+  if (std::isfinite(loss))
+    out << " has z-score " << std::setprecision(3) << check_.z << " over the last " << z_losses_.size()
+        << " steps (loss_z_threshold " << options_.loss_z_threshold << ")";
+  else
+    out << " is not finite";
+  out << (check_.skip ? "; should_skip(): the step is not applied" : "");
+  warnings_.push_back(out.str());
+}
+
+bool Monitor::should_skip(int64_t step, double loss) {
+  check_loss(step, loss);
+  return check_.skip;
+}
+
 const Record* Monitor::record(int64_t step, double loss) {
   auto now = std::chrono::steady_clock::now();
   bool snapshot = have_snapshot_;
   have_snapshot_ = false;
+  check_loss(step, loss);  // llm.c's z-score sees every step, recorded or not
+  const double grad_norm_before_clip = grad_norm_before_clip_;
+  grad_norm_before_clip_ = kNaN;  // it belongs to this step only
   // The smoothed loss sees every step, recorded or not (smoothing before any downsampling).
   ema_ = options_.smoothing * ema_ + (1.0 - options_.smoothing) * loss;
   ema_weight_ = options_.smoothing * ema_weight_ + (1.0 - options_.smoothing);
@@ -303,6 +366,8 @@ const Record* Monitor::record(int64_t step, double loss) {
   Record r;
   r.step = step;
   r.loss = loss;
+  r.grad_norm_before_clip = grad_norm_before_clip;
+  r.loss_z = check_.z, r.loss_z_spike = check_.spike, r.skipped = check_.skip;
   r.smoothed_loss = ema_weight_ > 0 ? ema_ / ema_weight_ : loss;  // debiased, as TensorBoard
   r.step_ms = options_.time_steps && timing_ && step > last_step_ ? std::chrono::duration<double, std::milli>(now - last_time_).count() /
                                                  static_cast<double>(step - last_step_)
@@ -411,44 +476,69 @@ const Record* Monitor::record(int64_t step, double loss) {
 }
 
 std::string Monitor::state() const {
-  std::string text = "moments.monitor.v1 last_step=" + std::to_string(last_step_) + " ema=" + exact_decimal(ema_) +
-                     " ema_weight=" + exact_decimal(ema_weight_) + " losses=";
-  for (size_t i = 0; i < recent_losses_.size(); ++i) {
-    if (i) text += ',';
-    text += exact_decimal(recent_losses_[i]);
-  }
-  return text;
+  auto list = [](const std::deque<double>& losses) {
+    std::string text;
+    for (size_t i = 0; i < losses.size(); ++i) {
+      if (i) text += ',';
+      text += exact_decimal(losses[i]);
+    }
+    return text;
+  };
+  return "moments.monitor.v2 last_step=" + std::to_string(last_step_) + " ema=" + exact_decimal(ema_) +
+         " ema_weight=" + exact_decimal(ema_weight_) + " losses=" + list(recent_losses_) + " z_losses=" + list(z_losses_);
 }
 
 void Monitor::restore(const std::string& state) {
   if (!history_.empty())
     fail("Monitor::restore: call it before the first record (this monitor already holds ", history_.size(), ")");
+  if (check_.step >= 0)
+    fail("Monitor::restore: call it before the first should_skip() or record() (this monitor has seen step ", check_.step, ")");
   auto invalid = [&](const std::string& why) {
     fail("Monitor::restore: invalid state '", state.substr(0, 80), "': ", why,
-         " (expected what Monitor::state() returns: 'moments.monitor.v1 last_step=N ema=X ema_weight=X losses=X,X,...')");
+         " (expected what Monitor::state() returns: 'moments.monitor.v2 last_step=N ema=X ema_weight=X losses=X,X,... ",
+         "z_losses=X,X,...', or the 'moments.monitor.v1' of earlier checkpoints, without z_losses)");
   };
   std::istringstream in(state);
   std::string word;
-  if (!(in >> word) || word != "moments.monitor.v1") invalid("no 'moments.monitor.v1' at the start");
+  if (!(in >> word) || (word != "moments.monitor.v1" && word != "moments.monitor.v2"))
+    invalid("no 'moments.monitor.v2' (or v1) at the start");
+  const bool v1 = word == "moments.monitor.v1";  // before the loss z-score: its window starts empty
   int64_t last_step = 0;
   double ema = 0, ema_weight = 0;
-  std::deque<double> losses;
+  std::deque<double> losses, z_losses;
   auto number = [&](const std::string& text, auto& value) {
     auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (error != std::errc() || end != text.data() + text.size()) invalid("'" + text + "' is not a number");
   };
-  for (const char* key : {"last_step=", "ema=", "ema_weight=", "losses="}) {
+  for (const char* key : {"last_step=", "ema=", "ema_weight=", "losses=", "z_losses="}) {
+    if (v1 && std::strcmp(key, "z_losses=") == 0) break;
     if (!(in >> word) && std::strcmp(key, "losses=") == 0) word = key;  // no losses: an empty window
     if (word.rfind(key, 0) != 0) invalid(std::string("no field ") + key);
     std::string value = word.substr(std::strlen(key));
     if (std::strcmp(key, "last_step=") == 0) number(value, last_step);
     if (std::strcmp(key, "ema=") == 0) number(value, ema);
     if (std::strcmp(key, "ema_weight=") == 0) number(value, ema_weight);
-    if (std::strcmp(key, "losses=") == 0)
-      for (const std::string& loss : split_columns(value)) number(loss, losses.emplace_back());
+    std::deque<double>* window = std::strcmp(key, "losses=") == 0 ? &losses : std::strcmp(key, "z_losses=") == 0 ? &z_losses : nullptr;
+    if (window)
+      for (const std::string& loss : split_columns(value)) number(loss, window->emplace_back());
   }
+  if (in >> word) invalid("'" + word + "' after the last field");
   while (static_cast<int64_t>(losses.size()) > options_.spike_window) losses.pop_front();  // a smaller window now
-  last_step_ = last_step, ema_ = ema, ema_weight_ = ema_weight, recent_losses_ = std::move(losses);
+  while (static_cast<int64_t>(z_losses.size()) > options_.loss_z_window) z_losses.pop_front();
+  last_step_ = last_step, ema_ = ema, ema_weight_ = ema_weight;
+  recent_losses_ = std::move(losses), z_losses_ = std::move(z_losses);
+}
+
+void Monitor::restore(const std::map<std::string, std::string>& metadata, const std::string& key) {
+  auto found = metadata.find(key);
+  if (found == metadata.end()) {
+    std::vector<std::string> keys;
+    for (const auto& [k, value] : metadata) keys.push_back(k);
+    fail("Monitor::restore: the checkpoint's metadata has no entry '", key, "' (it holds ",
+         keys.empty() ? std::string("none") : name_list(keys), "): it was saved without the monitor's state() ",
+         "(save_checkpoint(..., {.metadata = {{\"", key, "\", monitor.state()}}})); to start this monitor afresh, do not restore it");
+  }
+  restore(found->second);
 }
 
 std::vector<double> Monitor::row(const Record& r) const {
@@ -456,6 +546,7 @@ std::vector<double> Monitor::row(const Record& r) const {
   v.insert(v.end(), r.learning_rates.begin(), r.learning_rates.end());
   v.insert(v.end(), {r.grad_norm, r.param_norm, r.update_norm, r.update_ratio, r.cosine,
                      r.loss_spike ? 1.0 : 0.0, r.nonfinite.empty() ? 0.0 : 1.0});
+  v.insert(v.end(), {r.grad_norm_before_clip, r.loss_z, r.loss_z_spike ? 1.0 : 0.0, r.skipped ? 1.0 : 0.0});
   for (const ParamRecord& p : r.params) v.insert(v.end(), {p.grad_norm, p.param_norm, p.update_norm, p.update_ratio});
   for (size_t k = 0; k < internals_names_.size(); ++k)
     for (const ParamRecord& p : r.params) v.push_back(k < p.internals.size() ? p.internals[k] : kNaN);
@@ -480,7 +571,8 @@ void Monitor::write_csv(const Record& r) {
     for (const StateMemory& m : r.memory) memory_keys_.push_back({m.buffer, m.device});
     columns_ = {"step", "loss", "smoothed_loss", "step_ms"};
     for (size_t g = 0; g < r.learning_rates.size(); ++g) columns_.push_back("lr." + std::to_string(g));
-    for (const char* c : {"grad_norm", "param_norm", "update_norm", "update_ratio", "cosine", "loss_spike", "nonfinite"})
+    for (const char* c : {"grad_norm", "param_norm", "update_norm", "update_ratio", "cosine", "loss_spike", "nonfinite",
+                          "grad_norm_before_clip", "loss_z", "loss_z_spike", "skipped"})
       columns_.push_back(c);
     for (const std::string& name : names_)
       for (const char* c : {"grad_norm.", "param_norm.", "update_norm.", "update_ratio."}) columns_.push_back(c + name);

@@ -71,7 +71,55 @@
 //
 // Checks: the first parameter whose gradient or value holds NaN/inf is named
 // with the step (and throws with throw_on_nonfinite); a loss more than spike_z
-// standard deviations above the mean of the last spike_window losses is flagged.
+// standard deviations above the mean of the last spike_window recorded losses is
+// flagged (loss_spike, and a line in warnings()).
+//
+// GRADIENT CLIPPING AND LOSS SPIKES. A loop that clips and may skip a bad step:
+//   for (int64_t step = 1; step <= steps; ++step) {
+//     opt.zero_grad();
+//     Tensor loss = cross_entropy(model.forward(x), y);  // forward
+//     loss.backward();                                   // backward
+//     monitor.clip_grad_norm(1.0);                       // clip ‖g‖ to 1, noting ‖g‖ before
+//     if (!monitor.should_skip(step, loss.item())) {     // the loss z-score; true only with skip_spikes
+//       monitor.before_step();
+//       opt.step();                                      // update (not on a skipped step)
+//     }
+//     monitor.record(step, loss.item());                 // the row says whether it was skipped
+//   }
+// Columns (after nonfinite):
+//   grad_norm_before_clip  ‖g‖ over all parameters as backward() left it, before
+//                          Monitor::clip_grad_norm scaled it (moments::clip_grad_norm's
+//                          return value); nan on a step that did not clip through the
+//                          monitor. After clipping is the grad_norm column: the monitor
+//                          measures the gradients the optimizer used.
+//   loss_z                 the loss's z-score as llm.c computes it (llmc/outlier_detector.h,
+//                          update_detector): the loss joins a window of the last
+//                          loss_z_window losses of every step (recorded or not), and
+//                          z = (loss − mean) / σ over that window, the new loss included,
+//                          σ the population standard deviation (0 when σ = 0); nan until
+//                          the window is full (the first loss_z_window steps) and for a
+//                          non-finite loss, which never joins the window (one inf would
+//                          spoil it for loss_z_window steps; llm.c lets it in). We sum
+//                          in two passes over the window, llm.c keeps running sums of x
+//                          and x² (the same number up to rounding). With the loss in its
+//                          own window of N, z <= √(N − 1) (11.3 for 128): a threshold at
+//                          or above that could never fire, and the constructor refuses it.
+//   loss_z_spike           1 when loss_z > loss_z_threshold or the loss is not finite
+//   skipped                1 when should_skip() told the loop not to apply this step
+//                          (also a line in warnings()). Only with skip_spikes = true
+//                          (default false): then should_skip() is true exactly on a
+//                          loss_z_spike. The skipped loss still joins both windows and
+//                          the smoothed loss, as in llm.c's train_gpt2.cu (its detector
+//                          sees every loss; an unmerged branch there kept skipped ones
+//                          out): kept out, a lasting rise of the loss would be skipped
+//                          for ever, since a skipped step leaves θ and so the loss where
+//                          they are; let in, one spike widens σ for the next
+//                          loss_z_window steps (a second spike soon after shows a
+//                          smaller z).
+// should_skip(step, loss) updates the window once per step; record(step, loss) does it
+// itself when the loop did not ask. On a skipped step before_step() is not called, so
+// its update statistics are nan. The defaults, a window of 128 and 7 σ, are llm.c's
+// (OUTLIER_DETECTOR_WINDOW_SIZE, and -sl 7.0 in scripts/run_gpt3_125M.sh).
 //
 // THE LOG FILE (csv_path) is opened at the first record, when its columns are
 // known. If it exists and is not empty, log_mode says what happens:
@@ -91,20 +139,25 @@
 // It reads the whole log before changing anything; what it keeps is always the
 // file's beginning, so dropping the rest is one truncation (it needs no free space,
 // and a failure anywhere leaves the old log whole).
-// The smoothed loss, the spike window and the last step seen (which tells
-// before_step() whether `every` will record the next one) live in the monitor, not
-// in the log: to continue them exactly, save state() with the checkpoint and give
-// it to restore() before the first record:
+// The smoothed loss, both spike windows (spike_window's and loss_z's) and the last
+// step seen (which tells before_step() whether `every` will record the next one)
+// live in the monitor, not in the log: to continue them exactly, save state() with
+// the checkpoint (after the step's record) and give it to restore() before the
+// first record:
 //   save_checkpoint("run.safetensors", model, opt, &sched, {.step = step, .metadata = {{"monitor", monitor.state()}}});
 //   ... a new process:
 //   CheckpointInfo info = load_checkpoint("run.safetensors", model, opt, &sched);
 //   Monitor monitor(opt, model.named_parameters(), {.csv_path = "run.csv", .log_mode = LogMode::append});
-//   monitor.restore(info.metadata.at("monitor"));
+//   monitor.restore(info.metadata);  // its "monitor" entry; a clear error when it has none
+// A state written before the loss z-score existed ("moments.monitor.v1", no loss_z
+// window) still restores: its z-score window starts empty, so loss_z is nan for the
+// first loss_z_window steps after the resume (and nothing is skipped then).
 // Then, with time_steps = false as well (step_ms is wall time, never the same
 // twice), the resumed log equals byte for byte the log of a run that never stopped.
 // Without restore() they start afresh: the smoothed loss restarts at the raw loss,
-// the first step_ms is nan, and with every > 1 the first recorded step may lack its
-// update statistics (nan).
+// the first step_ms is nan, loss_z is nan (and nothing is skipped) for loss_z_window
+// steps, and with every > 1 the first recorded step may lack its update statistics
+// (nan). Tutorial 19 resumes a run with and without restore().
 //
 // WRITE ERRORS (disk full, an I/O error, the file size limit): each row is
 // formatted first and written with one write() call. A failed or short write cuts
@@ -122,6 +175,8 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <limits>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -152,8 +207,11 @@ struct MonitorOptions {
   OnWriteError on_write_error = OnWriteError::throw_error;  // when writing csv_path fails
   bool time_steps = true;           // false: step_ms is nan, so identical runs write identical logs
   bool throw_on_nonfinite = false;  // throw moments::Error at the first NaN/inf
-  int64_t spike_window = 50;        // losses in the window for the spike z-score
+  int64_t spike_window = 50;        // recorded losses in the window for the spike z-score
   double spike_z = 4.0;             // flag a loss this many σ above the window's mean
+  int64_t loss_z_window = 128;      // losses (of every step) in llm.c's z-score window (loss_z)
+  double loss_z_threshold = 7.0;    // loss_z above this is a spike (loss_z_spike)
+  bool skip_spikes = false;         // should_skip() is true on a loss_z_spike (see GRADIENT CLIPPING)
   double smoothing = 0.9;           // EMA weight of the smoothed loss (TensorBoard's)
   bool internals = false;           // record the optimizer's internals (see OPTIMIZER INTERNALS)
 };
@@ -182,6 +240,10 @@ struct Record {
   std::vector<StateMemory> memory;      // bytes per (buffer, device)
   bool loss_spike = false;
   std::string nonfinite;                // "" when every gradient and value is finite
+  double grad_norm_before_clip = 0;     // nan unless the loop clipped through clip_grad_norm()
+  double loss_z = 0;                    // llm.c's z-score of the loss (nan until its window is full)
+  bool loss_z_spike = false;            // loss_z > loss_z_threshold, or a non-finite loss
+  bool skipped = false;                 // should_skip() told the loop not to apply this step
 };
 
 class Monitor {
@@ -197,6 +259,16 @@ class Monitor {
   // step that `every` skips. Without before_step(), update statistics are NaN.
   const Record* record(int64_t step, double loss);
 
+  // Call after backward(), before the update: clips all gradients together to the
+  // global norm max_norm, as moments::clip_grad_norm (optim/schedule.hpp) does, and
+  // keeps the norm before clipping for this step's record. Returns that norm.
+  double clip_grad_norm(double max_norm, bool error_if_nonfinite = false);
+  // Call after backward(), before the update, with this step's loss: adds it to the
+  // loss z-score window and says whether the loop should leave this step out
+  // (only with options.skip_spikes: a loss_z_spike). Asking twice for one step
+  // gives the same answer and adds the loss once.
+  bool should_skip(int64_t step, double loss);
+
   const std::vector<Record>& history() const { return history_; }
   const std::vector<std::string>& param_names() const { return names_; }
   // The optimizer internals recorded per parameter ("adam.m_norm", ...; empty unless options.internals).
@@ -207,12 +279,15 @@ class Monitor {
   const std::vector<std::string>& warnings() const { return warnings_; }
 
   // The monitor's memory of past steps as one line of text: the last step seen,
-  // the loss EMA and its weight, and the losses in the spike window, as exact
-  // decimals. Save it with a checkpoint; restore() it into the resumed run's new
+  // the loss EMA and its weight, and the losses in the spike window and in the
+  // loss_z window, as exact decimals ("moments.monitor.v2 last_step=... z_losses=..."). Save it with a checkpoint; restore() it into the resumed run's new
   // monitor before its first record, and the smoothed loss, the spike checks and
   // `every`'s snapshots go on as if the run had never stopped.
   std::string state() const;
   void restore(const std::string& state);
+  // The same, from a checkpoint's metadata (CheckpointInfo::metadata): its entry
+  // `key`. A checkpoint saved without one is an error that says so.
+  void restore(const std::map<std::string, std::string>& metadata, const std::string& key = "monitor");
 
  private:
   bool will_record(int64_t step) const { return options_.every <= 1 || step % options_.every == 0; }
@@ -247,6 +322,14 @@ class Monitor {
   bool have_snapshot_ = false;
   double ema_ = 0, ema_weight_ = 0;
   std::deque<double> recent_losses_;
+  std::deque<double> z_losses_;      // llm.c's window: the last loss_z_window finite losses
+  struct LossCheck {                 // this step's loss z-score, from should_skip() or record()
+    int64_t step = -1;
+    double z = 0;
+    bool spike = false, skip = false;
+  } check_;
+  void check_loss(int64_t step, double loss);  // fills check_ for `step` (once)
+  double grad_norm_before_clip_ = std::numeric_limits<double>::quiet_NaN();  // for the next record
   std::chrono::steady_clock::time_point last_time_;
   int64_t last_step_ = 0;
   bool timing_ = false;
