@@ -7,7 +7,7 @@
 //     opt.zero_grad();
 //     Tensor loss = cross_entropy(model.forward(x), y);  // forward
 //     loss.backward();                                   // backward
-//     monitor.before_step();                             // snapshot θ (only on steps it will record)
+//     monitor.before_step();                             // ask the step for its sums (only on steps it will record)
 //     opt.step();                                        // update
 //     monitor.record(step, loss.item());                 // measure, check, write a CSV row
 //   }
@@ -23,6 +23,16 @@
 // The monitor reads the optimizer's named state generically: a new optimizer
 // needs no monitor code. Tensors on Device::cuda are copied to the host for the
 // statistics (exact; one transfer per tensor and recorded step).
+//
+// WHERE THE UPDATE STATISTICS COME FROM. Δθ needs θ before and after the step. An
+// optimizer with the hook (optim/optimizer.hpp, THE MONITOR'S HOOK; sums_updates():
+// SGD, Adam, AdamW, NAdam, RAdam, Adamax, Adagrad, Adadelta, Lion) sums Σθ², Σg², ΣΔθ²,
+// ΣΔθ·g and Σ|x|, max |x| of its state inside its own CPU loop on the steps
+// before_step() announces, so recording reads nothing again; its parameters come out
+// bit for bit as without a monitor (tests/test_update_hook.cpp). For the other
+// optimizers, and for parameters on Device::cuda, before_step() copies θ and record()
+// makes one pass over θ, the copy and g and one over the state (the figures agree to
+// float rounding, ~1e-6 relative; the same test).
 //
 // OPTIMIZER INTERNALS (internals = true; off by default): a look inside the
 // optimizer, per parameter tensor, from its own state after the step (internals.hpp
@@ -237,7 +247,9 @@ class Monitor {
   MonitorOptions options_;
   std::vector<Tensor> params_;
   std::vector<std::string> names_;
-  std::vector<Tensor> before_;  // θ before the step (only when a snapshot was taken)
+  std::vector<Tensor> before_;  // θ before the step (only when a snapshot was taken, of needs_snapshot_ ones)
+  std::vector<char> needs_snapshot_;        // per parameter: no hook in its loop (another optimizer, or CUDA)
+  std::vector<UpdateSums> update_sums_;     // what the hook summed in the step being recorded
   std::vector<size_t> group_of_;  // the param group of each parameter
   InternalsKind internals_kind_ = InternalsKind::none;
   std::vector<std::string> internals_names_;
