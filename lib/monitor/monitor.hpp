@@ -70,14 +70,17 @@
 // per tensor (a histogram of v for the exact percentiles, internals.hpp). Measured
 // on the 784-256-256-10 MLP at batch 64 with Adam, one thread, CPU time (2026-12-01,
 // load average ~20 on 2 cores): about 0.7 ms per record against a 1.2 ms step, i.e.
-// ~55 % of a step when recording every step and ~6 % with every = 10
+// ~55 % of a step when recording every step and ~6 % with every = 10 (remeasured with
+// thread CPU time at load ~11: 73 % and 7.6-8.3 %; the histogram pass over v is the bulk)
 // (tests/bench/bench_monitor prints both beside the default monitor's share).
 // Internals are for looking, not for every step of a long run: use every = 10 or
 // more. Other optimizers get no internals columns.
 //
-// Cost: two passes over parameters, gradients and state plus a copy of the
-// parameters per recorded step, about the memory traffic of an Adam step
-// (tests/bench/bench_monitor measures it); `every` = N spreads it over N steps.
+// Cost (tests/bench/bench_monitor, thread CPU time, 784-256-256-10 at batch 64, Adam,
+// 2026-12-01, load ~11 on 2 cores): with the hook 8.1-8.7 % of the step recording every
+// step and 0.8-1.3 % every 10th; through a snapshot (no hook) 12.6-14.6 % and 1.9-2.1 %.
+// The sums cost ~15 vector operations per 8 parameters beside Adam's ~14 cycles: on
+// this machine they are not free even inside the loop. `every` = N spreads it.
 //
 // Checks: the first parameter whose gradient or value holds NaN/inf is named
 // with the step (and throws with throw_on_nonfinite); a loss more than spike_z
