@@ -19,7 +19,6 @@
 
 #include "../optim/schedule.hpp"
 #include "autograd.hpp"
-#include "host_device.hpp"
 
 namespace moments {
 
@@ -27,74 +26,10 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// The monitor must cost a few percent of a training step, so each statistic
-// comes from as few fast passes over memory as possible, and those passes use
-// the vector unit. `Lanes` is eight floats handled as one value (GCC's vector
-// extension): `a += b * c` on Lanes is eight independent float operations, one
-// AVX2 instruction in the AVX2 clone, two SSE ones otherwise. Each quantity is
-// summed in eight float partial sums (lane k gets elements k, k+8, k+16, ...),
-// combined in double at the end: the order is fixed by the code, never by the
-// processor, and float partial sums are precise enough for monitoring (relative
-// error ~1e-6 per thousand elements per lane). Plain loops over float sums do not
-// vectorize without -ffast-math, which we do not use; these run ~7x faster.
-typedef float Lanes __attribute__((vector_size(8 * sizeof(float))));
-constexpr int64_t kLanes = 8;
-
-// One parameter's sums in a single pass over θ, θ before the step and g:
-// Σθ², Σg², Σ(Δθ)², Σ Δθ·g. A missing `before` or `grad` counts as zeros.
-struct ParamSums {
-  double theta2 = 0, grad2 = 0, delta2 = 0, delta_grad = 0;
-};
-MOMENTS_CPU_CLONES ParamSums param_sums(const float* theta, const float* before, const float* grad, int64_t n) {
-  Lanes t2 = {}, g2 = {}, d2 = {}, dg = {};
-  const Lanes zero = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    Lanes t, b = zero, g = zero;
-    std::memcpy(&t, theta + i, sizeof t);  // an unaligned load of 8 floats
-    if (before) std::memcpy(&b, before + i, sizeof b);
-    if (grad) std::memcpy(&g, grad + i, sizeof g);
-    Lanes d = before ? t - b : zero;  // Δθ
-    t2 += t * t;
-    g2 += g * g;
-    d2 += d * d;
-    dg += d * g;
-  }
-  for (; i < n; ++i) {  // the last n mod 8 elements go to lane 0
-    float t = theta[i], g = grad ? grad[i] : 0.0f, d = before ? t - before[i] : 0.0f;
-    t2[0] += t * t;
-    g2[0] += g * g;
-    d2[0] += d * d;
-    dg[0] += d * g;
-  }
-  ParamSums s;
-  for (int lane = 0; lane < kLanes; ++lane) {
-    s.theta2 += t2[lane], s.grad2 += g2[lane], s.delta2 += d2[lane], s.delta_grad += dg[lane];
-  }
-  return s;
-}
-
-// Σ|x| and max |x| of a state buffer, in one pass. Four Lanes per quantity
-// (32 partial sums) so consecutive additions do not wait for each other: this
-// pass is then limited by the cache, not by the adder's latency (1.6x faster).
-MOMENTS_CPU_CLONES std::pair<double, double> abs_sum_and_max(const float* x, int64_t n) {
-  constexpr int kUnroll = 4;
-  Lanes sum[kUnroll] = {}, peak[kUnroll] = {};
-  int64_t i = 0;
-  for (; i + kUnroll * kLanes <= n; i += kUnroll * kLanes)
-    for (int u = 0; u < kUnroll; ++u) {
-      Lanes a;
-      std::memcpy(&a, x + i + u * kLanes, sizeof a);
-      a = a < 0 ? -a : a;  // |x|
-      sum[u] += a;
-      peak[u] = peak[u] > a ? peak[u] : a;
-    }
-  double total = 0, largest = 0;
-  for (int u = 0; u < kUnroll; ++u)
-    for (int lane = 0; lane < kLanes; ++lane) total += sum[u][lane], largest = std::max<double>(largest, peak[u][lane]);
-  for (; i < n; ++i) total += std::fabs(x[i]), largest = std::max<double>(largest, std::fabs(x[i]));
-  return {total, largest};
-}
+// The monitor must cost a few percent of a training step, so each statistic comes from as few fast
+// passes over memory as possible: the sums of θ, Δθ and g come from the optimizer's own loop where it
+// has the hook (optim/optimizer.hpp, THE MONITOR'S HOOK), else from one vectorized pass over θ, its
+// snapshot and g (add_update_sums, optim/update_sums.hpp, the same code the hook runs per block).
 
 // The monitor's passes run on the CPU. A tensor on Device::cuda is copied to the
 // host first (one transfer per tensor and recorded step: simple and exact, not
@@ -294,6 +229,7 @@ Monitor::Monitor(Optimizer& optimizer, const NamedTensors& named, MonitorOptions
   }
   for (size_t g = 0; g < optimizer_.group_count(); ++g)
     for (size_t k = 0; k < optimizer_.params(g).size(); ++k) group_of_.push_back(g);
+  for (const Tensor& p : params_) needs_snapshot_.push_back(!optimizer_.sums_updates() || p.device() != Device::cpu);
   if (options_.internals) {
     internals_kind_ = internals_kind(optimizer_);
     internals_names_ = moments::internals_names(internals_kind_);
@@ -312,8 +248,12 @@ void Monitor::before_step() {
   }
   have_snapshot_ = will_record(next);
   if (!have_snapshot_) return;
+  // The optimizer's loops sum Δθ where they can (THE MONITOR'S HOOK); θ is copied for the other parameters.
+  for (UpdateSums& sums : update_sums_) sums.filled = false;  // nothing from an earlier step counts
+  if (optimizer_.sums_updates()) optimizer_.watch_next_step(&update_sums_);
   before_.resize(params_.size());
   for (size_t i = 0; i < params_.size(); ++i) {  // copy into buffers kept across steps: no allocation after the first
+    if (!needs_snapshot_[i]) continue;
     if (params_[i].device() != Device::cpu) before_[i] = on_host(params_[i]);  // θ before, on the host
     else if (!before_[i].defined() || before_[i].shape() != params_[i].shape()) before_[i] = params_[i].clone();
     else std::memcpy(before_[i].data(), params_[i].data(), sizeof(float) * static_cast<size_t>(params_[i].numel()));
@@ -352,6 +292,7 @@ const Record* Monitor::record(int64_t step, double loss) {
   auto now = std::chrono::steady_clock::now();
   bool snapshot = have_snapshot_;
   have_snapshot_ = false;
+  optimizer_.watch_next_step(nullptr);  // a watch that no step() took (a skipped step) ends here
   check_loss(step, loss);  // llm.c's z-score sees every step, recorded or not
   const double grad_norm_before_clip = grad_norm_before_clip_;
   grad_norm_before_clip_ = kNaN;  // it belongs to this step only
@@ -383,8 +324,13 @@ const Record* Monitor::record(int64_t step, double loss) {
     if (g.defined()) g = on_host(g);
     ParamRecord pr;
     pr.name = names_[i];
-    ParamSums sums = param_sums(p.data(), snapshot ? before_[i].data() : nullptr, g.defined() ? g.data() : nullptr,
-                                p.numel());
+    // From the optimizer's loop when it filled them; else one pass over θ and its snapshot (θ itself for a
+    // parameter the hook watched that was not stepped: Δθ = 0).
+    const bool from_loop = snapshot && i < update_sums_.size() && update_sums_[i].filled;
+    UpdateSums sums = from_loop ? update_sums_[i] : UpdateSums{};
+    if (!from_loop)
+      add_update_sums(p.data(), !snapshot ? nullptr : needs_snapshot_[i] ? before_[i].data() : p.data(),
+                      g.defined() ? g.data() : nullptr, p.numel(), sums);
     double theta_squared = sums.theta2, grad_squared = sums.grad2;
     pr.param_norm = std::sqrt(theta_squared);
     pr.grad_norm = std::sqrt(grad_squared);
@@ -428,14 +374,18 @@ const Record* Monitor::record(int64_t step, double loss) {
   // Optimizer state: statistics of every named buffer, over all parameters.
   std::map<std::string, std::pair<double, int64_t>> abs_sum;  // Σ|x|, count
   std::map<std::string, double> abs_max;
-  for (const Tensor& p : params_) {
-    const ParamState* state = optimizer_.state(p);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const ParamState* state = optimizer_.state(params_[i]);
     if (!state) continue;
+    const UpdateSums* from_loop = snapshot && i < update_sums_.size() && update_sums_[i].filled ? &update_sums_[i] : nullptr;
     for (const auto& [buffer, t] : state->buffers) {
       auto& [sum, count] = abs_sum[buffer];
       double& peak = abs_max[buffer];
-      Tensor host = on_host(t);
-      auto [buffer_sum, buffer_peak] = abs_sum_and_max(host.data(), host.numel());
+      int k = 0;  // the buffer's place among those the loop summed, if it did
+      while (from_loop && k < from_loop->buffers && from_loop->buffer_data[k] != t.data()) ++k;
+      auto [buffer_sum, buffer_peak] = from_loop && k < from_loop->buffers
+                                           ? std::pair(from_loop->abs_sum[k], from_loop->abs_max[k])
+                                           : abs_sum_and_max(on_host(t).data(), t.numel());
       sum += buffer_sum;
       peak = std::max(peak, buffer_peak);
       count += t.numel();

@@ -7,7 +7,7 @@
 //     opt.zero_grad();
 //     Tensor loss = cross_entropy(model.forward(x), y);  // forward
 //     loss.backward();                                   // backward
-//     monitor.before_step();                             // snapshot θ (only on steps it will record)
+//     monitor.before_step();                             // ask the step for its sums (only on steps it will record)
 //     opt.step();                                        // update
 //     monitor.record(step, loss.item());                 // measure, check, write a CSV row
 //   }
@@ -23,6 +23,16 @@
 // The monitor reads the optimizer's named state generically: a new optimizer
 // needs no monitor code. Tensors on Device::cuda are copied to the host for the
 // statistics (exact; one transfer per tensor and recorded step).
+//
+// WHERE THE UPDATE STATISTICS COME FROM. Δθ needs θ before and after the step. An
+// optimizer with the hook (optim/optimizer.hpp, THE MONITOR'S HOOK; sums_updates():
+// SGD, Adam, AdamW, NAdam, RAdam, Adamax, Adagrad, Adadelta, Lion) sums Σθ², Σg², ΣΔθ²,
+// ΣΔθ·g and Σ|x|, max |x| of its state inside its own CPU loop on the steps
+// before_step() announces, so recording reads nothing again; its parameters come out
+// bit for bit as without a monitor (tests/test_update_hook.cpp). For the other
+// optimizers, and for parameters on Device::cuda, before_step() copies θ and record()
+// makes one pass over θ, the copy and g and one over the state (the figures agree to
+// float rounding, ~1e-6 relative; the same test).
 //
 // OPTIMIZER INTERNALS (internals = true; off by default): a look inside the
 // optimizer, per parameter tensor, from its own state after the step (internals.hpp
@@ -60,14 +70,17 @@
 // per tensor (a histogram of v for the exact percentiles, internals.hpp). Measured
 // on the 784-256-256-10 MLP at batch 64 with Adam, one thread, CPU time (2026-12-01,
 // load average ~20 on 2 cores): about 0.7 ms per record against a 1.2 ms step, i.e.
-// ~55 % of a step when recording every step and ~6 % with every = 10
+// ~55 % of a step when recording every step and ~6 % with every = 10 (remeasured with
+// thread CPU time at load ~11: 73 % and 7.6-8.3 %; the histogram pass over v is the bulk)
 // (tests/bench/bench_monitor prints both beside the default monitor's share).
 // Internals are for looking, not for every step of a long run: use every = 10 or
 // more. Other optimizers get no internals columns.
 //
-// Cost: two passes over parameters, gradients and state plus a copy of the
-// parameters per recorded step, about the memory traffic of an Adam step
-// (tests/bench/bench_monitor measures it); `every` = N spreads it over N steps.
+// Cost (tests/bench/bench_monitor, thread CPU time, 784-256-256-10 at batch 64, Adam,
+// 2026-12-01, load ~11 on 2 cores): with the hook 8.1-8.7 % of the step recording every
+// step and 0.8-1.3 % every 10th; through a snapshot (no hook) 12.6-14.6 % and 1.9-2.1 %.
+// The sums cost ~15 vector operations per 8 parameters beside Adam's ~14 cycles: on
+// this machine they are not free even inside the loop. `every` = N spreads it.
 //
 // Checks: the first parameter whose gradient or value holds NaN/inf is named
 // with the step (and throws with throw_on_nonfinite); a loss more than spike_z
@@ -312,7 +325,9 @@ class Monitor {
   MonitorOptions options_;
   std::vector<Tensor> params_;
   std::vector<std::string> names_;
-  std::vector<Tensor> before_;  // θ before the step (only when a snapshot was taken)
+  std::vector<Tensor> before_;  // θ before the step (only when a snapshot was taken, of needs_snapshot_ ones)
+  std::vector<char> needs_snapshot_;        // per parameter: no hook in its loop (another optimizer, or CUDA)
+  std::vector<UpdateSums> update_sums_;     // what the hook summed in the step being recorded
   std::vector<size_t> group_of_;  // the param group of each parameter
   InternalsKind internals_kind_ = InternalsKind::none;
   std::vector<std::string> internals_names_;

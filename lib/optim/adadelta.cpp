@@ -13,6 +13,17 @@ MOMENTS_CPU_CLONES void adadelta_update(float* theta, const float* grad, float* 
   for (int64_t i = 0; i < n; ++i) adadelta_update_element(theta[i], grad[i], square_avg[i], acc_delta[i], s);
 }
 
+// The same loop for a watching monitor (optimizer.hpp, THE MONITOR'S HOOK), over elements [begin, end).
+MOMENTS_CPU_CLONES void adadelta_update_watched(float* theta, const float* grad, float* square_avg,
+                                                float* acc_delta, int64_t begin, int64_t end,
+                                                const AdadeltaScalars& scalars, UpdateSums& sums) {
+  const AdadeltaScalars s = scalars;
+  auto element = [&](float& th, float g, float& square_avg_i, float& acc_delta_i) {
+    adadelta_update_element(th, g, square_avg_i, acc_delta_i, s);
+  };
+  watched_loop(theta, grad, begin, end, sums, element, square_avg, acc_delta);
+}
+
 Adadelta::Adadelta(const std::vector<Tensor>& params, AdadeltaOptions options) { add_param_group(params, options); }
 
 void Adadelta::validate(const AdadeltaOptions& o) const {
@@ -39,7 +50,13 @@ void Adadelta::update(Tensor& param, const Tensor& grad, ParamState& state, size
   }
   int64_t i = traced(param) ? traced_index() : 0;
   float theta_before = param.data()[i], acc_before = acc_delta[i];
-  adadelta_update(param.data(), grad.data(), square_avg, acc_delta, param.numel(), s);
+  float* theta = param.data();
+  const float* gradient = grad.data();
+  parallel_update(param, [&](int64_t begin, int64_t end) {  // the loop, by chunks
+    adadelta_update(theta + begin, gradient + begin, square_avg + begin, acc_delta + begin, end - begin, s);
+  }, [&](int64_t begin, int64_t end, UpdateSums& sums) {  // a monitor watches: the same, with its sums
+    adadelta_update_watched(theta, gradient, square_avg, acc_delta, begin, end, s, sums);
+  });
   if (!traced(param)) return;
   double rms_g = std::sqrt(square_avg[i] + o.eps), rms_dx = std::sqrt(acc_before + o.eps);
   explanation_ = {state.step,

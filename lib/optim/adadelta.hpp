@@ -44,6 +44,7 @@ class Adadelta : public OptimizerWith<AdadeltaOptions> {
  public:
   explicit Adadelta(const std::vector<Tensor>& params, AdadeltaOptions options = {});
   std::string name() const override { return "Adadelta"; }
+  bool sums_updates() const override { return true; }  // its loop fills UpdateSums (optimizer.hpp)
 
  protected:
   void validate(const AdadeltaOptions& options) const override;

@@ -13,6 +13,14 @@ MOMENTS_CPU_CLONES void adagrad_update(float* theta, const float* grad, float* s
   for (int64_t i = 0; i < n; ++i) adagrad_update_element(theta[i], grad[i], sum[i], s);
 }
 
+// The same loop for a watching monitor (optimizer.hpp, THE MONITOR'S HOOK), over elements [begin, end).
+MOMENTS_CPU_CLONES void adagrad_update_watched(float* theta, const float* grad, float* sum, int64_t begin,
+                                               int64_t end, const AdagradScalars& scalars, UpdateSums& sums) {
+  const AdagradScalars s = scalars;
+  auto element = [&](float& th, float g, float& sum_i) { adagrad_update_element(th, g, sum_i, s); };
+  watched_loop(theta, grad, begin, end, sums, element, sum);
+}
+
 Adagrad::Adagrad(const std::vector<Tensor>& params, AdagradOptions options) { add_param_group(params, options); }
 
 void Adagrad::validate(const AdagradOptions& o) const {
@@ -39,7 +47,13 @@ void Adagrad::update(Tensor& param, const Tensor& grad, ParamState& state, size_
     return;
   }
   float theta_before = traced(param) ? param.data()[traced_index()] : 0.0f;
-  adagrad_update(param.data(), grad.data(), sum, param.numel(), s);
+  float* theta = param.data();
+  const float* gradient = grad.data();
+  parallel_update(param, [&](int64_t begin, int64_t end) {  // the loop, by chunks
+    adagrad_update(theta + begin, gradient + begin, sum + begin, end - begin, s);
+  }, [&](int64_t begin, int64_t end, UpdateSums& sums) {  // a monitor watches: the same, with its sums
+    adagrad_update_watched(theta, gradient, sum, begin, end, s, sums);
+  });
   if (!traced(param)) return;
   int64_t i = traced_index();
   explanation_ = {state.step,

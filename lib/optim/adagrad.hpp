@@ -48,6 +48,7 @@ class Adagrad : public OptimizerWith<AdagradOptions> {
  public:
   explicit Adagrad(const std::vector<Tensor>& params, AdagradOptions options = {});
   std::string name() const override { return "Adagrad"; }
+  bool sums_updates() const override { return true; }  // its loop fills UpdateSums (optimizer.hpp)
 
  protected:
   void validate(const AdagradOptions& options) const override;

@@ -20,6 +20,25 @@ MOMENTS_CPU_CLONES void adam_update(float* theta, const float* grad, float* m, f
   }
 }
 
+// The same loop for a watching monitor (optimizer.hpp, THE MONITOR'S HOOK): the same per-element update
+// over elements [begin, end), through watched_loop, which also sums Δθ, θ, g, m, v (and v_max).
+MOMENTS_CPU_CLONES void adam_update_watched(float* theta, const float* grad, float* m, float* v, float* v_max,
+                                            int64_t begin, int64_t end, const AdamScalars& scalars, UpdateSums& sums) {
+  const AdamScalars s = scalars;
+  if (s.amsgrad) {
+    auto element = [&](float& th, float g, float& m_i, float& v_i, float& v_max_i) {
+      adam_update_element(th, g, m_i, v_i, v_max_i, s);
+    };
+    watched_loop(theta, grad, begin, end, sums, element, m, v, v_max);
+  } else {
+    auto element = [&](float& th, float g, float& m_i, float& v_i) {
+      float unused = 0.0f;
+      adam_update_element(th, g, m_i, v_i, unused, s);
+    };
+    watched_loop(theta, grad, begin, end, sums, element, m, v);
+  }
+}
+
 namespace {
 
 // Both classes share everything but the decay line; `Options` is AdamOptions or AdamWOptions.
@@ -38,9 +57,11 @@ void init_adam_state(const Tensor& param, ParamState& state, bool amsgrad) {
   if (amsgrad) state.buffers["max_exp_avg_sq"] = Tensor::zeros(param.shape(), param.device());
 }
 
-template <class Options>
+// `run` is Optimizer::parallel_update: parallel_for over the loop's chunks, or the watched loop (THE
+// MONITOR'S HOOK, optimizer.hpp).
+template <class Options, class Run>
 void adam_step(Tensor& param, const Tensor& grad, ParamState& state, const Options& o, bool decoupled,
-               bool traced, int64_t index, Explanation& explanation) {
+               bool traced, int64_t index, Explanation& explanation, const Run& run) {
   AdamScalars s = adam_scalars(o.learning_rate, o.beta1, o.beta2, o.eps, o.weight_decay, decoupled, o.amsgrad,
                                o.maximize, state.step);
   float* m = state.buffers.at("exp_avg").data();
@@ -53,8 +74,10 @@ void adam_step(Tensor& param, const Tensor& grad, ParamState& state, const Optio
   float theta_before = traced ? param.data()[index] : 0.0f;
   float* theta = param.data();
   const float* gradient = grad.data();
-  parallel_for(param.numel(), kElementsPerChunk, [&](int64_t begin, int64_t end) {  // the same loop, by chunks
+  run([&](int64_t begin, int64_t end) {  // the same loop, by chunks
     adam_update(theta + begin, gradient + begin, m + begin, v + begin, v_max ? v_max + begin : nullptr, end - begin, s);
+  }, [&](int64_t begin, int64_t end, UpdateSums& sums) {  // a monitor watches: the same, with its sums
+    adam_update_watched(theta, gradient, m, v, v_max, begin, end, s, sums);
   });
   if (!traced) return;
   // The explain trace recomputes the intermediate values of element `index`.
@@ -81,7 +104,8 @@ void Adam::init_state(const Tensor& param, ParamState& state, size_t group) cons
   init_adam_state(param, state, options_[group].amsgrad);
 }
 void Adam::update(Tensor& param, const Tensor& grad, ParamState& state, size_t group) {
-  adam_step(param, grad, state, options_[group], /*decoupled=*/false, traced(param), traced_index(), explanation_);
+  adam_step(param, grad, state, options_[group], /*decoupled=*/false, traced(param), traced_index(), explanation_,
+            [&](const auto& loop, const auto& watched) { parallel_update(param, loop, watched); });
 }
 
 AdamW::AdamW(const std::vector<Tensor>& params, AdamWOptions options) { add_param_group(params, options); }
@@ -90,7 +114,8 @@ void AdamW::init_state(const Tensor& param, ParamState& state, size_t group) con
   init_adam_state(param, state, options_[group].amsgrad);
 }
 void AdamW::update(Tensor& param, const Tensor& grad, ParamState& state, size_t group) {
-  adam_step(param, grad, state, options_[group], /*decoupled=*/true, traced(param), traced_index(), explanation_);
+  adam_step(param, grad, state, options_[group], /*decoupled=*/true, traced(param), traced_index(), explanation_,
+            [&](const auto& loop, const auto& watched) { parallel_update(param, loop, watched); });
 }
 
 }  // namespace moments

@@ -75,6 +75,7 @@ class Adam : public OptimizerWith<AdamOptions> {
  public:
   explicit Adam(const std::vector<Tensor>& params, AdamOptions options = {});
   std::string name() const override { return "Adam"; }
+  bool sums_updates() const override { return true; }  // its loop fills UpdateSums (optimizer.hpp)
 
  protected:
   void validate(const AdamOptions& options) const override;
@@ -86,6 +87,7 @@ class AdamW : public OptimizerWith<AdamWOptions> {
  public:
   explicit AdamW(const std::vector<Tensor>& params, AdamWOptions options = {});
   std::string name() const override { return "AdamW"; }
+  bool sums_updates() const override { return true; }  // its loop fills UpdateSums (optimizer.hpp)
 
  protected:
   void validate(const AdamWOptions& options) const override;

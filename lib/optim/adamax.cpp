@@ -15,6 +15,14 @@ MOMENTS_CPU_CLONES void adamax_update(float* theta, const float* grad, float* m,
   for (int64_t i = 0; i < n; ++i) adamax_update_element(theta[i], grad[i], m[i], u[i], s);
 }
 
+// The same loop for a watching monitor (optimizer.hpp, THE MONITOR'S HOOK), over elements [begin, end).
+MOMENTS_CPU_CLONES void adamax_update_watched(float* theta, const float* grad, float* m, float* u, int64_t begin,
+                                              int64_t end, const AdamaxScalars& scalars, UpdateSums& sums) {
+  const AdamaxScalars s = scalars;
+  auto element = [&](float& th, float g, float& m_i, float& u_i) { adamax_update_element(th, g, m_i, u_i, s); };
+  watched_loop(theta, grad, begin, end, sums, element, m, u);
+}
+
 Adamax::Adamax(const std::vector<Tensor>& params, AdamaxOptions options) { add_param_group(params, options); }
 
 void Adamax::validate(const AdamaxOptions& o) const {
@@ -43,7 +51,13 @@ void Adamax::update(Tensor& param, const Tensor& grad, ParamState& state, size_t
     return;
   }
   float theta_before = traced(param) ? param.data()[traced_index()] : 0.0f;
-  adamax_update(param.data(), grad.data(), m, u, param.numel(), s);
+  float* theta = param.data();
+  const float* gradient = grad.data();
+  parallel_update(param, [&](int64_t begin, int64_t end) {  // the loop, by chunks
+    adamax_update(theta + begin, gradient + begin, m + begin, u + begin, end - begin, s);
+  }, [&](int64_t begin, int64_t end, UpdateSums& sums) {  // a monitor watches: the same, with its sums
+    adamax_update_watched(theta, gradient, m, u, begin, end, s, sums);
+  });
   if (!traced(param)) return;
   int64_t i = traced_index();
   explanation_ = {state.step,

@@ -45,6 +45,7 @@ class Adamax : public OptimizerWith<AdamaxOptions> {
  public:
   explicit Adamax(const std::vector<Tensor>& params, AdamaxOptions options = {});
   std::string name() const override { return "Adamax"; }
+  bool sums_updates() const override { return true; }  // its loop fills UpdateSums (optimizer.hpp)
 
  protected:
   void validate(const AdamaxOptions& options) const override;

@@ -15,6 +15,14 @@ MOMENTS_CPU_CLONES void lion_update(float* theta, const float* grad, float* m, i
 
 Lion::Lion(const std::vector<Tensor>& params, LionOptions options) { add_param_group(params, options); }
 
+// The same loop for a watching monitor (optimizer.hpp, THE MONITOR'S HOOK), over elements [begin, end).
+MOMENTS_CPU_CLONES void lion_update_watched(float* theta, const float* grad, float* m, int64_t begin, int64_t end,
+                                            const LionScalars& scalars, UpdateSums& sums) {
+  const LionScalars s = scalars;
+  auto element = [&](float& th, float g, float& m_i) { lion_update_element(th, g, m_i, s); };
+  watched_loop(theta, grad, begin, end, sums, element, m);
+}
+
 void Lion::validate(const LionOptions& o) const {
   check_at_least("Lion", "learning_rate", o.learning_rate, 0.0);  // the canonical code's three checks
   check_in_unit_interval("Lion", "beta1", o.beta1);
@@ -42,8 +50,10 @@ void Lion::update(Tensor& param, const Tensor& grad, ParamState& state, size_t g
   float theta_before = trace ? param.data()[i] : 0.0f, m_before = trace ? m[i] : 0.0f;
   float* theta = param.data();
   const float* gradient = grad.data();
-  parallel_for(param.numel(), kElementsPerChunk, [&](int64_t begin, int64_t end) {  // the same loop, by chunks
+  parallel_update(param, [&](int64_t begin, int64_t end) {  // the same loop, by chunks
     lion_update(theta + begin, gradient + begin, m + begin, end - begin, s);
+  }, [&](int64_t begin, int64_t end, UpdateSums& sums) {  // a monitor watches: the same, with its sums
+    lion_update_watched(theta, gradient, m, begin, end, s, sums);
   });
   if (!trace) return;
   // The trace reruns element i's math from its saved values (the same function, so the same bits).

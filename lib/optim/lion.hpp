@@ -62,6 +62,7 @@ class Lion : public OptimizerWith<LionOptions> {
  public:
   explicit Lion(const std::vector<Tensor>& params, LionOptions options = {});
   std::string name() const override { return "Lion"; }
+  bool sums_updates() const override { return true; }  // its loop fills UpdateSums (optimizer.hpp)
 
  protected:
   void validate(const LionOptions& options) const override;

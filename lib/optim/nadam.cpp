@@ -15,6 +15,14 @@ MOMENTS_CPU_CLONES void nadam_update(float* theta, const float* grad, float* m, 
   for (int64_t i = 0; i < n; ++i) nadam_update_element(theta[i], grad[i], m[i], v[i], s);
 }
 
+// The same loop for a watching monitor (optimizer.hpp, THE MONITOR'S HOOK), over elements [begin, end).
+MOMENTS_CPU_CLONES void nadam_update_watched(float* theta, const float* grad, float* m, float* v, int64_t begin,
+                                             int64_t end, const NadamScalars& scalars, UpdateSums& sums) {
+  const NadamScalars s = scalars;
+  auto element = [&](float& th, float g, float& m_i, float& v_i) { nadam_update_element(th, g, m_i, v_i, s); };
+  watched_loop(theta, grad, begin, end, sums, element, m, v);
+}
+
 NAdam::NAdam(const std::vector<Tensor>& params, NadamOptions options) { add_param_group(params, options); }
 
 void NAdam::validate(const NadamOptions& o) const {
@@ -56,7 +64,13 @@ void NAdam::update(Tensor& param, const Tensor& grad, ParamState& state, size_t 
     return;
   }
   float theta_before = traced(param) ? param.data()[traced_index()] : 0.0f;
-  nadam_update(param.data(), grad.data(), m, v, param.numel(), s);
+  float* theta = param.data();
+  const float* gradient = grad.data();
+  parallel_update(param, [&](int64_t begin, int64_t end) {  // the loop, by chunks
+    nadam_update(theta + begin, gradient + begin, m + begin, v + begin, end - begin, s);
+  }, [&](int64_t begin, int64_t end, UpdateSums& sums) {  // a monitor watches: the same, with its sums
+    nadam_update_watched(theta, gradient, m, v, begin, end, s, sums);
+  });
   if (!traced(param)) return;
   int64_t i = traced_index();
   explanation_ = {state.step,

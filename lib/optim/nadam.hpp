@@ -55,6 +55,7 @@ class NAdam : public OptimizerWith<NadamOptions> {
  public:
   explicit NAdam(const std::vector<Tensor>& params, NadamOptions options = {});
   std::string name() const override { return "NAdam"; }
+  bool sums_updates() const override { return true; }  // its loop fills UpdateSums (optimizer.hpp)
 
  protected:
   void validate(const NadamOptions& options) const override;

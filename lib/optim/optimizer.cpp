@@ -4,6 +4,7 @@
 #include <cmath>
 #include <set>
 #include <unordered_set>
+#include <utility>
 
 #include "autograd.hpp"
 
@@ -61,6 +62,13 @@ void Optimizer::check_steppable(const char* who, int64_t step, int64_t index, si
 
 void Optimizer::step() {
   NoGradGuard no_grad;
+  // THE MONITOR'S HOOK: a watched step gives each update() its parameter's entry (parallel_update fills it).
+  std::vector<UpdateSums>* watch = std::exchange(watch_, nullptr);
+  if (watch) {
+    size_t count = 0;
+    for (const auto& group : groups_) count += group.size();
+    watch->assign(count, UpdateSums{});
+  }
   int64_t index = 0;  // refuse before updating anything (see kMaxStepCount)
   for (size_t g = 0; g < groups_.size(); ++g)
     for (const Tensor& param : groups_[g]) {
@@ -69,13 +77,22 @@ void Optimizer::step() {
       ++index;
     }
   begin_step();
+  struct Unwatch {  // no entry outlives its update(), even one that throws
+    UpdateSums*& watched;
+    ~Unwatch() { watched = nullptr; }
+  } unwatch{watched_};
+  index = 0;
   for (size_t g = 0; g < groups_.size(); ++g) {
     for (Tensor& param : groups_[g]) {
       Tensor grad = param.grad();
+      UpdateSums* entry = watch ? &(*watch)[static_cast<size_t>(index)] : nullptr;
+      ++index;
       if (!grad.defined()) continue;  // as in PyTorch: no gradient, no update, no state
       ParamState& state = state_or_init(param, g);
       state.step += 1;
+      watched_ = param.device() == Device::cpu ? entry : nullptr;
       update(param, grad, state, g);
+      watched_ = nullptr;
     }
   }
 }

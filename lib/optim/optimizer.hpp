@@ -16,6 +16,25 @@
 // An optimizer subclass provides three things: its options struct (with a
 // visit() listing the hyperparameters), validate() with PyTorch's conditions,
 // and init_state()/update(), the per-parameter algorithm. Everything else lives here.
+//
+// THE MONITOR'S HOOK (a reader of one optimizer may skip this: with no monitor attached it does nothing).
+// A Monitor measures each step's update Δθ = θ_t − θ_{t−1} (its norm, ‖Δθ‖/‖θ‖, cos(Δθ, −g)) and the
+// state after it (mean and max |m|, ...). Instead of copying θ before the step and reading θ, that copy,
+// g and the state once more after it, it asks the step's own loop for the sums: watch_next_step(&sums)
+// before step(), and the loop of each parameter fills sums[i] (UpdateSums, update_sums.hpp; i in
+// all_params() order). In an optimizer with the hook, update() runs its CPU loop as
+//     parallel_update(param,
+//         [&](int64_t begin, int64_t end) { adam_update(theta + begin, ..., end - begin, s); },
+//         [&](int64_t begin, int64_t end, UpdateSums& sums) { adam_update_watched(theta, ..., begin, end, s, sums); });
+// Read the first lambda: parallel_update is parallel_for(n, kElementsPerChunk, body) when nobody watches,
+// the readable loop and its per-element function as they are. The second runs only on watched steps:
+// the same per-element function through watched_loop (update_sums.hpp), eight elements at a time in
+// registers, the sums taken on the way; the compiler vectorizes it like the plain loop, and the sums
+// cost almost nothing beside the step's divisions and square roots (tests/bench/bench_monitor). Each
+// element goes through the same float operations either way, so parameters and state come out bit
+// for bit the same (tests/test_update_hook.cpp checks every optimizer with the hook: sums_updates()
+// returns true). The CUDA path and the optimizers without it leave `filled` false, and the monitor
+// copies θ before their steps instead.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -25,7 +44,9 @@
 #include <utility>
 #include <vector>
 
+#include "../parallel.hpp"
 #include "../tensor.hpp"
+#include "update_sums.hpp"
 
 namespace moments {
 
@@ -118,6 +139,13 @@ class Optimizer {
   // leaves the optimizer as it was.
   void load_state_dict(const StateDict& dict);
 
+  // THE MONITOR'S HOOK: the next step() fills sums[i] for all_params()[i] where the hook runs (the CPU
+  // loops of an optimizer whose sums_updates() is true) and resets every other entry to filled = false;
+  // after that step nothing is watched until the next call. nullptr: watch nothing.
+  void watch_next_step(std::vector<UpdateSums>* sums) { watch_ = sums; }
+  // Whether this optimizer's CPU loops fill UpdateSums (parameters on Device::cuda never do).
+  virtual bool sums_updates() const { return false; }
+
   // Trace element `index` (flat, row-major) of `param` on every following step.
   void explain(const Tensor& param, int64_t index);
   const Explanation& explanation() const { return explanation_; }
@@ -139,6 +167,21 @@ class Optimizer {
   // update(), for the work an optimizer does outside step() (SophiaG::update_hessian).
   ParamState& state_or_init(const Tensor& param, size_t group);
 
+  // For update(): runs the CPU loop body(begin, end) over [0, param.numel()) by chunks, exactly
+  // parallel_for(param.numel(), kElementsPerChunk, body). When a monitor watches this step it runs
+  // watched(begin, end, sums) instead, on the same chunks: the same loop through watched_loop
+  // (update_sums.hpp), which adds its chunk's sums to `sums` (see THE MONITOR'S HOOK).
+  template <class Body, class Watched>
+  void parallel_update(const Tensor& param, const Body& body, const Watched& watched) {
+    if (!watched_) return parallel_for(param.numel(), kElementsPerChunk, body);
+    auto chunk_sums = [&](int64_t begin, int64_t end) {
+      UpdateSums sums;
+      watched(begin, end, sums);
+      return sums;
+    };
+    *watched_ = parallel_reduce(param.numel(), kElementsPerChunk, UpdateSums{}, chunk_sums, add_chunk_sums);
+    watched_->filled = true;
+  }
   // For update(): is this the traced parameter, and which element?
   bool traced(const Tensor& param) const { return param.impl() == traced_param_; }
   int64_t traced_index() const { return traced_index_; }
@@ -156,6 +199,8 @@ class Optimizer {
   const TensorImpl* traced_param_ = nullptr;
   bool restoring_state_ = false;
   int64_t traced_index_ = 0;
+  std::vector<UpdateSums>* watch_ = nullptr;  // the monitor's sums for the next step (nullptr: none)
+  UpdateSums* watched_ = nullptr;             // the entry of the parameter update() is stepping
 };
 
 // The typed half: an optimizer with options struct `Options` per group.

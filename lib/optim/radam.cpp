@@ -15,6 +15,14 @@ MOMENTS_CPU_CLONES void radam_update(float* theta, const float* grad, float* m, 
   for (int64_t i = 0; i < n; ++i) radam_update_element(theta[i], grad[i], m[i], v[i], s);
 }
 
+// The same loop for a watching monitor (optimizer.hpp, THE MONITOR'S HOOK), over elements [begin, end).
+MOMENTS_CPU_CLONES void radam_update_watched(float* theta, const float* grad, float* m, float* v, int64_t begin,
+                                             int64_t end, const RadamScalars& scalars, UpdateSums& sums) {
+  const RadamScalars s = scalars;
+  auto element = [&](float& th, float g, float& m_i, float& v_i) { radam_update_element(th, g, m_i, v_i, s); };
+  watched_loop(theta, grad, begin, end, sums, element, m, v);
+}
+
 RadamRectification radam_rectification(double beta2, int64_t step) {
   const double t = static_cast<double>(step);
   double bias_correction2 = 1.0 - std::pow(beta2, t);
@@ -58,7 +66,13 @@ void RAdam::update(Tensor& param, const Tensor& grad, ParamState& state, size_t 
     return;
   }
   float theta_before = traced(param) ? param.data()[traced_index()] : 0.0f;
-  radam_update(param.data(), grad.data(), m, v, param.numel(), s);
+  float* theta = param.data();
+  const float* gradient = grad.data();
+  parallel_update(param, [&](int64_t begin, int64_t end) {  // the loop, by chunks
+    radam_update(theta + begin, gradient + begin, m + begin, v + begin, end - begin, s);
+  }, [&](int64_t begin, int64_t end, UpdateSums& sums) {  // a monitor watches: the same, with its sums
+    radam_update_watched(theta, gradient, m, v, begin, end, s, sums);
+  });
   if (!traced(param)) return;
   int64_t i = traced_index();
   explanation_ = {state.step,

@@ -59,6 +59,7 @@ class RAdam : public OptimizerWith<RadamOptions> {
  public:
   explicit RAdam(const std::vector<Tensor>& params, RadamOptions options = {});
   std::string name() const override { return "RAdam"; }
+  bool sums_updates() const override { return true; }  // its loop fills UpdateSums (optimizer.hpp)
 
  protected:
   void validate(const RadamOptions& options) const override;

@@ -22,6 +22,22 @@ MOMENTS_CPU_CLONES void sgd_update(float* theta, const float* grad, float* buffe
   }
 }
 
+// The same loop for a watching monitor (optimizer.hpp, THE MONITOR'S HOOK), over elements [begin, end).
+MOMENTS_CPU_CLONES void sgd_update_watched(float* theta, const float* grad, float* buffer, int64_t begin, int64_t end,
+                                           const SgdScalars& scalars, UpdateSums& sums) {
+  const SgdScalars s = scalars;
+  if (buffer) {
+    auto element = [&](float& th, float g, float& b) { sgd_update_element(th, g, b, s); };
+    watched_loop(theta, grad, begin, end, sums, element, buffer);
+  } else {
+    auto element = [&](float& th, float g) {
+      float unused = 0.0f;
+      sgd_update_element(th, g, unused, s);
+    };
+    watched_loop(theta, grad, begin, end, sums, element);
+  }
+}
+
 SGD::SGD(const std::vector<Tensor>& params, SgdOptions options) { add_param_group(params, options); }
 
 void SGD::validate(const SgdOptions& o) const {
@@ -58,8 +74,10 @@ void SGD::update(Tensor& param, const Tensor& grad, ParamState& state, size_t gr
   float* theta = param.data();
   const float* gradient = grad.data();
   float* b = has_buffer ? buffer->second.data() : nullptr;
-  parallel_for(param.numel(), kElementsPerChunk, [&](int64_t begin, int64_t end) {  // the same loop, by chunks
+  parallel_update(param, [&](int64_t begin, int64_t end) {  // the same loop, by chunks
     sgd_update(theta + begin, gradient + begin, b ? b + begin : nullptr, end - begin, s);
+  }, [&](int64_t begin, int64_t end, UpdateSums& sums) {  // a monitor watches: the same, with its sums
+    sgd_update_watched(theta, gradient, b, begin, end, s, sums);
   });
   if (!traced(param)) return;
   int64_t i = traced_index();

@@ -42,6 +42,7 @@ class SGD : public OptimizerWith<SgdOptions> {
  public:
   explicit SGD(const std::vector<Tensor>& params, SgdOptions options = {});
   std::string name() const override { return "SGD"; }
+  bool sums_updates() const override { return true; }  // its loop fills UpdateSums (optimizer.hpp)
 
  protected:
   void validate(const SgdOptions& options) const override;
