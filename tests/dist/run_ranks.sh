@@ -20,3 +20,12 @@ if ! cmp -s "$out/bits1" "$out/bits2"; then
   echo "run_ranks: two runs on $ranks ranks gave different bits:"; diff "$out/bits1" "$out/bits2"; exit 1
 fi
 echo "run_ranks: two runs on $ranks ranks gave the same bits ($(wc -l <"$out/bits1") hashes)"
+
+# A rank that dies while the others wait in a collective: mpirun must end the job with an error, not hang.
+timeout 60 "$mpirun" --allow-run-as-root --oversubscribe -np "$ranks" "$exe" --rank-dies >"$out/dies" 2>&1
+status=$?
+if [ "$status" -eq 0 ] || [ "$status" -eq 124 ]; then
+  cat "$out/dies"; echo "run_ranks: a dead rank gave status $status (expected mpirun to end the job with an error)"; exit 1
+fi
+echo "run_ranks: a rank killed mid-collective ended the job (mpirun status $status):"
+grep -m1 "mpirun noticed" "$out/dies"

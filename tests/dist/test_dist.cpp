@@ -11,6 +11,7 @@
 //      on one rank, within float32 tolerances on 2 and 3; every rank ends with the same bits, and the
 //      bucket size changes none. Rank 0 prints a hash of each optimizer's parameters ("bits" lines),
 //      which run_ranks.sh compares between two runs.
+#include <csignal>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -38,7 +39,7 @@ void expect(bool ok, const std::string& what) {
 }
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 // Rank r's input for the collectives: values that do not add exactly in float32, so the order shows.
@@ -226,10 +227,22 @@ void check_data_parallel(Communicator& comm) {
 
 }  // namespace
 
-int main() {
+// `test_dist --rank-dies`: the last rank kills itself (SIGKILL, as a crash would) while the others wait in an
+// all-reduce for it. MPI cannot time that collective out; mpirun sees the dead rank and ends the job, which
+// run_ranks.sh checks happens (a non-zero status, well within its timeout).
+int rank_dies(Communicator& comm) {
+  std::vector<float> v(1000, 1.0f);
+  if (comm.rank() == comm.size() - 1) std::raise(SIGKILL);
+  comm.all_reduce_sum(v);
+  std::cerr << "rank " << comm.rank() << ": the all-reduce returned without the dead rank\n";
+  return 0;
+}
+
+int main(int argc, char** argv) {
   try {
     std::unique_ptr<Communicator> comm = make_communicator();
     rank_id = comm->rank();
+    if (argc > 1 && std::string(argv[1]) == "--rank-dies") return comm->size() > 1 ? rank_dies(*comm) : 0;
     if (rank_id == 0) std::cout << "test_dist: " << comm->size() << " rank(s), backend " << comm->backend() << "\n";
     check_shards();
     check_collectives(*comm);
