@@ -21,24 +21,35 @@ Range shard_range(int64_t count, int size, int rank) {
   return {edge(rank), edge(rank + 1)};
 }
 
+std::vector<int64_t> shard_counts(int64_t count, int size) {
+  std::vector<int64_t> counts(static_cast<size_t>(std::max(size, 0)));
+  for (int r = 0; r < size; ++r) counts[static_cast<size_t>(r)] = shard_range(count, size, r).size();
+  return counts;
+}
+
 void Communicator::all_reduce_sum(std::span<float> data) {
   Range mine = shard_range(static_cast<int64_t>(data.size()), size(), rank());
-  std::vector<float> shard(static_cast<size_t>(mine.size()));
-  reduce_scatter_sum(data, shard);
-  all_gather(shard, data);
+  all_reduce_shard_.resize(static_cast<size_t>(mine.size()));  // kept: no fresh pages on every call
+  reduce_scatter_sum(data, all_reduce_shard_);
+  all_gather(all_reduce_shard_, data);
 }
 
 void LocalCommunicator::broadcast(std::span<float>, int root) {
   if (root != 0) fail("broadcast: root ", root, " is not a rank of this one-process communicator (size 1)");
 }
 
-void LocalCommunicator::reduce_scatter_sum(std::span<const float> data, std::span<float> shard) {
-  dist_detail::check_shard("reduce_scatter_sum", data.size(), shard.size(), 1, 0);
+void LocalCommunicator::broadcast_bytes(std::span<std::byte>, int root) {
+  if (root != 0) fail("broadcast_bytes: root ", root, " is not a rank of this one-process communicator (size 1)");
+}
+
+void LocalCommunicator::reduce_scatter_sum_uneven(std::span<const float> data, std::span<float> shard,
+                                                  std::span<const int64_t> counts) {
+  dist_detail::check_shard("reduce_scatter_sum", data.size(), shard.size(), counts, 1, 0);
   std::copy(data.begin(), data.end(), shard.begin());
 }
 
-void LocalCommunicator::all_gather(std::span<const float> shard, std::span<float> data) {
-  dist_detail::check_shard("all_gather", data.size(), shard.size(), 1, 0);
+void LocalCommunicator::all_gather_uneven(std::span<const float> shard, std::span<float> data, std::span<const int64_t> counts) {
+  dist_detail::check_shard("all_gather", data.size(), shard.size(), counts, 1, 0);
   std::copy(shard.begin(), shard.end(), data.begin());
 }
 

@@ -7,6 +7,9 @@
 //   Range mine = shard_range(n, comm->size(), comm->rank());   // this rank's slice of n elements
 //   comm->reduce_scatter_sum(grads, shard);     // shard = (Σ_r grads_r)[mine]
 //   comm->all_gather(shard, params);            // params = every rank's shard, in rank order
+//   comm->all_gather_uneven(mine, all, counts);  // the same with rank r's slice counts[r] long (ZeRO's
+//                                                // whole-tensor shards: dist/zero.hpp)
+//   comm->broadcast_bytes(bytes, owner);        // raw bytes (a serialized optimizer state) from `owner`
 //
 // BACKENDS. LocalCommunicator is one process (size 1: every collective is a copy), so the same
 // training code runs without MPI. MpiCommunicator (mpi_communicator.hpp, built with -Dmpi) runs on
@@ -37,10 +40,12 @@
 // ("mpirun has detected that one or more processes exited with non-zero status"); the tests rely on that
 // and on meson test's timeout for the case no one can detect.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace moments {
 
@@ -51,6 +56,8 @@ struct Range {
 };
 // Rank `rank`'s slice of `count` elements over `size` ranks (see SHARDS above).
 Range shard_range(int64_t count, int size, int rank);
+// Every rank's shard_range(count, size, r).size(), r = 0 .. size−1: the counts of the even collectives.
+std::vector<int64_t> shard_counts(int64_t count, int size);
 
 class Communicator {
  public:
@@ -62,14 +69,32 @@ class Communicator {
   virtual void barrier() = 0;
   // `data` (the same count on every rank) becomes rank `root`'s values.
   virtual void broadcast(std::span<float> data, int root) = 0;
-  // `data`: n elements on every rank; `shard`: shard_range(n, size, rank).size() elements, set to
-  // that slice of Σ_r data_r, added in rank order.
-  virtual void reduce_scatter_sum(std::span<const float> data, std::span<float> shard) = 0;
-  // `shard`: this rank's shard_range(n, size, rank) slice; `data` (n elements) becomes the shards of
-  // every rank, in rank order.
-  virtual void all_gather(std::span<const float> shard, std::span<float> data) = 0;
+  // The same for raw bytes (what is not float data: a serialized optimizer state, a length).
+  virtual void broadcast_bytes(std::span<std::byte> data, int root) = 0;
+  // `data`: n elements on every rank; `shard`: counts[rank] elements, set to this rank's slice of
+  // Σ_r data_r, added in rank order. Rank r's slice starts at counts[0] + ... + counts[r−1]; `counts`
+  // (one per rank, >= 0, summing to n) must be the same on every rank.
+  virtual void reduce_scatter_sum_uneven(std::span<const float> data, std::span<float> shard,
+                                         std::span<const int64_t> counts) = 0;
+  // `shard`: this rank's slice (counts[rank] elements); `data` (n = Σ counts) becomes every rank's slice,
+  // in rank order.
+  virtual void all_gather_uneven(std::span<const float> shard, std::span<float> data, std::span<const int64_t> counts) = 0;
+
+  // The even collectives: rank r's slice is shard_range(n, size, r) (see SHARDS).
+  void reduce_scatter_sum(std::span<const float> data, std::span<float> shard) {
+    reduce_scatter_sum_uneven(data, shard, shard_counts(static_cast<int64_t>(data.size()), size()));
+  }
+  void all_gather(std::span<const float> shard, std::span<float> data) {
+    all_gather_uneven(shard, data, shard_counts(static_cast<int64_t>(data.size()), size()));
+  }
   // `data` becomes Σ_r data_r on every rank: reduce_scatter_sum, then all_gather (see DETERMINISM).
   void all_reduce_sum(std::span<float> data);
+  // Bytes of the buffers the collectives keep between calls (all_reduce_sum's shard, the MPI backend's
+  // received copies): they grow to the largest call's needs and are reused.
+  virtual int64_t scratch_bytes() const { return 4 * static_cast<int64_t>(all_reduce_shard_.capacity()); }
+
+ private:
+  std::vector<float> all_reduce_shard_;  // all_reduce_sum's shard, reused from call to call
 };
 
 // One process: rank 0 of 1.
@@ -80,8 +105,9 @@ class LocalCommunicator : public Communicator {
   int size() const override { return 1; }
   void barrier() override {}
   void broadcast(std::span<float> data, int root) override;
-  void reduce_scatter_sum(std::span<const float> data, std::span<float> shard) override;
-  void all_gather(std::span<const float> shard, std::span<float> data) override;
+  void broadcast_bytes(std::span<std::byte> data, int root) override;
+  void reduce_scatter_sum_uneven(std::span<const float> data, std::span<float> shard, std::span<const int64_t> counts) override;
+  void all_gather_uneven(std::span<const float> shard, std::span<float> data, std::span<const int64_t> counts) override;
 };
 
 // Whether this build has the MPI backend (-Dmpi), and whether this process was started by mpirun.

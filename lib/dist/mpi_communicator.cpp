@@ -2,6 +2,7 @@
 // collective per call, error codes turned into moments::Error.
 #include "mpi_communicator.hpp"
 
+#include <algorithm>
 #include <climits>
 #include <sstream>
 #include <vector>
@@ -79,23 +80,44 @@ void MpiCommunicator::broadcast(std::span<float> data, int root) {
         std::to_string(data.size()) + " floats from rank " + std::to_string(root));
 }
 
+void MpiCommunicator::broadcast_bytes(std::span<std::byte> data, int root) {
+  if (root < 0 || root >= size_) fail("broadcast_bytes: root ", root, " is not a rank (size ", size_, ")");
+  check_same_count("broadcast_bytes", static_cast<int64_t>(data.size()), root);
+  check(MPI_Bcast(data.data(), as_count("broadcast_bytes", data.size()), MPI_BYTE, root, comm_), "broadcast_bytes",
+        std::to_string(data.size()) + " bytes from rank " + std::to_string(root));
+}
+
+void MpiCommunicator::check_same_counts(const char* op, std::span<const int64_t> counts) {
+  std::vector<int64_t> all(counts.size() * static_cast<size_t>(size_));
+  check(MPI_Allgather(counts.data(), static_cast<int>(counts.size()), MPI_INT64_T, all.data(), static_cast<int>(counts.size()),
+                      MPI_INT64_T, comm_), op, "comparing shard counts");
+  for (int r = 0; r < size_; ++r)
+    if (!std::equal(counts.begin(), counts.end(), all.begin() + static_cast<std::ptrdiff_t>(r * counts.size())))
+      fail(op, ": rank ", r, " passed other shard counts than rank ", rank_, "; every rank must pass the same");
+}
+
 // Each rank sends rank j its slice j (MPI_Alltoallv) and receives every rank's copy of its own slice,
 // then adds them in rank order: element k of the shard is ((d_0[k] + d_1[k]) + d_2[k]) + ..., the same
 // expression on every run, whatever order the messages arrive in.
-void MpiCommunicator::reduce_scatter_sum(std::span<const float> data, std::span<float> shard) {
+void MpiCommunicator::reduce_scatter_sum_uneven(std::span<const float> data, std::span<float> shard,
+                                                std::span<const int64_t> counts) {
   const int64_t n = static_cast<int64_t>(data.size());
   check_same_count("reduce_scatter_sum", n);
-  dist_detail::check_shard("reduce_scatter_sum", data.size(), shard.size(), size_, rank_);
+  dist_detail::check_shard("reduce_scatter_sum", data.size(), shard.size(), counts, size_, rank_);
+  check_same_counts("reduce_scatter_sum", counts);
+  as_count("reduce_scatter_sum", shard.size() * static_cast<size_t>(size_));  // the received copies' offsets
   as_count("reduce_scatter_sum", data.size());
   const int mine = static_cast<int>(shard.size());
   std::vector<int> send_counts(size_), send_offsets(size_), recv_counts(size_, mine), recv_offsets(size_);
+  int64_t begin = 0;
   for (int r = 0; r < size_; ++r) {
-    Range slice = shard_range(n, size_, r);
-    send_counts[r] = static_cast<int>(slice.size());
-    send_offsets[r] = static_cast<int>(slice.begin);
+    send_counts[r] = static_cast<int>(counts[static_cast<size_t>(r)]);
+    send_offsets[r] = static_cast<int>(begin);
     recv_offsets[r] = r * mine;  // (size, mine): rank r's copy of this shard in row r
+    begin += counts[static_cast<size_t>(r)];
   }
-  std::vector<float> received(static_cast<size_t>(size_) * static_cast<size_t>(mine));
+  std::vector<float>& received = received_;  // kept from call to call: a fresh buffer costs its page faults
+  received.resize(static_cast<size_t>(size_) * static_cast<size_t>(mine));
   check(MPI_Alltoallv(data.data(), send_counts.data(), send_offsets.data(), MPI_FLOAT, received.data(),
                       recv_counts.data(), recv_offsets.data(), MPI_FLOAT, comm_),
         "reduce_scatter_sum", std::to_string(n) + " floats, shard of " + std::to_string(mine) + " on rank " + std::to_string(rank_));
@@ -106,18 +128,20 @@ void MpiCommunicator::reduce_scatter_sum(std::span<const float> data, std::span<
   }
 }
 
-void MpiCommunicator::all_gather(std::span<const float> shard, std::span<float> data) {
+void MpiCommunicator::all_gather_uneven(std::span<const float> shard, std::span<float> data, std::span<const int64_t> counts) {
   const int64_t n = static_cast<int64_t>(data.size());
   check_same_count("all_gather", n);
-  dist_detail::check_shard("all_gather", data.size(), shard.size(), size_, rank_);
+  dist_detail::check_shard("all_gather", data.size(), shard.size(), counts, size_, rank_);
+  check_same_counts("all_gather", counts);
   as_count("all_gather", data.size());
-  std::vector<int> counts(size_), offsets(size_);
+  std::vector<int> sizes(size_), offsets(size_);
+  int64_t begin = 0;
   for (int r = 0; r < size_; ++r) {
-    Range slice = shard_range(n, size_, r);
-    counts[r] = static_cast<int>(slice.size());
-    offsets[r] = static_cast<int>(slice.begin);
+    sizes[r] = static_cast<int>(counts[static_cast<size_t>(r)]);
+    offsets[r] = static_cast<int>(begin);
+    begin += counts[static_cast<size_t>(r)];
   }
-  check(MPI_Allgatherv(shard.data(), static_cast<int>(shard.size()), MPI_FLOAT, data.data(), counts.data(),
+  check(MPI_Allgatherv(shard.data(), static_cast<int>(shard.size()), MPI_FLOAT, data.data(), sizes.data(),
                        offsets.data(), MPI_FLOAT, comm_),
         "all_gather", std::to_string(n) + " floats, shard of " + std::to_string(shard.size()) + " on rank " + std::to_string(rank_));
 }
