@@ -42,6 +42,7 @@ struct AdadeltaOptions {
 
 class Adadelta : public OptimizerWith<AdadeltaOptions> {
  public:
+  Sharding sharding() const override { return Sharding::elements; }  // per element (ZeRO: any slice)
   explicit Adadelta(const std::vector<Tensor>& params, AdadeltaOptions options = {});
   std::string name() const override { return "Adadelta"; }
   bool sums_updates() const override { return true; }  // its loop fills UpdateSums (optimizer.hpp)

@@ -46,6 +46,7 @@ struct AdagradOptions {
 
 class Adagrad : public OptimizerWith<AdagradOptions> {
  public:
+  Sharding sharding() const override { return Sharding::elements; }  // per element (ZeRO: any slice)
   explicit Adagrad(const std::vector<Tensor>& params, AdagradOptions options = {});
   std::string name() const override { return "Adagrad"; }
   bool sums_updates() const override { return true; }  // its loop fills UpdateSums (optimizer.hpp)

@@ -73,6 +73,7 @@ struct AdamWOptions {
 
 class Adam : public OptimizerWith<AdamOptions> {
  public:
+  Sharding sharding() const override { return Sharding::elements; }  // per element (ZeRO: any slice)
   explicit Adam(const std::vector<Tensor>& params, AdamOptions options = {});
   std::string name() const override { return "Adam"; }
   bool sums_updates() const override { return true; }  // its loop fills UpdateSums (optimizer.hpp)
@@ -85,6 +86,7 @@ class Adam : public OptimizerWith<AdamOptions> {
 
 class AdamW : public OptimizerWith<AdamWOptions> {
  public:
+  Sharding sharding() const override { return Sharding::elements; }  // per element (ZeRO: any slice)
   explicit AdamW(const std::vector<Tensor>& params, AdamWOptions options = {});
   std::string name() const override { return "AdamW"; }
   bool sums_updates() const override { return true; }  // its loop fills UpdateSums (optimizer.hpp)

@@ -43,6 +43,7 @@ struct AdamaxOptions {
 
 class Adamax : public OptimizerWith<AdamaxOptions> {
  public:
+  Sharding sharding() const override { return Sharding::elements; }  // per element (ZeRO: any slice)
   explicit Adamax(const std::vector<Tensor>& params, AdamaxOptions options = {});
   std::string name() const override { return "Adamax"; }
   bool sums_updates() const override { return true; }  // its loop fills UpdateSums (optimizer.hpp)

@@ -79,6 +79,10 @@ const LambTrust& Lamb::trust(const Tensor& param) const {
   return it->second;
 }
 
+Sharding Lamb::sharding() const {
+  return std::isinf(options_.at(0).max_grad_norm) ? Sharding::tensors : Sharding::none;
+}
+
 void Lamb::begin_step() {
   double sum = 0.0;  // ‖g‖² over every gradient, groups in order, parameters in order (apex's list)
   for (size_t g = 0; g < group_count(); ++g)

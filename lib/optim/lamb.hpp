@@ -97,6 +97,8 @@ class Lamb : public OptimizerWith<LambOptions> {
  public:
   explicit Lamb(const std::vector<Tensor>& params, LambOptions options = {});
   std::string name() const override { return "LAMB"; }
+  // tensors when clipping is off (max_grad_norm = inf), else none: the clipping divisor needs every gradient.
+  Sharding sharding() const override;
 
   // The last step's global gradient norm G (before clipping; 0 before the first step).
   double global_grad_norm() const { return global_grad_norm_; }

@@ -60,6 +60,7 @@ struct LionOptions {
 
 class Lion : public OptimizerWith<LionOptions> {
  public:
+  Sharding sharding() const override { return Sharding::elements; }  // per element (ZeRO: any slice)
   explicit Lion(const std::vector<Tensor>& params, LionOptions options = {});
   std::string name() const override { return "Lion"; }
   bool sums_updates() const override { return true; }  // its loop fills UpdateSums (optimizer.hpp)

@@ -53,6 +53,7 @@ struct NadamOptions {
 
 class NAdam : public OptimizerWith<NadamOptions> {
  public:
+  Sharding sharding() const override { return Sharding::elements; }  // per element (ZeRO: any slice)
   explicit NAdam(const std::vector<Tensor>& params, NadamOptions options = {});
   std::string name() const override { return "NAdam"; }
   bool sums_updates() const override { return true; }  // its loop fills UpdateSums (optimizer.hpp)

@@ -69,6 +69,15 @@ struct ParamState {
   std::map<std::string, double> scalars;  // "lr_max", "weight_sum", ... (empty for most)
 };
 
+// How ZeRO may split an optimizer's parameters across ranks (dist/zero.hpp), by what its update of one
+// element reads:
+//   elements  that element's gradient and state only (SGD, Adam, Lion, ...): any contiguous slice of the
+//             flattened parameters steps exactly as inside the whole tensor;
+//   tensors   the whole tensor (Adafactor's row and column means, Muon's orthogonalisation, LAMB's trust
+//             ratio, 8-bit Adam's blocks): each tensor stays whole on one rank;
+//   none      every gradient of the model (LAMB with global-norm clipping): no shard can step alone.
+enum class Sharding { elements, tensors, none };
+
 // Bytes held by one kind of state buffer on one device, from the real allocations.
 struct StateMemory {
   std::string buffer;
@@ -145,6 +154,10 @@ class Optimizer {
   void watch_next_step(std::vector<UpdateSums>* sums) { watch_ = sums; }
   // Whether this optimizer's CPU loops fill UpdateSums (parameters on Device::cuda never do).
   virtual bool sums_updates() const { return false; }
+
+  // What a ZeRO shard may hold of a parameter (see Sharding). The default is the safe one for an algorithm
+  // that looks at whole tensors; element-wise optimizers say `elements`.
+  virtual Sharding sharding() const { return Sharding::tensors; }
 
   // Trace element `index` (flat, row-major) of `param` on every following step.
   void explain(const Tensor& param, int64_t index);

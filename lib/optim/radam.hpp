@@ -57,6 +57,7 @@ RadamRectification radam_rectification(double beta2, int64_t t);
 
 class RAdam : public OptimizerWith<RadamOptions> {
  public:
+  Sharding sharding() const override { return Sharding::elements; }  // per element (ZeRO: any slice)
   explicit RAdam(const std::vector<Tensor>& params, RadamOptions options = {});
   std::string name() const override { return "RAdam"; }
   bool sums_updates() const override { return true; }  // its loop fills UpdateSums (optimizer.hpp)

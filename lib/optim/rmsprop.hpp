@@ -52,6 +52,7 @@ struct RmspropOptions {
 
 class RMSprop : public OptimizerWith<RmspropOptions> {
  public:
+  Sharding sharding() const override { return Sharding::elements; }  // per element (ZeRO: any slice)
   explicit RMSprop(const std::vector<Tensor>& params, RmspropOptions options = {});
   std::string name() const override { return "RMSprop"; }
 

@@ -95,6 +95,7 @@ ScheduleFreeSchedule schedule_free_schedule(const ScheduleFreeOptions& o, int64_
 
 class AdamWScheduleFree : public OptimizerWith<ScheduleFreeOptions> {
  public:
+  Sharding sharding() const override { return Sharding::elements; }  // per element (ZeRO: any slice)
   explicit AdamWScheduleFree(const std::vector<Tensor>& params, ScheduleFreeOptions options = {});
   std::string name() const override { return "AdamWScheduleFree"; }
 

@@ -40,6 +40,7 @@ struct SgdOptions {
 
 class SGD : public OptimizerWith<SgdOptions> {
  public:
+  Sharding sharding() const override { return Sharding::elements; }  // per element (ZeRO: any slice)
   explicit SGD(const std::vector<Tensor>& params, SgdOptions options = {});
   std::string name() const override { return "SGD"; }
   bool sums_updates() const override { return true; }  // its loop fills UpdateSums (optimizer.hpp)
