@@ -64,6 +64,8 @@ class DataParallel {
 
   Communicator& communicator() const { return comm_; }
   int64_t parameter_elements() const { return total_; }
+  // Bytes of the bucket the gradients go through, kept between steps.
+  int64_t staging_bytes() const { return 4 * static_cast<int64_t>(bucket_.size()); }
 
  private:
   Communicator& comm_;
