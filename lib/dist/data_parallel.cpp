@@ -6,6 +6,7 @@
 
 #include "../autograd.hpp"
 #include "../error.hpp"
+#include "staging.hpp"
 
 namespace moments {
 
@@ -15,8 +16,6 @@ DataParallel::DataParallel(Communicator& comm, std::vector<Tensor> params, DataP
     fail("DataParallel: bucket_elements = ", options_.bucket_elements, " (expected > 0)");
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!params_[i].defined()) fail("DataParallel: parameter ", i, " is an undefined tensor");
-    if (params_[i].device() != Device::cpu)
-      fail("DataParallel: parameter ", i, " is on cuda; the collectives work on CPU memory (move it first)");
     total_ += params_[i].numel();
   }
   // The same parameter list everywhere: count and total size compared across the ranks (an all-reduce of
@@ -33,7 +32,17 @@ DataParallel::DataParallel(Communicator& comm, std::vector<Tensor> params, DataP
 
 void DataParallel::broadcast_parameters() {
   NoGradGuard off;
-  for (Tensor& p : params_) comm_.broadcast(std::span<float>(p.data(), static_cast<size_t>(p.numel())), 0);
+  std::vector<float> host;
+  for (Tensor& p : params_) {
+    if (p.device() == Device::cpu) {
+      comm_.broadcast(std::span<float>(p.data(), static_cast<size_t>(p.numel())), 0);
+      continue;
+    }
+    host.resize(static_cast<size_t>(p.numel()));  // a cuda tensor, through the host (staging.hpp)
+    dist_detail::read_elements(p, 0, p.numel(), host.data());
+    comm_.broadcast(host, 0);
+    dist_detail::write_elements(p, 0, p.numel(), host.data());
+  }
 }
 
 Range DataParallel::shard(int64_t global_begin, int64_t global_end) const {
@@ -55,7 +64,7 @@ void DataParallel::average_gradients(int64_t local_rows, int64_t global_rows) {
       if (local_rows != 0)
         fail("DataParallel::average_gradients: parameter ", i, " has no gradient on rank ", comm_.rank(),
              " (run backward first; every parameter must take part in the loss)");
-      g = Tensor::zeros(params_[i].shape());
+      g = Tensor::zeros(params_[i].shape(), params_[i].device());
       params_[i].set_grad(g);
       g = params_[i].grad();
     }
@@ -65,19 +74,21 @@ void DataParallel::average_gradients(int64_t local_rows, int64_t global_rows) {
   // Walk the flat stream: element `offset` of it is element `offset − start(i)` of grads[i].
   for (int64_t begin = 0; begin < total_; begin += options_.bucket_elements) {
     const int64_t end = std::min(total_, begin + options_.bucket_elements);
-    auto each = [&](auto&& visit) {  // visit(grad pointer, bucket offset, count) over the bucket's pieces
+    auto each = [&](auto&& visit) {  // visit(grad, its first element, bucket offset, count) over the bucket's pieces
       int64_t start = 0;
       for (Tensor& g : grads) {
         const int64_t lo = std::max(begin, start), hi = std::min(end, start + g.numel());
-        if (lo < hi) visit(g.data() + (lo - start), lo - begin, hi - lo);
+        if (lo < hi) visit(g, lo - start, lo - begin, hi - lo);
         start += g.numel();
       }
     };
-    each([&](float* g, int64_t at, int64_t n) {
-      for (int64_t k = 0; k < n; ++k) bucket_[static_cast<size_t>(at + k)] = weight * g[k];
+    each([&](const Tensor& g, int64_t first, int64_t at, int64_t n) {
+      float* to = bucket_.data() + at;
+      dist_detail::read_elements(g, first, n, to);  // a cuda gradient through the host
+      for (int64_t k = 0; k < n; ++k) to[k] = weight * to[k];
     });
     comm_.all_reduce_sum(std::span<float>(bucket_.data(), static_cast<size_t>(end - begin)));
-    each([&](float* g, int64_t at, int64_t n) { std::copy_n(bucket_.data() + at, n, g); });
+    each([&](Tensor& g, int64_t first, int64_t at, int64_t n) { dist_detail::write_elements(g, first, n, bucket_.data() + at); });
   }
 }
 

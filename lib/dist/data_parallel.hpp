@@ -50,8 +50,9 @@ struct DataParallelOptions {
 
 class DataParallel {
  public:
-  // Broadcasts every parameter from rank 0 (see broadcast_parameters). `params`: CPU tensors, the same
-  // shapes in the same order on every rank (their count and total size are checked across the ranks).
+  // Broadcasts every parameter from rank 0 (see broadcast_parameters). `params`: the same shapes in the
+  // same order on every rank (their count and total size are checked across the ranks), on either device:
+  // a Device::cuda tensor's values go through host memory for each collective (dist/staging.hpp).
   DataParallel(Communicator& comm, std::vector<Tensor> params, DataParallelOptions options = {});
 
   // Every rank's parameters become rank 0's (one broadcast per parameter).

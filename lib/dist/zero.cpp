@@ -11,6 +11,7 @@
 #include "../autograd.hpp"
 #include "../error.hpp"
 #include "data_parallel.hpp"
+#include "staging.hpp"
 
 namespace moments {
 namespace {
@@ -119,11 +120,15 @@ void write_state(Writer& w, const ParamState* state) {
   }
   w.put<uint64_t>(state->buffers.size());
   for (const auto& [name, buffer] : state->buffers) {
-    if (buffer.device() != Device::cpu) fail("ZeroOptimizer: state buffer '", name, "' is on cuda (the collectives work on CPU memory)");
     w.put_string(name);
     w.put<uint64_t>(buffer.shape().size());
     for (int64_t d : buffer.shape()) w.put<int64_t>(d);
-    w.put_floats(buffer.data(), buffer.numel());
+    if (buffer.device() == Device::cpu) {
+      w.put_floats(buffer.data(), buffer.numel());
+    } else {
+      const std::vector<float> host = buffer.to_vector();  // a cuda buffer, through the host
+      w.put_floats(host.data(), buffer.numel());
+    }
   }
 }
 
@@ -211,7 +216,7 @@ ZeroOptimizer::ZeroOptimizer(Communicator& comm, std::vector<Tensor> params, Opt
     const Tensor& p = params_[piece.param];
     const bool whole = piece.begin == 0 && piece.end == p.numel();
     aliased_.push_back(whole);  // a whole tensor is stepped in place; a cut one through a copy of its slice
-    pieces_.push_back(whole ? p : Tensor::empty({piece.end - piece.begin}, Device::cpu, "ZeroOptimizer").requires_grad_());
+    pieces_.push_back(whole ? p : Tensor::empty({piece.end - piece.begin}, p.device(), "ZeroOptimizer").requires_grad_());
   }
   copy_pieces_from_parameters();
   optimizer_ = make_(pieces_);
@@ -229,7 +234,9 @@ void ZeroOptimizer::copy_pieces_from_parameters() {
   for (size_t k = 0; k < pieces_.size(); ++k) {
     if (aliased_[k]) continue;
     const Piece& piece = pieces()[k];
-    std::copy(params_[piece.param].data() + piece.begin, params_[piece.param].data() + piece.end, pieces_[k].data());
+    std::vector<float> host(static_cast<size_t>(piece.end - piece.begin));  // through the host on either device
+    dist_detail::read_elements(params_[piece.param], piece.begin, piece.end - piece.begin, host.data());
+    dist_detail::write_elements(pieces_[k], 0, piece.end - piece.begin, host.data());
   }
 }
 
@@ -315,15 +322,16 @@ void ZeroOptimizer::step(int64_t local_rows, int64_t global_rows) {
         std::fill_n(to, n, 0.0f);
         return;
       }
-      const float* from = g.data() + at;
-      for (int64_t k = 0; k < n; ++k) to[k] = weight * from[k];
+      dist_detail::read_elements(g, at, n, to);  // a cuda gradient through the host
+      for (int64_t k = 0; k < n; ++k) to[k] = weight * to[k];
     });
     if (options_.stage == 1) {
       comm_.all_reduce_sum(bucket);  // every rank: the whole averaged gradient, kept in the parameters' grad()
       for_each_part([&](const Slot& slot, int64_t at, int64_t offset, int64_t n) {
         Tensor& p = params_[slot.piece.param];
-        if (!p.grad().defined()) p.set_grad(Tensor::zeros(p.shape()));
-        std::copy_n(bucket.data() + offset, n, p.grad().data() + at);
+        if (!p.grad().defined()) p.set_grad(Tensor::zeros(p.shape(), p.device()));
+        Tensor g = p.grad();
+        dist_detail::write_elements(g, at, n, bucket.data() + offset);
       });
       std::copy_n(bucket.data() + segments[static_cast<size_t>(me)].at, my_part.size(), my_part.data());
     } else {
@@ -337,8 +345,8 @@ void ZeroOptimizer::step(int64_t local_rows, int64_t global_rows) {
   for (size_t k = 0; k < pieces_.size(); ++k) {
     const int64_t n = pieces_[k].numel();
     if (!(aliased_[k] && options_.stage == 1)) {
-      Tensor g = Tensor::empty(pieces_[k].shape(), Device::cpu, "ZeroOptimizer::step");
-      std::copy_n(shard_.data() + at, n, g.data());
+      Tensor g = Tensor::empty(pieces_[k].shape(), pieces_[k].device(), "ZeroOptimizer::step");
+      dist_detail::write_elements(g, 0, n, shard_.data() + at);
       pieces_[k].set_grad(g);
     }
     at += n;
@@ -346,7 +354,7 @@ void ZeroOptimizer::step(int64_t local_rows, int64_t global_rows) {
   optimizer_->step();  // this rank's shard
   at = 0;
   for (size_t k = 0; k < pieces_.size(); ++k) {
-    std::copy_n(pieces_[k].data(), pieces_[k].numel(), shard_.data() + at);
+    dist_detail::read_elements(pieces_[k], 0, pieces_[k].numel(), shard_.data() + at);
     at += pieces_[k].numel();
     if (!(aliased_[k] && options_.stage == 1)) pieces_[k].zero_grad();  // stage 2 keeps no gradient
   }
@@ -354,7 +362,7 @@ void ZeroOptimizer::step(int64_t local_rows, int64_t global_rows) {
   for_each_bucket([&](std::span<float> bucket, std::span<float> my_part) {
     comm_.all_gather_uneven(my_part, bucket, counts);
     for_each_part([&](const Slot& slot, int64_t at_param, int64_t offset, int64_t n) {
-      std::copy_n(bucket.data() + offset, n, params_[slot.piece.param].data() + at_param);
+      dist_detail::write_elements(params_[slot.piece.param], at_param, n, bucket.data() + offset);
     });
   });
 }
@@ -390,8 +398,9 @@ StateDict ZeroOptimizer::full_state_dict() const {
     ParamState whole;
     whole.step = first.step;
     whole.scalars = first.scalars;
+    const Device device = params_[i].device();  // the buffers go where the parameter is
     if (parts.size() == 1 && parts[0].first->begin == 0 && parts[0].first->end == params_[i].numel()) {
-      whole.buffers = first.buffers;  // a whole tensor: its buffers as they are
+      for (const auto& [name, buffer] : first.buffers) whole.buffers.emplace(name, buffer.to(device));  // a whole tensor's, as they are
     } else {
       for (const auto& [name, buffer] : first.buffers) {
         Tensor full = Tensor::empty(params_[i].shape(), Device::cpu, "ZeroOptimizer::full_state_dict");
@@ -402,7 +411,7 @@ StateDict ZeroOptimizer::full_state_dict() const {
                  " is not one value per element in every piece (", optimizer_->name(), " with partition flat)");
           std::copy_n(it->second.data(), it->second.numel(), full.data() + piece->begin);
         }
-        whole.buffers.emplace(name, full);
+        whole.buffers.emplace(name, full.to(device));
       }
     }
     dict.state.emplace(static_cast<int64_t>(i), std::move(whole));
@@ -426,16 +435,17 @@ void ZeroOptimizer::load_full_state_dict(const StateDict& dict) {
     s.scalars = it->second.scalars;
     const int64_t n = params_[piece.param].numel();
     for (const auto& [name, buffer] : it->second.buffers) {
+      const Device device = pieces_[k].device();
       if (piece.begin == 0 && piece.end == n) {
-        s.buffers.emplace(name, buffer.clone());
+        s.buffers.emplace(name, buffer.device() == device ? buffer.clone() : buffer.to(device));
         continue;
       }
-      if (buffer.numel() != n || buffer.device() != Device::cpu)
+      if (buffer.numel() != n)
         fail("ZeroOptimizer::load_full_state_dict: buffer '", name, "' of parameter ", piece.param, " has ", buffer.numel(),
              " elements, not one per element of the parameter (", n, "), so it cannot be cut into this rank's slice");
       Tensor slice = Tensor::empty({piece.end - piece.begin}, Device::cpu, "ZeroOptimizer::load_full_state_dict");
-      std::copy(buffer.data() + piece.begin, buffer.data() + piece.end, slice.data());
-      s.buffers.emplace(name, slice);
+      dist_detail::read_elements(buffer, piece.begin, piece.end - piece.begin, slice.data());
+      s.buffers.emplace(name, slice.to(device));
     }
     local.state.emplace(static_cast<int64_t>(k), std::move(s));
   }

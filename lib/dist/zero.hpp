@@ -67,8 +67,13 @@
 // and rank 0 writes it atomically; a load builds that optimizer on every rank and takes each rank's part,
 // so a checkpoint resumes with any rank count, one process included.
 //
-// LIMITS. One parameter group (make must build an optimizer with one group); CPU tensors; SophiaG's
-// separate Hessian step (update_hessian) is not sharded.
+// DEVICES. Parameters may be Device::cuda tensors: the optimizer then steps its pieces on the device, and
+// the gradients and weights go through host memory for each collective (dist/staging.hpp).
+//
+// LIMITS. One parameter group (make must build an optimizer with one group); SophiaG's separate Hessian
+// step (update_hessian) is not sharded, nor is schedule-free AdamW's eval()/train() swap (it would swap
+// the pieces, not the parameters); global-norm clipping needs stage 1 (at stage 2 no rank holds the whole
+// gradient).
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -17,7 +17,8 @@
 //      state is its slice's (Adam: 8 bytes per element it owns), the ranks' add up to one process's; a
 //      sharded run's checkpoint is, byte for byte, the one a one-process optimizer with the same state
 //      writes; the optimizers that cannot be sharded so are refused by name.
-//   6. `--save DIR` / `--resume DIR` (run_resume.sh): a checkpoint written by a ZeRO run on one rank count
+//   6. parameters on Device::cuda (the emulator without a GPU): data parallel and ZeRO staged through the host;
+//   7. `--save DIR` / `--resume DIR` (run_resume.sh): a checkpoint written by a ZeRO run on one rank count
 //      resumes on another, bit for bit where the rank count is the same, within tolerance otherwise.
 #include <algorithm>
 #include <csignal>
@@ -35,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "backend.hpp"  // cuda::set_emulation
 #include "data_parallel.hpp"
 #include "zero.hpp"
 #include "moments.hpp"
@@ -170,7 +172,10 @@ constexpr float kAtol = 2e-6f, kRtol = 1e-5f;
 
 std::vector<float> flat(const std::vector<Tensor>& params) {
   std::vector<float> out;
-  for (const Tensor& p : params) out.insert(out.end(), p.data(), p.data() + p.numel());
+  for (const Tensor& p : params) {
+    const std::vector<float> values = p.to_vector();  // from either device
+    out.insert(out.end(), values.begin(), values.end());
+  }
   return out;
 }
 
@@ -182,6 +187,7 @@ struct Spread {
   Communicator* comm = nullptr;  // nullptr: one process
   int64_t bucket = 1 << 20;      // DataParallel's bucket
   int zero_stage = 0;            // 0: DataParallel; 1 or 2: ZeroOptimizer
+  Device device = Device::cpu;   // where the model lives (cuda: the GPU or the emulator)
 };
 
 // `steps` steps (from step `first`) of the digits MLP (64 → 16 → 10) on global batches of kBatch rows in the
@@ -190,6 +196,7 @@ struct Spread {
 std::vector<float> train(const Dataset& data, const Case& c, uint64_t init_seed, Spread spread, int steps = kSteps) {
   Generator gen(init_seed);
   MLP model({64, 16, 10}, gen);
+  model.to(spread.device);
   std::unique_ptr<DataParallel> dp;
   std::unique_ptr<ZeroOptimizer> zero;
   std::unique_ptr<Optimizer> opt;
@@ -204,7 +211,7 @@ std::vector<float> train(const Dataset& data, const Case& c, uint64_t init_seed,
     const int64_t begin = (step % batches) * kBatch;
     Range mine = zero ? zero->shard(begin, begin + kBatch) : dp ? dp->shard(begin, begin + kBatch) : Range{begin, begin + kBatch};
     zero ? zero->zero_grad() : opt->zero_grad();
-    Tensor loss = cross_entropy(model.forward(rows(data.inputs, mine.begin, mine.end)), labels_of(data, mine.begin, mine.end));  // forward
+    Tensor loss = cross_entropy(model.forward(rows(data.inputs, mine.begin, mine.end).to(spread.device)), labels_of(data, mine.begin, mine.end));  // forward
     loss.backward();                                                   // backward
     if (zero) {
       zero->step(mine.size(), kBatch);                                 // reduce, the shard's update, gather
@@ -367,6 +374,47 @@ void check_zero(Communicator& comm) {
   comm.barrier();
 }
 
+// Parameters on Device::cuda (a GPU, or the CPU emulator): their gradients and weights go through the
+// host for each collective. Data parallel matches one process on the device as on the CPU, ZeRO stage 2
+// gives data parallel's bits, and the gathered state lives on the device.
+void check_cuda(Communicator& comm) {
+  cuda::set_emulation(true);  // the emulator where there is no GPU
+  if (!cuda_available()) {
+    if (comm.rank() == 0) std::cout << "  cuda: no GPU and no emulator in this build; skipped\n";
+    return;
+  }
+  const Dataset data = load_digits_csv(MOMENTS_DATA_DIR "/digits.csv");
+  const int me = comm.rank();
+  const Case adam = cases()[1];
+  constexpr int kCudaSteps = 10;
+  const std::vector<float> dp = train(data, adam, 7 + static_cast<uint64_t>(me), {.comm = &comm, .device = Device::cuda}, kCudaSteps);
+  std::vector<float> alone = me == 0 ? train(data, adam, 7, {.device = Device::cuda}, kCudaSteps) : std::vector<float>(dp.size());
+  comm.broadcast(alone, 0);
+  float worst = 0;
+  for (size_t i = 0; i < dp.size(); ++i) worst = std::max(worst, std::fabs(dp[i] - alone[i]));
+  if (comm.size() == 1) expect(same_bits(dp, alone), "cuda: one rank gives one process's bits");
+  expect(worst <= kAtol, "cuda: data parallel against one process, max |diff| " + std::to_string(worst));
+  const std::vector<float> zero2 = train(data, adam, 7 + static_cast<uint64_t>(me), {.comm = &comm, .zero_stage = 2, .device = Device::cuda}, kCudaSteps);
+  expect(same_bits(zero2, dp), "cuda: ZeRO stage 2 gives data parallel's bits");
+  // The gathered state is on the device, and reloads.
+  Generator gen(7);
+  MLP model({64, 16, 10}, gen);
+  model.to(Device::cuda);
+  ZeroOptimizer zero(comm, model.parameters(), adam.make, {.stage = 2});
+  Range mine = zero.shard(0, kBatch);
+  cross_entropy(model.forward(rows(data.inputs, mine.begin, mine.end).to(Device::cuda)), labels_of(data, mine.begin, mine.end)).backward();
+  zero.step(mine.size(), kBatch);
+  const StateDict full = zero.full_state_dict();
+  bool on_device = !full.state.empty();
+  for (const auto& [index, state] : full.state)
+    for (const auto& [name, buffer] : state.buffers) on_device = on_device && buffer.device() == Device::cuda;
+  expect(on_device, "cuda: the gathered state's buffers are on the device");
+  zero.load_full_state_dict(full);
+  expect(zero.full_state_dict().state.at(0).buffers.at("exp_avg").to_vector() == full.state.at(0).buffers.at("exp_avg").to_vector(),
+         "cuda: the state reloads");
+  if (me == 0) std::cout << "  cuda (" << comm.size() << " ranks, staged through the host): data parallel against one process, max |diff| " << worst << "\n";
+}
+
 // ---- resume across rank counts (run_resume.sh) ---------------------------------------------------------
 // `--save DIR`: 40 steps of ZeRO stage 2 with a warmup-cosine schedule, a checkpoint at step 20, the final
 // parameters to DIR/final_<optimizer>.bin. `--resume DIR`: from the checkpoint, the last 20 steps, against
@@ -459,6 +507,7 @@ int main(int argc, char** argv) {
     check_errors(*comm);
     check_data_parallel(*comm);
     check_zero(*comm);
+    check_cuda(*comm);
     if (rank_id == 0 || failures) std::cout << "rank " << rank_id << ": " << failures << " failure(s)\n";
     return failures == 0 ? 0 : 1;
   } catch (const std::exception& e) {

@@ -5,7 +5,9 @@
 //      the parameters are from the one-process run's (the ranks add their gradients in another grouping).
 //   2. Memory per rank, measured, for a 784-1024-1024-10 MLP with Adam after one step: weights, gradients,
 //      optimizer state and the copies ZeRO steps the slices of cut tensors in, per rank and per scheme. Drawn as zero_memory.png.
-//   3. At 1,000 ranks: the ZeRO paper's per-rank memory and traffic for a model of a billion parameters,
+//   3. The capstone's GPT (tutorial 20's short configuration) trained the same way with DataParallel: the
+//      windows of each batch split across the ranks, the gradient averaged, then clipped by its global norm.
+//   4. At 1,000 ranks: the ZeRO paper's per-rank memory and traffic for a model of a billion parameters,
 //      computed from the formulas (nothing is run), in float32 as moments trains and in mixed precision.
 //
 // Build and run (one rank without mpirun; as root add --allow-run-as-root, and --oversubscribe for more
@@ -19,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "../20_char_gpt/gpt.hpp"  // the capstone's model and recipe
 #include "data_parallel.hpp"
 #include "moments.hpp"
 #include "plots.hpp"
@@ -116,6 +119,48 @@ Held one_step(const std::string& scheme) {
   return held;
 }
 
+// Rows [begin, end) of a batch of windows.
+TokenBatch windows(const TokenBatch& batch, int64_t begin, int64_t end) {
+  TokenBatch out{.batch = end - begin, .block = batch.block, .inputs = {}, .targets = {}};
+  out.inputs.assign(batch.inputs.begin() + begin * batch.block, batch.inputs.begin() + end * batch.block);
+  out.targets.assign(batch.targets.begin() + begin * batch.block, batch.targets.begin() + end * batch.block);
+  return out;
+}
+
+struct GptRun {
+  std::vector<float> params;
+  double validation = 0;
+};
+
+// Tutorial 20's short run for kGptIters iterations, by one process (comm = nullptr) or data parallel:
+// the same batches on every rank (one seed), each rank's windows of them, the gradient averaged before the
+// global-norm clipping (so every rank clips the same gradient by the same factor) and the step.
+constexpr int64_t kGptIters = 60;
+GptRun train_gpt(const CharCorpus& text, const std::vector<TokenBatch>& validation, Communicator* comm) {
+  Generator init(1337);
+  gpt::Gpt model(gpt::Config{.vocab_size = text.vocab_size(), .block_size = 32, .n_layer = 2, .n_head = 2, .n_embd = 48}, init);
+  const gpt::Recipe recipe{.max_iters = 300, .warmup_iters = 30, .lr_decay_iters = 300, .learning_rate = 1e-2, .min_lr = 1e-3};
+  std::unique_ptr<DataParallel> dp;
+  if (comm) dp = std::make_unique<DataParallel>(*comm, model.parameters());
+  std::unique_ptr<Optimizer> opt = gpt::nanogpt_adamw(model, recipe);  // two groups: decay on matrices only
+  LrScheduler schedule(*opt, gpt::nanogpt_schedule(recipe));
+  Generator batches(recipe.seed);
+  for (int64_t it = 0; it < kGptIters; ++it) {
+    const TokenBatch batch = sample_windows(text.train, recipe.batch_size, model.config.block_size, batches);
+    const Range mine = dp ? dp->shard(0, batch.batch) : Range{0, batch.batch};
+    opt->zero_grad();
+    model.loss(windows(batch, mine.begin, mine.end)).backward();  // my windows' mean loss, its gradient
+    if (dp) dp->average_gradients(mine.size(), batch.batch);      // the whole batch's gradient, everywhere
+    clip_grad_norm(opt->all_params(), recipe.grad_clip);
+    opt->step();
+    schedule.step();
+  }
+  GptRun run;
+  for (const Tensor& p : model.parameters()) run.params.insert(run.params.end(), p.data(), p.data() + p.numel());
+  run.validation = gpt::mean_loss(model, validation);
+  return run;
+}
+
 std::string mib(double bytes) {
   char text[32];
   std::snprintf(text, sizeof text, "%.2f MiB", bytes / (1 << 20));
@@ -189,7 +234,22 @@ int main(int argc, char** argv) {
   chart.add_series("weights", weights).add_series("gradients", gradients).add_series("Adam state", state).add_series("cut slices", master).add_series("buffers", buffers);
   if (me == 0) chart.save_png(out_dir + "/zero_memory.png");
 
-  // ---- 3. a billion parameters on 1,000 ranks ---------------------------------------------------------
+  // ---- 3. the capstone's GPT ---------------------------------------------------------------------------
+  const CharCorpus text = load_char_corpus(MOMENTS_DATA_DIR "/tinyshakespeare.txt");
+  const std::vector<TokenBatch> validation = gpt::fixed_windows(text.validation, 8, 12, 32, 2000);
+  say("\nTutorial 20's short GPT (2 layers, width 48, context 32), %lld iterations of 12 windows, windows per rank:",
+      static_cast<long long>(kGptIters));
+  for (int r = 0; r < N; ++r) say(" %lld", static_cast<long long>(shard_range(12, N, r).size()));
+  GptRun gpt_alone = me == 0 ? train_gpt(text, validation, nullptr) : GptRun{};
+  const GptRun gpt_dp = train_gpt(text, validation, comm.get());
+  gpt_alone.params.resize(gpt_dp.params.size());
+  comm->broadcast(gpt_alone.params, 0);
+  float gpt_worst = 0;
+  for (size_t i = 0; i < gpt_dp.params.size(); ++i) gpt_worst = std::max(gpt_worst, std::fabs(gpt_dp.params[i] - gpt_alone.params[i]));
+  say("\n%-14s validation loss %.4f\n%-14s validation loss %.4f, max |θ − θ(one process)| %.2g\n", "one process",
+      gpt_alone.validation, "data parallel", gpt_dp.validation, static_cast<double>(gpt_worst));
+
+  // ---- 4. a billion parameters on 1,000 ranks ---------------------------------------------------------
   const double psi = 1e9, ranks = 1000;
   say("\nA model of Ψ = 1e9 parameters on N = 1,000 ranks, per rank (the ZeRO paper's formulas):\n");
   say("%-34s %16s %16s\n", "", "float32 (moments)", "mixed precision");
