@@ -32,7 +32,7 @@ using namespace moments;
 namespace {
 
 constexpr int64_t kBatch = 50;  // the global batch: 17 + 17 + 16 rows on 3 ranks
-constexpr int kSteps = 300;
+constexpr int kSteps = 200;
 
 std::unique_ptr<Optimizer> make_adamw(const std::vector<Tensor>& params) {
   return std::make_unique<AdamW>(params, AdamWOptions{.learning_rate = 3e-3, .weight_decay = 0.01});
@@ -135,7 +135,7 @@ struct GptRun {
 // Tutorial 20's short run for kGptIters iterations, by one process (comm = nullptr) or data parallel:
 // the same batches on every rank (one seed), each rank's windows of them, the gradient averaged before the
 // global-norm clipping (so every rank clips the same gradient by the same factor) and the step.
-constexpr int64_t kGptIters = 60;
+constexpr int64_t kGptIters = 30;
 GptRun train_gpt(const CharCorpus& text, const std::vector<TokenBatch>& validation, Communicator* comm) {
   Generator init(1337);
   gpt::Gpt model(gpt::Config{.vocab_size = text.vocab_size(), .block_size = 32, .n_layer = 2, .n_head = 2, .n_embd = 48}, init);
@@ -236,7 +236,7 @@ int main(int argc, char** argv) {
 
   // ---- 3. the capstone's GPT ---------------------------------------------------------------------------
   const CharCorpus text = load_char_corpus(MOMENTS_DATA_DIR "/tinyshakespeare.txt");
-  const std::vector<TokenBatch> validation = gpt::fixed_windows(text.validation, 8, 12, 32, 2000);
+  const std::vector<TokenBatch> validation = gpt::fixed_windows(text.validation, 4, 12, 32, 2000);
   say("\nTutorial 20's short GPT (2 layers, width 48, context 32), %lld iterations of 12 windows, windows per rank:",
       static_cast<long long>(kGptIters));
   for (int r = 0; r < N; ++r) say(" %lld", static_cast<long long>(shard_range(12, N, r).size()));
