@@ -123,11 +123,10 @@ class ZeroOptimizer {
   // which this rank computed `local_rows` (a rank with none may have no gradients).
   void step(int64_t local_rows, int64_t global_rows);
 
-  // The partition actually used (automatic resolved), and every rank's pieces in stream order.
+  // The partition actually used (automatic resolved), and this rank's pieces in stream order.
   ZeroPartition partition() const { return partition_; }
   int stage() const { return options_.stage; }
   const std::vector<Piece>& pieces() const { return layout_.at(static_cast<size_t>(comm_.rank())); }
-  const std::vector<Piece>& pieces_of(int rank) const { return layout_.at(static_cast<size_t>(rank)); }
   // Elements each rank owns (Σ = every parameter's elements).
   const std::vector<int64_t>& shard_counts() const { return counts_; }
   int64_t parameter_elements() const { return total_; }
@@ -135,7 +134,6 @@ class ZeroOptimizer {
   // This rank's optimizer (of its pieces), e.g. for an LrScheduler: every rank's has the same hyperparameters.
   Optimizer& shard_optimizer() { return *optimizer_; }
   const Optimizer& shard_optimizer() const { return *optimizer_; }
-  std::string optimizer_name() const { return optimizer_->name(); }
   Communicator& communicator() const { return comm_; }
 
   // Bytes this rank holds between steps: the optimizer state of its pieces (Optimizer::state_bytes_total),

@@ -39,6 +39,7 @@
 #include "backend.hpp"  // cuda::set_emulation
 #include "data_parallel.hpp"
 #include "zero.hpp"
+#include "../temp_files.hpp"  // testing::read_file
 #include "moments.hpp"
 
 using namespace moments;
@@ -344,11 +345,7 @@ void check_zero(Communicator& comm) {
     save_checkpoint(dir + name + ".safetensors", model, zero, nullptr, {.step = 3});
     if (me == 0) {
       save_checkpoint(dir + name + "_one.safetensors", model, *one, nullptr, {.step = 3});
-      auto read = [](const std::string& path) {
-        std::ifstream in(path, std::ios::binary);
-        return std::string(std::istreambuf_iterator<char>(in), {});
-      };
-      expect(read(dir + name + ".safetensors") == read(dir + name + "_one.safetensors"),
+      expect(testing::read_file(dir + name + ".safetensors") == testing::read_file(dir + name + "_one.safetensors"),
              name + ": the sharded checkpoint is the one-process optimizer's, byte for byte");
       std::remove((dir + name + "_one.safetensors").c_str());
     }
@@ -369,6 +366,8 @@ void check_zero(Communicator& comm) {
   expect_error([&] { ZeroOptimizer z(comm, model.parameters(), find("Adafactor").make, {.partition = ZeroPartition::flat}); },
                "Adafactor reads whole tensors", "ZeRO flat with Adafactor");
   expect_error([&] { ZeroOptimizer z(comm, model.parameters(), find("Adam").make, {.stage = 3}); }, "stage 3", "ZeRO stage 3");
+  expect_error([&] { ZeroOptimizer z(comm, model.parameters(), find("Adam").make, {.bucket_elements = 0}); }, "bucket_elements = 0",
+               "ZeRO with an empty bucket");
   expect_error([&] { ZeroOptimizer z(comm, model.parameters(), find("Adam").make); z.step(3, 2); }, "local_rows 3, global_rows 2",
                "ZeRO step with more local rows than global");
   comm.barrier();

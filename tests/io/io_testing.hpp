@@ -8,6 +8,8 @@
 #include <sstream>
 #include <string>
 
+#include "../temp_files.hpp"
+
 namespace io_testing {
 
 namespace fs = std::filesystem;
@@ -26,11 +28,8 @@ struct TempDir {
   std::string file(const std::string& name) const { return (path / name).string(); }
 };
 
-inline std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+// The whole file, byte for byte ("" when it cannot be read): tests/temp_files.hpp's.
+using testing::read_file;
+inline std::string read_bytes(const std::string& path) { return read_file(path); }
 
 }  // namespace io_testing
