@@ -1,13 +1,14 @@
 // Suite `optim`: Muon (lib/optim/muon.hpp) in its two dialects: the golden trajectories of
 // tests/reference/make_muon_golden.py, Newton–Schulz's singular values against the band its
-// coefficients are designed for (Eigen's SVD), the invariants of the step, validation, state,
+// coefficients are designed for (Eigen's SVD, linalg.hpp), the invariants of the step, validation, state,
 // resumes, the parameter split and MuonWithAuxAdamW, and the UCI-digits MLP.
-#include <Eigen/Dense>
+#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 
 #include "data/datasets.hpp"
+#include "linalg.hpp"
 #include "optim_testing.hpp"
 #include "reference/muon_golden.hpp"
 
@@ -34,7 +35,7 @@ Tensor to_tensor(const Matrix& m) {
   return Tensor::from(v, {m.rows(), m.cols()});
 }
 
-Eigen::VectorXd singular_values(const Tensor& t) { return Eigen::JacobiSVD<Matrix>(to_matrix(t)).singularValues(); }
+Eigen::VectorXd singular_values(const Tensor& t) { return linalg::svd(to_matrix(t)).singular_values; }
 
 // A random r × c matrix U diag(s) Vᵀ with singular values s_i geometric from 1 down to 1/condition;
 // U and V from the QR factorisation of N(0, 1) matrices (our generator).
@@ -42,7 +43,7 @@ Tensor conditioned(int64_t r, int64_t c, double condition, Generator& gen) {
   auto orthonormal = [&](int64_t n) {
     Matrix g(n, n);
     for (Eigen::Index i = 0; i < g.size(); ++i) g.data()[i] = gen.normal();
-    return Matrix(Eigen::HouseholderQR<Matrix>(g).householderQ());
+    return Matrix(linalg::householder_q(g));
   };
   const int64_t k = std::min(r, c);
   Eigen::VectorXd s(k);

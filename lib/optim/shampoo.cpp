@@ -1,15 +1,15 @@
 // optim/shampoo.cpp — Shampoo's blocks, state, validation and step (the algorithm box is in shampoo.hpp).
 // The step is written in Tensor ops (matmul, slice, concat, element-wise), so it runs on either device; only the
-// eigendecompositions run on the host, in float64, through Eigen's SelfAdjointEigenSolver.
+// eigendecompositions run on the host, in float64 (linalg::symmetric_eigen: Eigen's SelfAdjointEigenSolver).
 #include "shampoo.hpp"
 
-#include <Eigen/Eigenvalues>
 #include <cmath>
 #include <limits>
 
 #include "adagrad_math.hpp"
 #include "adam_math.hpp"
 #include "backend.hpp"
+#include "linalg.hpp"
 #include "ops.hpp"
 #include "parallel.hpp"
 #include "sgd_math.hpp"
@@ -66,10 +66,10 @@ Tensor assemble(const std::vector<Tensor>& parts, const std::vector<Shampoo::Blo
 }
 
 // matrix_inverse_root's eigendecomposition: A + εI (added in float32, as the canonical A.add(I, alpha=ε)), then in
-// float64 eigh and the perturbation λ ← λ − λ_min + ε when λ_min < ε. A: n×n row-major floats on the host.
-Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> perturbed_eigen(const float* A, int64_t n, double epsilon,
-                                                               Eigen::VectorXd& lambda) {
-  Eigen::MatrixXd ridge(n, n);
+// float64 eigh and the perturbation λ ← λ − λ_min + ε when λ_min < ε (in values). A: n×n row-major floats on
+// the host.
+linalg::SymmetricEigen<double> perturbed_eigen(const float* A, int64_t n, double epsilon) {
+  linalg::Matrix<double> ridge(n, n);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < n; ++j) {
       float a = A[i * n + j];
@@ -79,12 +79,11 @@ Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> perturbed_eigen(const float* A, i
       if (i == j) a = a + static_cast<float>(epsilon);  // A + εI, in float32
       ridge(i, j) = a;
     }
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(ridge);  // reads the lower triangle, like torch's eigh
-  if (solver.info() != Eigen::Success) fail("Shampoo: the eigendecomposition of a ", n, "x", n, " statistic failed");
-  lambda = solver.eigenvalues();  // ascending
-  double lambda_min = lambda.minCoeff();
-  if (lambda_min < epsilon) lambda = (lambda.array() - lambda_min + epsilon).matrix();  // make every λ ≥ ε
-  return solver;
+  linalg::SymmetricEigen<double> e = linalg::symmetric_eigen(ridge);  // reads the lower triangle, like torch's eigh
+  if (!e.converged) fail("Shampoo: the eigendecomposition of a ", n, "x", n, " statistic failed");
+  double lambda_min = e.values.minCoeff();  // values ascending
+  if (lambda_min < epsilon) e.values = (e.values.array() - lambda_min + epsilon).matrix();  // make every λ ≥ ε
+  return e;
 }
 
 double bias_correction2(const ShampooOptions& o, int64_t t) {  // 1 − β2^t for the statistics, when it applies
@@ -141,11 +140,10 @@ Tensor Shampoo::inverse_root(const Tensor& A, int root, double epsilon) {
   if (root <= 0) fail("Shampoo::inverse_root: root ", root, " should be positive");
   int64_t n = A.size(0);
   std::vector<float> host = A.to_vector();
-  Eigen::VectorXd lambda;
-  auto solver = perturbed_eigen(host.data(), n, epsilon, lambda);
-  const Eigen::MatrixXd& Q = solver.eigenvectors();
-  Eigen::VectorXd powered = lambda.array().pow(-1.0 / root).matrix();  // λ^{−1/p}
-  Eigen::MatrixXd X = Q * powered.asDiagonal() * Q.transpose();        // Q diag(λ^{−1/p}) Qᵀ
+  linalg::SymmetricEigen<double> e = perturbed_eigen(host.data(), n, epsilon);
+  const linalg::Matrix<double>& Q = e.vectors;
+  linalg::Vector<double> powered = e.values.array().pow(-1.0 / root).matrix();  // λ^{−1/p}
+  linalg::Matrix<double> X = Q * powered.asDiagonal() * Q.transpose();          // Q diag(λ^{−1/p}) Qᵀ
   Tensor out = Tensor::empty({n, n});
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < n; ++j) out.data()[i * n + j] = static_cast<float>(X(i, j));  // rounded to float32
@@ -210,8 +208,7 @@ std::vector<ShampooEigenvalues> Shampoo::eigenvalues(const Tensor& param) const 
   auto spectrum = [&](const Tensor& statistic) {
     Tensor corrected = bc2 == 1.0 ? statistic : statistic / static_cast<float>(bc2);
     std::vector<float> host = corrected.to_vector();
-    Eigen::VectorXd lambda;
-    perturbed_eigen(host.data(), statistic.size(0), o.epsilon, lambda);
+    linalg::Vector<double> lambda = perturbed_eigen(host.data(), statistic.size(0), o.epsilon).values;
     return std::vector<double>(lambda.data(), lambda.data() + lambda.size());
   };
   std::vector<ShampooEigenvalues> out;

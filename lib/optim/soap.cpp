@@ -1,12 +1,9 @@
 // optim/soap.cpp — SOAP's state, validation and step; the algorithm box and every deviation are in soap.hpp.
 // The rotations and the statistics are Tensor ops (transpose, matmul: on cuda they run on the device); Adam's
 // step in the eigenbasis is adam_update_element (adam_math.hpp), as Adam's CPU loop or its kernel runs it; the
-// eigendecomposition, the QR, the sort and V's permutation run on the host through Eigen.
+// eigendecomposition, the QR (linalg.hpp), the sort and V's permutation run on the host.
 #include "soap.hpp"
 
-#include <Eigen/Core>
-#include <Eigen/Eigenvalues>
-#include <Eigen/QR>
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -14,6 +11,7 @@
 
 #include "adam_math.hpp"
 #include "backend.hpp"
+#include "linalg.hpp"
 #include "ops.hpp"
 #include "parallel.hpp"
 #include "validate.hpp"
@@ -116,17 +114,17 @@ RowMatrixF eigenbasis_by_eigh(const Tensor& statistic, const char* name) {
   if (!L.allFinite())
     fail("SOAP: statistic ", name, " (", d, " x ", d, ") has a NaN or infinite entry (from a non-finite gradient); "
          "its eigenbasis cannot be computed");
-  Eigen::MatrixXf jittered = L;
+  linalg::Matrix<float> jittered = L;
   jittered.diagonal().array() += 1e-30f;
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXf> solver(jittered);
-  if (solver.info() == Eigen::Success) return solver.eigenvectors().rowwise().reverse();
-  Eigen::MatrixXd wide = L.cast<double>();
+  linalg::SymmetricEigen<float> single = linalg::symmetric_eigen(jittered);
+  if (single.converged) return single.vectors.rowwise().reverse();
+  linalg::Matrix<double> wide = L.cast<double>();
   wide.diagonal().array() += static_cast<double>(1e-30f);
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> retry(wide);
-  if (retry.info() != Eigen::Success)
+  linalg::SymmetricEigen<double> retry = linalg::symmetric_eigen(wide);
+  if (!retry.converged)
     fail("SOAP: the eigendecomposition of statistic ", name, " (", d, " x ", d, ") did not converge in float32 "
          "nor in float64");
-  return retry.eigenvectors().cast<float>().rowwise().reverse();
+  return retry.vectors.cast<float>().rowwise().reverse();
 }
 
 // V' along dim k of the working shape, permuted: new[a, j, b] = old[a, order[j], b].
@@ -163,10 +161,9 @@ void refresh_basis(ParamState& state, const Layout& l, size_t k) {
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
     return rayleigh[static_cast<size_t>(a)] > rayleigh[static_cast<size_t>(b)];
   });
-  Eigen::MatrixXf sorted(d, d);  // L Q_sorted: the columns of L Q in that order
+  linalg::Matrix<float> sorted(d, d);  // L Q_sorted: the columns of L Q in that order
   for (int64_t j = 0; j < d; ++j) sorted.col(j) = P.col(order[static_cast<size_t>(j)]);
-  Eigen::HouseholderQR<Eigen::MatrixXf> qr(sorted);
-  store(basis, RowMatrixF(qr.householderQ()));
+  store(basis, linalg::householder_q_row_major(sorted));
   permute_along(state.buffers.at("exp_avg_sq"), l, k, order);
 }
 
@@ -314,11 +311,11 @@ std::vector<std::vector<double>> SOAP::eigenvalues(const Tensor& param) const {
     if (it == st->buffers.end()) continue;
     Tensor host = it->second.to(Device::cpu);
     const int64_t d = host.size(0);
-    Eigen::MatrixXd L = Eigen::Map<const RowMatrixF>(host.data(), d, d).cast<double>();
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(L, Eigen::EigenvaluesOnly);
-    if (solver.info() != Eigen::Success)
+    linalg::Matrix<double> L = Eigen::Map<const RowMatrixF>(host.data(), d, d).cast<double>();
+    linalg::SymmetricEigen<double> e = linalg::symmetric_eigen(L, /*with_vectors=*/false);
+    if (!e.converged)
       fail("SOAP::eigenvalues: the eigendecomposition of statistic ", it->first, " (", d, " x ", d, ") did not converge");
-    for (int64_t i = d - 1; i >= 0; --i) out[k].push_back(solver.eigenvalues()(i));
+    for (int64_t i = d - 1; i >= 0; --i) out[k].push_back(e.values(i));
   }
   return out;
 }

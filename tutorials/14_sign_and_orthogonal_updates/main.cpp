@@ -8,7 +8,7 @@
 //
 // Build and run:  meson compile -C build && ./build/tutorials/14_sign_and_orthogonal_updates [--out DIR]
 //   --out DIR  where singular_values.png goes (default: the current directory)
-#include <Eigen/Dense>
+#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "linalg.hpp"  // Eigen's SVD, compiled once in the library
 #include "moments.hpp"
 #include "plots.hpp"
 
@@ -29,7 +30,7 @@ Eigen::MatrixXd to_matrix(const Tensor& t) {
     for (Eigen::Index j = 0; j < m.cols(); ++j) m(i, j) = t.data()[i * m.cols() + j];
   return m;
 }
-Eigen::VectorXd singular_values(const Tensor& t) { return Eigen::JacobiSVD<Eigen::MatrixXd>(to_matrix(t)).singularValues(); }
+Eigen::VectorXd singular_values(const Tensor& t) { return linalg::svd(to_matrix(t)).singular_values; }
 
 double rms(const Tensor& t) { return std::sqrt(mean(t * t).item()); }
 
@@ -151,9 +152,9 @@ void singular_values_before_after(const std::string& out_dir) {
   Tensor g = model.layers[1].weight.grad();
   Tensor o = newton_schulz(g);
   Eigen::MatrixXd gm = to_matrix(g), om = to_matrix(o);
-  Eigen::JacobiSVD<Eigen::MatrixXd> svd(gm, Eigen::ComputeFullU | Eigen::ComputeFullV);
-  Eigen::VectorXd before = svd.singularValues() / gm.norm();  // σ_i / ‖G‖_F: what Newton–Schulz starts from
-  Eigen::VectorXd after = (svd.matrixU().transpose() * om * svd.matrixV()).diagonal();  // u_iᵀ O v_i
+  linalg::Svd svd = linalg::svd(gm, /*with_vectors=*/true);
+  Eigen::VectorXd before = svd.singular_values / gm.norm();  // σ_i / ‖G‖_F: what Newton–Schulz starts from
+  Eigen::VectorXd after = (svd.u.transpose() * om * svd.v).diagonal();  // u_iᵀ O v_i
   std::printf("\n3. The gradient G of the hidden 64x64 weight (1400 images, at initialisation)\n");
   std::printf("   i    sigma_i/|G|_F   p^5(sigma_i/|G|_F)   u_i' NS5(G) v_i\n");
   for (int i : {1, 2, 4, 8, 16, 24, 32, 40, 48, 52, 56, 57})

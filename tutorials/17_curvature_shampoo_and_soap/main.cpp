@@ -10,7 +10,7 @@
 //
 // Build and run:  meson compile -C build && ./build/tutorials/17_curvature_shampoo_and_soap [--out DIR]
 //   --out DIR  where the three pictures go (default: the current directory)
-#include <Eigen/Dense>
+#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "linalg.hpp"  // Eigen's eigh and QR, compiled once in the library
 #include "moments.hpp"
 #include "plots.hpp"
 
@@ -85,7 +86,7 @@ Tensor to_tensor(const Eigen::MatrixXd& m) {
   return Tensor::from(values, {m.rows(), m.cols()});
 }
 double condition(const Eigen::MatrixXd& symmetric) {  // λ_max / λ_min of a symmetric positive definite matrix
-  Eigen::VectorXd lambda = Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(symmetric).eigenvalues();
+  Eigen::VectorXd lambda = linalg::symmetric_eigen(symmetric).values;
   return lambda.maxCoeff() / lambda.minCoeff();
 }
 Eigen::MatrixXd inverse_root(const Optimizer& opt, const Tensor& p, const char* side) {  // Shampoo's L^{-1/p} or R^{-1/p}
@@ -144,7 +145,7 @@ struct Quadratic {
 Eigen::MatrixXd random_spd(int n, double condition_number, Generator& gen, Eigen::VectorXd& eigenvalues) {
   eigenvalues.resize(n);
   for (int i = 0; i < n; ++i) eigenvalues(i) = std::pow(condition_number, static_cast<double>(n - 1 - i) / (n - 1));
-  Eigen::MatrixXd q = Eigen::HouseholderQR<Eigen::MatrixXd>(to_matrix(randn({n, n}, gen))).householderQ();
+  Eigen::MatrixXd q = linalg::householder_q(to_matrix(randn({n, n}, gen)));
   return q * eigenvalues.asDiagonal() * q.transpose();  // eigenvalues a_1 = condition_number > ... > a_n = 1
 }
 Quadratic make_quadratic() {
@@ -195,8 +196,7 @@ void matrix_quadratic(plots::LineChart& loss_chart) {
   }
   // The preconditioned Hessian (L^{-1/4} ⊗ R^{-1/4})(A ⊗ B) = L^{-1/4} A ⊗ R^{-1/4} B: its condition number is the
   // product of the factors', and L^{-1/4} A has the eigenvalues of A^{1/2} L^{-1/4} A^{1/2}.
-  Eigen::MatrixXd A_half = Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(q.A).operatorSqrt();
-  Eigen::MatrixXd B_half = Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(q.B).operatorSqrt();
+  Eigen::MatrixXd A_half = linalg::symmetric_sqrt(q.A), B_half = linalg::symmetric_sqrt(q.B);
   Eigen::MatrixXd L_root = inverse_root(*r.opt, r.p, "L"), R_root = inverse_root(*r.opt, r.p, "R");
   std::printf("   condition number of the preconditioned Hessian: with L^-1/4 and R^-1/4 %.4g, with L^-1/2 and R^-1/2 %.4g\n",
               condition(A_half * L_root * A_half) * condition(B_half * R_root * B_half),
