@@ -5,10 +5,25 @@
 #include <Eigen/QR>
 #include <Eigen/SVD>
 
+#include "error.hpp"
+
 namespace moments::linalg {
+
+namespace {
+// Eigen only asserts (an abort) on a matrix it cannot decompose; these say which call and which shape.
+template <class M>
+void check_square(const char* op, const M& a) {
+  if (a.rows() != a.cols()) fail("linalg::", op, ": expected a square matrix, got ", a.rows(), " x ", a.cols());
+}
+template <class M>
+void check_finite(const char* op, const M& a) {
+  if (!a.allFinite()) fail("linalg::", op, ": the ", a.rows(), " x ", a.cols(), " matrix has a NaN or infinite entry");
+}
+}  // namespace
 
 template <class Scalar>
 SymmetricEigen<Scalar> symmetric_eigen(const Matrix<Scalar>& a, bool with_vectors) {
+  check_square("symmetric_eigen", a);
   Eigen::SelfAdjointEigenSolver<Matrix<Scalar>> solver(a, with_vectors ? Eigen::ComputeEigenvectors : Eigen::EigenvaluesOnly);
   SymmetricEigen<Scalar> out;
   out.converged = solver.info() == Eigen::Success;
@@ -18,7 +33,11 @@ SymmetricEigen<Scalar> symmetric_eigen(const Matrix<Scalar>& a, bool with_vector
   return out;
 }
 
-Matrix<double> symmetric_sqrt(const Matrix<double>& a) { return Eigen::SelfAdjointEigenSolver<Matrix<double>>(a).operatorSqrt(); }
+Matrix<double> symmetric_sqrt(const Matrix<double>& a) {
+  check_square("symmetric_sqrt", a);
+  check_finite("symmetric_sqrt", a);
+  return Eigen::SelfAdjointEigenSolver<Matrix<double>>(a).operatorSqrt();
+}
 
 Matrix<double> householder_q(const Matrix<double>& a) { return Eigen::HouseholderQR<Matrix<double>>(a).householderQ(); }
 
@@ -27,6 +46,7 @@ RowMatrix<float> householder_q_row_major(const Matrix<float>& a) {
 }
 
 Svd svd(const Matrix<double>& a, bool with_vectors) {
+  check_finite("svd", a);
   Eigen::JacobiSVD<Matrix<double>> solver(a, with_vectors ? Eigen::ComputeFullU | Eigen::ComputeFullV : 0);
   Svd out;
   out.singular_values = solver.singularValues();

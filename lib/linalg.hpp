@@ -4,6 +4,8 @@
 // one SelfAdjointEigenSolver<MatrixXd> is 12 s of g++ -O2, 72 s under -fsanitize=address,undefined, and seven
 // files had one (SOAP's took 5 minutes under the sanitizers).
 // Matrices are Eigen's (column-major, so the results are Eigen's own bits); products stay with the callers.
+// A matrix that is not square where it must be, or non-finite for the square root or the SVD, is an Error
+// naming the call and the shape (symmetric_eigen reports non-finite input as converged = false).
 #pragma once
 
 #include <Eigen/Core>
