@@ -305,6 +305,7 @@ class Trainer {
     if (recipe.grad_clip > 0) clip_grad_norm(optimizer->all_params(), recipe.grad_clip);
     if (monitor) monitor->before_step();
     optimizer->step();                                                             // update
+    if (after_update) after_update(*this, batch);                                  // e.g. Sophia's Hessian
     float value = loss.item();
     if (monitor) monitor->record(iteration + 1, value);                            // its step count: 1, 2, ...
     schedule.step();                                                               // lr of the next iteration
@@ -327,6 +328,9 @@ class Trainer {
   LrScheduler schedule;
   int64_t iteration = 0;  // iterations run (the next one's index)
   Monitor* monitor = nullptr;  // when set: before_step() and record() around every update (monitor/monitor.hpp)
+  // When set: called after every update with this iteration's batch (iteration is still its index), for
+  // what an optimizer needs besides the gradient: Sophia-G's Hessian estimate every k iterations (shootout.cpp).
+  std::function<void(Trainer&, const TokenBatch&)> after_update{};
 
  private:
   Generator batches_;
