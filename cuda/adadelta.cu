@@ -8,7 +8,6 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
-constexpr unsigned int kThreads = 256;  // threads per block
 
 // theta, grad, square_avg, acc_delta: (n,).
 __global__ void adadelta_kernel(float* theta, const float* grad, float* square_avg, float* acc_delta, int64_t n,

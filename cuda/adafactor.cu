@@ -22,7 +22,6 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
-constexpr unsigned int kThreads = 256;       // threads per block (a power of two: block_sum halves it)
 constexpr unsigned int kReduceBlocks = 128;  // blocks of a grid-stride sum: its partial sums fit one block
 
 // The sum of `value` over the block, returned to thread 0 (blockDim.x == kThreads).

@@ -8,7 +8,6 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
-constexpr unsigned int kThreads = 256;  // threads per block
 
 // theta, grad, sum: (n,).
 __global__ void adagrad_kernel(float* theta, const float* grad, float* sum, int64_t n, const AdagradScalars s) {

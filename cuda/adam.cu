@@ -11,7 +11,6 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
-constexpr unsigned int kThreads = 256;  // threads per block
 
 // theta, grad, m, v: (n,); v_max: (n,) with amsgrad, else null.
 __global__ void adam_kernel(float* theta, const float* grad, float* m, float* v, float* v_max, int64_t n,

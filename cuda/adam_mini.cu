@@ -17,7 +17,6 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
-constexpr unsigned int kThreads = 256;  // threads per block
 
 // grad: (blocks · block_size,); vmean, scale: (blocks,).
 __global__ void adam_mini_block_scale_kernel(const float* grad, float* vmean, float* scale, int64_t blocks,

@@ -8,7 +8,6 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
-constexpr unsigned int kThreads = 256;  // threads per block
 
 // theta, grad, m, u: (n,).
 __global__ void adamax_kernel(float* theta, const float* grad, float* m, float* u, int64_t n, const AdamaxScalars s) {

@@ -15,7 +15,6 @@ namespace moments::cuda::MOMENTS_EXECUTOR {
 
 namespace ew = ::moments::elementwise;
 
-constexpr unsigned int kThreads = 256;  // threads per block
 
 __device__ inline float forward(Unary op, float x, float p) {
   switch (op) {

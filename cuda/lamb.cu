@@ -9,7 +9,6 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
-constexpr unsigned int kThreads = 256;  // threads per block
 
 // theta, grad, m, v, u: (n,). Reads θ and g, updates m and v, writes u.
 __global__ void lamb_stage1_kernel(const float* theta, const float* grad, float* m, float* v, float* u, int64_t n,

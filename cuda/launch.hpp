@@ -21,6 +21,11 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
+// Threads per block of every element-wise and row kernel (a power of two: the block reductions of
+// block_reduce.hpp halve it). One definition for all the kernel files, which the GPU build compiles as
+// a few unity translation units.
+constexpr unsigned int kThreads = 256;
+
 #if defined(__CUDACC__)
 
 template <class... Params, class... Args>

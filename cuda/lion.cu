@@ -8,7 +8,6 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
-constexpr unsigned int kThreads = 256;  // threads per block
 
 // theta, grad, m: (n,).
 __global__ void lion_kernel(float* theta, const float* grad, float* m, int64_t n, const LionScalars s) {

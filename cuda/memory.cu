@@ -4,7 +4,6 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
-constexpr unsigned int kThreads = 256;  // threads per block
 
 // x: (n,). One thread per element.
 __global__ void fill_kernel(float* x, int64_t n, float value) {

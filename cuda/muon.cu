@@ -9,7 +9,6 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
-constexpr unsigned int kThreads = 256;  // threads per block
 
 // grad, b (momentum buffer), u (the matrix to orthogonalise): (n,).
 __global__ void muon_momentum_kernel(const float* grad, float* b, float* u, int64_t n, const MuonScalars s) {

@@ -8,7 +8,6 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
-constexpr unsigned int kThreads = 256;  // threads per block
 
 // theta, grad, m, v: (n,).
 __global__ void nadam_kernel(float* theta, const float* grad, float* m, float* v, int64_t n, const NadamScalars s) {

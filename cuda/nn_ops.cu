@@ -17,7 +17,6 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
-constexpr unsigned int kThreads = 256;  // threads per block (one element each)
 
 // x, y, x_hat: (rows, width); w, b: (width); inv_std: (rows). One block per row.
 __global__ void layer_norm_kernel(const float* x, const float* w, const float* b, float* y, float* x_hat,

@@ -8,7 +8,6 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
-constexpr unsigned int kThreads = 256;  // threads per block of the launch (not the quantization block)
 
 // x: (n,), absmax: (⌈n / block_size⌉,).
 __global__ void absmax_kernel(const float* x, float* absmax, int64_t n, int64_t block_size) {

@@ -17,7 +17,6 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
-constexpr unsigned int kThreads = 256;  // threads per block (one element each)
 
 // x: (rows, n) → out: (rows,). One block per row, blockDim.x a power of two.
 __global__ void sum_rows_kernel(const float* x, float* out, int64_t n) {

@@ -8,7 +8,6 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
-constexpr unsigned int kThreads = 256;  // threads per block
 
 // theta, grad, square_avg: (n,); grad_avg: (n,) when centered, else null; buf: (n,) when μ > 0, else null.
 __global__ void rmsprop_kernel(float* theta, const float* grad, float* square_avg, float* grad_avg, float* buf,

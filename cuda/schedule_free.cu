@@ -10,7 +10,6 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
-constexpr unsigned int kThreads = 256;  // threads per block
 
 // y (the parameter), grad, z, v, x: (n,).
 __global__ void schedule_free_kernel(float* y, const float* grad, float* z, float* v, float* x, int64_t n,

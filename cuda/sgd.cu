@@ -7,7 +7,6 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
-constexpr unsigned int kThreads = 256;  // threads per block
 
 // theta, grad, buffer: (n,); buffer is null without momentum.
 __global__ void sgd_kernel(float* theta, const float* grad, float* buffer, int64_t n, const SgdScalars s) {

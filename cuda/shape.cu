@@ -5,7 +5,6 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
-constexpr unsigned int kThreads = 256;  // threads per block
 
 // x: (batches, rows, cols) → y: (batches, cols, rows). Thread k writes y's k-th float
 // (consecutive threads write consecutive floats; the reads stride by cols).

@@ -15,7 +15,6 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
-constexpr unsigned int kThreads = 256;  // threads per block for the one-per-row gathers
 
 // x, y: (rows, n); one block per row.
 __global__ void softmax_kernel(const float* x, float* y, int64_t n, bool log) {

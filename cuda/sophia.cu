@@ -8,7 +8,6 @@
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
-constexpr unsigned int kThreads = 256;  // threads per block
 
 // theta, grad, m, h: (n,).
 __global__ void sophia_kernel(float* theta, const float* grad, float* m, const float* h, int64_t n, const SophiaScalars s) {

@@ -37,9 +37,9 @@ make_project() {
 }
 
 # Builds (quietly: the log is shown only when a step fails) and runs the consumer.
-build_and_run() {
-  name=$1; shift
-  if ! meson setup "$work/$name/build" "$work/$name" --buildtype=debug "$@" > "$work/$name.log" 2>&1 ||
+build_and_run() {  # NAME BUILDTYPE [MESON OPTIONS...]
+  name=$1 buildtype=$2; shift 2
+  if ! meson setup "$work/$name/build" "$work/$name" --buildtype="$buildtype" "$@" > "$work/$name.log" 2>&1 ||
      ! ninja -C "$work/$name/build" consumer >> "$work/$name.log" 2>&1; then
     cat "$work/$name.log"
     fail "$name: the consumer project did not build (log above)"
@@ -69,7 +69,7 @@ fi
 make_project "$work/installed"
 # The moved install tree has its module where no built-in path points: name it.
 export MOMENTS_CUDA_MODULE="$module"
-build_and_run installed --wrap-mode=nofallback -Dpkg_config_path="$pc_dir" -Db_sanitize="$sanitize"
+build_and_run installed debug --wrap-mode=nofallback -Dpkg_config_path="$pc_dir" -Db_sanitize="$sanitize"
 unset MOMENTS_CUDA_MODULE
 if [ "$gpu_built" = 1 ] && grep -q "could not be loaded" "$work/installed.out"; then
   fail "installed: the consumer could not load the installed GPU module"
@@ -95,7 +95,8 @@ revision = HEAD
 [provide]
 dependency_names = moments
 WRAP
-# Kept lean: no nvcc module and no emulator in this copy, unoptimized (-O0 compiles fastest).
-build_and_run subproject --wrap-mode=nodownload -Dmoments:cuda=disabled -Dmoments:gpu_emulation=disabled
+# Kept lean: no nvcc module and no emulator in this copy, unoptimized and without debug info
+# (buildtype plain: -O0 compiles fastest, and this copy of the library is never debugged).
+build_and_run subproject plain --wrap-mode=nodownload -Dmoments:cuda=disabled -Dmoments:gpu_emulation=disabled
 echo "consumer: installed tree and subproject both built and ran"
 rm -rf "$work"
