@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "../tutorials/20_char_gpt/gpt.hpp"
+#include "../tutorials/20_char_gpt/shootout.hpp"
 #include "../cuda/backend.hpp"
 #include "io/checkpoint.hpp"
 #include "testing.hpp"
@@ -206,6 +207,35 @@ TEST_CASE("a short run learns, samples are seeded, and a checkpointed run resume
   for (int i = 5; i < 12; ++i) c.step();
   CHECK(same_bits(all_values(resumed), all_values(straight)));
   CHECK(c.optimizer->learning_rate(0) == a.optimizer->learning_rate(0));
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("with every optimizer of the shoot-out, a checkpointed run of the GPT resumes bit for bit") {
+  const CharCorpus& text = shakespeare();
+  const std::string path = temp_path("moments_test_gpt_shootout.safetensors");
+  for (const gpt::Contender& c : gpt::contenders()) {
+    INFO(c.name);
+    gpt::Recipe recipe = gpt::recipe_for(c, c.lr * 3, 12);  // a warmup of 0 iterations and a cosine, or constant
+    auto make = [&](const gpt::Gpt& m, const gpt::Recipe&) { return c.make(m, c.lr * 3); };
+    Generator gen_a(5);
+    gpt::Gpt straight(tiny_config(), gen_a);
+    gpt::Trainer a(straight, text, recipe, make);
+    for (int i = 0; i < 12; ++i) a.step();
+    {
+      Generator gen(5);
+      gpt::Gpt first(tiny_config(), gen);
+      gpt::Trainer b(first, text, recipe, make);
+      for (int i = 0; i < 7; ++i) b.step();
+      save_checkpoint(path, first, *b.optimizer, &b.schedule, {.step = b.iteration});
+    }
+    Generator other(98);
+    gpt::Gpt resumed(tiny_config(), other);
+    gpt::Trainer r(resumed, text, recipe, make);
+    r.resume_at(load_checkpoint(path, resumed, *r.optimizer, &r.schedule).step);
+    for (int i = 7; i < 12; ++i) r.step();
+    CHECK(same_bits(all_values(resumed), all_values(straight)));
+    CHECK(r.optimizer->state_bytes_total() == a.optimizer->state_bytes_total());
+  }
   std::filesystem::remove(path);
 }
 

@@ -202,13 +202,22 @@ inline Schedule nanogpt_schedule(const Recipe& r) {
 // An optimizer for a model: the hook through which any optimizer trains the GPT (the recipe's is below).
 using OptimizerFactory = std::function<std::unique_ptr<Optimizer>(const Gpt&, const Recipe&)>;
 
-// model.py's configure_optimizers: decay on every tensor of 2 or more dims, none on the others.
-inline std::unique_ptr<Optimizer> nanogpt_adamw(const Gpt& model, const Recipe& r) {
+// model.py's configure_optimizers' split: decay on every tensor of 2 or more dims, none on the others.
+struct DecaySplit {
   std::vector<Tensor> decay, no_decay;
-  for (const auto& [name, p] : model.named_parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
-  auto adamw = std::make_unique<AdamW>(decay, AdamWOptions{.learning_rate = r.learning_rate, .beta1 = r.beta1,
-                                                           .beta2 = r.beta2, .weight_decay = r.weight_decay});
-  adamw->add_param_group(no_decay, {{"weight_decay", 0.0}});
+};
+inline DecaySplit decay_split(const Gpt& model) {
+  DecaySplit s;
+  for (const auto& [name, p] : model.named_parameters()) (p.dim() >= 2 ? s.decay : s.no_decay).push_back(p);
+  return s;
+}
+
+// The recipe's optimizer: AdamW on the two groups of decay_split.
+inline std::unique_ptr<Optimizer> nanogpt_adamw(const Gpt& model, const Recipe& r) {
+  DecaySplit s = decay_split(model);
+  auto adamw = std::make_unique<AdamW>(s.decay, AdamWOptions{.learning_rate = r.learning_rate, .beta1 = r.beta1,
+                                                             .beta2 = r.beta2, .weight_decay = r.weight_decay});
+  adamw->add_param_group(s.no_decay, {{"weight_decay", 0.0}});
   return adamw;
 }
 
