@@ -25,7 +25,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -87,9 +86,9 @@ Run train(const Contender& c, const gpt::Config& config, const CharCorpus& text,
   gpt::Trainer& trainer = session.trainer;
   std::unique_ptr<Monitor> monitor;
   if (!csv_path.empty()) {
-    std::filesystem::remove(csv_path);
     monitor = std::make_unique<Monitor>(*trainer.optimizer, session.model.named_parameters(),
-                                        MonitorOptions{.every = 10, .csv_path = csv_path, .time_steps = false});
+                                        MonitorOptions{.every = 10, .csv_path = csv_path,
+                                                       .log_mode = LogMode::overwrite, .time_steps = false});
     trainer.monitor = monitor.get();
   }
   Run run;
