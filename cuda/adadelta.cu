@@ -10,7 +10,8 @@ namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
 // theta, grad, square_avg, acc_delta: (n,).
-__global__ void adadelta_kernel(float* theta, const float* grad, float* square_avg, float* acc_delta, int64_t n,
+__global__ void adadelta_kernel(float* __restrict__ theta, const float* __restrict__ grad,
+                                float* __restrict__ square_avg, float* __restrict__ acc_delta, int64_t n,
                                 const AdadeltaScalars s) {
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;

@@ -37,7 +37,7 @@ __device__ double block_sum(double value) {
 }
 
 // Σ x², x: (n,). partials: (gridDim.x,), one sum per block.
-__global__ void sum_squares_kernel(const float* x, int64_t n, double* partials) {
+__global__ void sum_squares_kernel(const float* __restrict__ x, int64_t n, double* __restrict__ partials) {
   double sum = 0.0;
   for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < n;
        k += static_cast<int64_t>(gridDim.x) * blockDim.x)
@@ -47,20 +47,20 @@ __global__ void sum_squares_kernel(const float* x, int64_t n, double* partials) 
 }
 
 // out[0] ← Σ partials, partials: (count,), count ≤ kReduceBlocks; one block.
-__global__ void sum_partials_kernel(const double* partials, int64_t count, double* out) {
+__global__ void sum_partials_kernel(const double* __restrict__ partials, int64_t count, double* __restrict__ out) {
   double total = block_sum(threadIdx.x < count ? partials[threadIdx.x] : 0.0);
   if (threadIdx.x == 0) out[0] = total;
 }
 
 // x: (n,). Decoupled weight decay, x ← x · decay.
-__global__ void scale_kernel(float* x, int64_t n, float decay) {
+__global__ void scale_kernel(float* __restrict__ x, int64_t n, float decay) {
   int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k < n) x[k] = x[k] * decay;
 }
 
 // g: (batches, rows, cols); r: (batches, rows). One thread per row.
-__global__ void row_var_kernel(const float* g, float* r, int64_t batches, int64_t rows, int64_t cols,
-                               AdafactorScalars s, float eps1_added) {
+__global__ void row_var_kernel(const float* __restrict__ g, float* __restrict__ r, int64_t batches, int64_t rows,
+                               int64_t cols, AdafactorScalars s, float eps1_added) {
   int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // b · rows + i
   if (row >= batches * rows) return;
   const float* g_row = g + row * cols;
@@ -71,8 +71,8 @@ __global__ void row_var_kernel(const float* g, float* r, int64_t batches, int64_
 }
 
 // g: (batches, rows, cols); c: (batches, cols). One thread per column.
-__global__ void col_var_kernel(const float* g, float* c, int64_t batches, int64_t rows, int64_t cols,
-                               AdafactorScalars s, float eps1_added) {
+__global__ void col_var_kernel(const float* __restrict__ g, float* __restrict__ c, int64_t batches, int64_t rows,
+                               int64_t cols, AdafactorScalars s, float eps1_added) {
   int64_t column = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // b · cols + j
   if (column >= batches * cols) return;
   int64_t b = column / cols, j = column % cols;
@@ -84,7 +84,8 @@ __global__ void col_var_kernel(const float* g, float* c, int64_t batches, int64_
 }
 
 // r: (batches, rows); r_means: (batches,). One thread per matrix.
-__global__ void r_mean_kernel(const float* r, float* r_means, int64_t batches, int64_t rows) {
+__global__ void r_mean_kernel(const float* __restrict__ r, float* __restrict__ r_means, int64_t batches,
+                              int64_t rows) {
   int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (b >= batches) return;
   double r_sum = 0.0;
@@ -93,7 +94,8 @@ __global__ void r_mean_kernel(const float* r, float* r_means, int64_t batches, i
 }
 
 // g, v: (n,). V̂ for vectors, one thread per element.
-__global__ void variance_kernel(const float* g, float* v, int64_t n, AdafactorScalars s, float eps1_added) {
+__global__ void variance_kernel(const float* __restrict__ g, float* __restrict__ v, int64_t n, AdafactorScalars s,
+                                float eps1_added) {
   int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k < n) v[k] = lerp(v[k], g[k] * g[k] + eps1_added, s.one_minus_beta2);  // V̂_t ← β̂2 V̂_{t−1} + (1 − β̂2) G²
 }
@@ -110,9 +112,10 @@ __device__ float u_at(int64_t k, const float* g, const float* r, const float* c,
 }
 
 // Σ U², g: (n,). partials: (gridDim.x,).
-__global__ void sum_u_squares_kernel(const float* g, const float* r, const float* c, const float* r_means,
-                                     const float* v, int64_t rows, int64_t cols, int64_t n, AdafactorScalars s,
-                                     double* partials) {
+__global__ void sum_u_squares_kernel(const float* __restrict__ g, const float* __restrict__ r,
+                                     const float* __restrict__ c, const float* __restrict__ r_means,
+                                     const float* __restrict__ v, int64_t rows, int64_t cols, int64_t n,
+                                     AdafactorScalars s, double* __restrict__ partials) {
   double sum = 0.0;
   for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < n;
        k += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -124,18 +127,23 @@ __global__ void sum_u_squares_kernel(const float* g, const float* r, const float
 }
 
 // x, g: (n,); m: (n,) when β1 > 0, else null. step = −α_t / max(1, RMS(U)/d).
-__global__ void apply_kernel(float* x, const float* g, float* m, const float* r, const float* c, const float* r_means,
-                             const float* v, int64_t rows, int64_t cols, int64_t n, AdafactorScalars s, float step,
-                             float beta1, float one_minus_beta1) {
+__global__ void apply_kernel(float* __restrict__ x, const float* __restrict__ g, float* __restrict__ m,
+                             const float* __restrict__ r, const float* __restrict__ c,
+                             const float* __restrict__ r_means, const float* __restrict__ v, int64_t rows,
+                             int64_t cols, int64_t n, AdafactorScalars s, float step, float beta1,
+                             float one_minus_beta1) {
   int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k >= n) return;
   float u = u_at(k, g, r, c, r_means, v, rows, cols, s);
+  float x_k = x[k];
   if (!m) {
-    x[k] = x[k] + step * u;  // X_t ← X_{t−1} − α_t Û_t
+    x_k = x_k + step * u;  // X_t ← X_{t−1} − α_t Û_t
   } else {
-    m[k] = m[k] * beta1 + one_minus_beta1 * (-step * u);  // M_t ← β1 M_{t−1} + (1 − β1) α_t Û_t
-    x[k] = x[k] - m[k];                                   // X_t ← X_{t−1} − M_t
+    float m_k = m[k] * beta1 + one_minus_beta1 * (-step * u);  // M_t ← β1 M_{t−1} + (1 − β1) α_t Û_t
+    x_k = x_k - m_k;                                          // X_t ← X_{t−1} − M_t
+    m[k] = m_k;
   }
+  x[k] = x_k;
 }
 
 namespace {

@@ -10,7 +10,8 @@ namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
 // theta, grad, sum: (n,).
-__global__ void adagrad_kernel(float* theta, const float* grad, float* sum, int64_t n, const AdagradScalars s) {
+__global__ void adagrad_kernel(float* __restrict__ theta, const float* __restrict__ grad, float* __restrict__ sum,
+                               int64_t n, const AdagradScalars s) {
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   float x = theta[i];

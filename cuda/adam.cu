@@ -13,16 +13,16 @@ namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
 // theta, grad, m, v: (n,); v_max: (n,) with amsgrad, else null.
-__global__ void adam_kernel(float* theta, const float* grad, float* m, float* v, float* v_max, int64_t n,
-                            const AdamScalars s) {
+__global__ void adam_kernel(float* __restrict__ theta, const float* __restrict__ grad, float* __restrict__ m,
+                            float* __restrict__ v, float* __restrict__ v_max, int64_t n, const AdamScalars s) {
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  if (s.amsgrad) {
-    adam_update_element(theta[i], grad[i], m[i], v[i], v_max[i], s);
-  } else {
-    float unused = 0.0f;
-    adam_update_element(theta[i], grad[i], m[i], v[i], unused, s);
-  }
+  float x = theta[i], m_i = m[i], v_i = v[i], v_max_i = s.amsgrad ? v_max[i] : 0.0f;  // loads, once each
+  adam_update_element(x, grad[i], m_i, v_i, v_max_i, s);
+  theta[i] = x;  // stores, once each
+  m[i] = m_i;
+  v[i] = v_i;
+  if (s.amsgrad) v_max[i] = v_max_i;
 }
 
 void adam_update(float* theta, const float* grad, float* m, float* v, float* v_max, int64_t n, const AdamScalars& s) {

@@ -15,8 +15,10 @@ namespace moments::cuda::MOMENTS_EXECUTOR {
 constexpr unsigned int kBlock = 256;  // = kQuantizationBlock: one thread per element of a quantization block
 
 // theta, grad: (n,); codes_m, codes_v: n bytes inside (⌈n/4⌉,) floats; absmax_m, absmax_v: (⌈n/256⌉,).
-__global__ void adam8bit_kernel(float* theta, const float* grad, float* codes_m, float* codes_v, float* absmax_m,
-                                float* absmax_v, int64_t n, const Adam8bitMaps maps, const Adam8bitScalars s) {
+__global__ void adam8bit_kernel(float* __restrict__ theta, const float* __restrict__ grad,
+                                float* __restrict__ codes_m, float* __restrict__ codes_v,
+                                float* __restrict__ absmax_m, float* __restrict__ absmax_v, int64_t n,
+                                const Adam8bitMaps maps, const Adam8bitScalars s) {
   __shared__ float partial[kBlock];
   const int64_t b = blockIdx.x;
   const int64_t i = b * kBlock + threadIdx.x;
@@ -41,7 +43,8 @@ __global__ void adam8bit_kernel(float* theta, const float* grad, float* codes_m,
                  c_v[i]);                                                                  // (4) the codes
 }
 
-__global__ void adam32bit_kernel(float* theta, const float* grad, float* m, float* v, int64_t n, const Adam8bitScalars s) {
+__global__ void adam32bit_kernel(float* __restrict__ theta, const float* __restrict__ grad, float* __restrict__ m,
+                                 float* __restrict__ v, int64_t n, const Adam8bitScalars s) {
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   float x = theta[i], m_i = m[i], v_i = v[i];

@@ -19,8 +19,9 @@ namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
 // grad: (blocks · block_size,); vmean, scale: (blocks,).
-__global__ void adam_mini_block_scale_kernel(const float* grad, float* vmean, float* scale, int64_t blocks,
-                                             int64_t block_size, const AdamMiniScalars s) {
+__global__ void adam_mini_block_scale_kernel(const float* __restrict__ grad, float* __restrict__ vmean,
+                                             float* __restrict__ scale, int64_t blocks, int64_t block_size,
+                                             const AdamMiniScalars s) {
   int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (b >= blocks) return;
   double sum_g2 = adam_mini_sum_squares(grad + b * block_size, block_size);  // Σ_{i ∈ b} g_i²
@@ -30,7 +31,8 @@ __global__ void adam_mini_block_scale_kernel(const float* grad, float* vmean, fl
 }
 
 // theta, grad, m: (n,); scale: (n / block_size,).
-__global__ void adam_mini_block_element_kernel(float* theta, const float* grad, float* m, const float* scale, int64_t n,
+__global__ void adam_mini_block_element_kernel(float* __restrict__ theta, const float* __restrict__ grad,
+                                               float* __restrict__ m, const float* __restrict__ scale, int64_t n,
                                                int64_t block_size, const AdamMiniScalars s) {
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
@@ -42,7 +44,8 @@ __global__ void adam_mini_block_element_kernel(float* theta, const float* grad, 
 }
 
 // theta, grad, m, v: (n,).
-__global__ void adam_mini_adam_kernel(float* theta, const float* grad, float* m, float* v, int64_t n,
+__global__ void adam_mini_adam_kernel(float* __restrict__ theta, const float* __restrict__ grad,
+                                      float* __restrict__ m, float* __restrict__ v, int64_t n,
                                       const AdamMiniScalars s) {
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;

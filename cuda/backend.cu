@@ -1,6 +1,8 @@
-// cuda/backend.cu — this executor's Backend: checked memory calls, and the kernels'
-// host entry points behind the interface lib/ sees (backend.hpp). Compiled twice,
-// like every kernel file: by nvcc (namespace gpu) and by g++ (namespace emu).
+// cuda/backend.cu — this executor's Backend: memory through the caching allocator
+// (device_memory.hpp), and the kernels' host entry points behind the interface lib/
+// sees (backend.hpp). Compiled twice, like every kernel file: by nvcc (namespace gpu)
+// and by g++ (namespace emu).
+#include "device_memory.hpp"
 #include "kernels.hpp"
 #include "optim/adadelta_math.hpp"
 #include "optim/adagrad_math.hpp"
@@ -28,17 +30,16 @@ class ExecutorBackend final : public Backend {
  public:
   const char* name() const override { return executor_name(); }
 
-  float* allocate(int64_t numel) override {
-    void* data = nullptr;
-    check(cudaMalloc(&data, bytes_of(numel)), "cudaMalloc");
-    return static_cast<float*>(data);
-  }
-  void release(float* data) override { check(cudaFree(data), "cudaFree"); }
+  float* allocate(int64_t numel) override { return static_cast<float*>(device_allocate(bytes_of(numel))); }
+  void release(float* data, int64_t numel) override { device_release(data, bytes_of(numel)); }
+  void empty_cache() override { empty_device_cache(); }
+  int64_t cached_bytes() const override { return cached_device_bytes(); }
+  Counters counters() const override { return counters_now(); }
   void copy_to_device(float* device, const float* host, int64_t numel) override {
-    check(cudaMemcpy(device, host, bytes_of(numel), cudaMemcpyHostToDevice), "cudaMemcpy (host to device)");
+    copy_host_to_device(device, host, bytes_of(numel));
   }
   void copy_to_host(float* host, const float* device, int64_t numel) override {
-    check(cudaMemcpy(host, device, bytes_of(numel), cudaMemcpyDeviceToHost), "cudaMemcpy (device to host)");
+    copy_device_to_host(host, device, bytes_of(numel));
   }
   void copy_on_device(float* destination, const float* source, int64_t numel) override {
     copy(destination, source, numel);

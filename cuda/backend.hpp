@@ -4,6 +4,7 @@
 // USAGE (from lib/)
 //   cuda::Backend& backend = cuda::active_backend();   // throws if Device::cuda is unusable
 //   float* data = backend.allocate(n);                 // what Storage does for Device::cuda
+//   backend.release(data, n);                          // kept for the next allocate(n)
 //   backend.copy_to_device(data, host, n);
 //   backend.adam_update(theta, grad, m, v, v_max, n, scalars);  // kernels run on device pointers
 //
@@ -84,14 +85,37 @@ struct BroadcastLayout {
   int64_t b_stride[kMaxDims] = {};
 };
 
+// What an executor has done since the program started (Backend::counters()): tests take the
+// difference over a training step. A synchronization is a call that makes the host wait for the
+// device: a device-to-host copy, a cudaFree, an explicit cudaDeviceSynchronize. cuBLAS calls
+// count as launches.
+struct Counters {
+  int64_t allocations = 0;       // cudaMalloc calls (the cache's misses)
+  int64_t frees = 0;             // cudaFree calls
+  int64_t launches = 0;          // kernels and cuBLAS calls
+  int64_t copies_to_device = 0;  // host-to-device copies
+  int64_t copies_to_host = 0;    // device-to-host copies
+  int64_t synchronizations = 0;
+};
+inline Counters operator-(const Counters& a, const Counters& b) {
+  return Counters{a.allocations - b.allocations, a.frees - b.frees, a.launches - b.launches,
+                  a.copies_to_device - b.copies_to_device, a.copies_to_host - b.copies_to_host,
+                  a.synchronizations - b.synchronizations};
+}
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;  // "gpu" or "emulator"
 
   // ---- memory (counts are floats; every call is checked and throws moments::Error) ----
-  virtual float* allocate(int64_t numel) = 0;  // numel ≥ 1
-  virtual void release(float* data) = 0;
+  // allocate/release go through the caching allocator of device_memory.hpp: a released
+  // buffer waits for the next request of its size instead of going back through cudaFree.
+  virtual float* allocate(int64_t numel) = 0;            // numel ≥ 1
+  virtual void release(float* data, int64_t numel) = 0;  // numel as allocated
+  virtual void empty_cache() = 0;                        // cudaFree every kept buffer
+  virtual int64_t cached_bytes() const = 0;              // device memory kept for reuse
+  virtual Counters counters() const = 0;                 // since the program started
   virtual void copy_to_device(float* device, const float* host, int64_t numel) = 0;
   virtual void copy_to_host(float* host, const float* device, int64_t numel) = 0;
   virtual void copy_on_device(float* destination, const float* source, int64_t numel) = 0;

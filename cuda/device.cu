@@ -8,7 +8,7 @@ namespace moments::cuda {
 int device_count() {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky error so later calls start clean
+    cudaGetLastError();  // reset the last-error slot (no device is not a sticky error)
     return 0;
   }
   return count;

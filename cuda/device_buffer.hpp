@@ -1,11 +1,12 @@
 // cuda/device_buffer.hpp — DeviceBuffer<T>: an owned, checked device allocation
-// (RAII), for the scratch space of kernels (partial sums, per-matrix means).
+// (RAII) from the caching allocator (device_memory.hpp), for the scratch space of
+// kernels (partial sums, per-matrix means).
 // Tensors own their device memory through Storage (lib/tensor.cpp) instead.
 #pragma once
 #include <cstdint>
 #include <vector>
 
-#include "runtime.hpp"
+#include "device_memory.hpp"
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
@@ -13,9 +14,14 @@ template <class T>
 class DeviceBuffer {
  public:
   explicit DeviceBuffer(int64_t count) : count_(count > 0 ? count : 1) {
-    check(cudaMalloc(reinterpret_cast<void**>(&data_), bytes()), "cudaMalloc");
+    data_ = static_cast<T*>(device_allocate(bytes()));
   }
-  ~DeviceBuffer() { cudaFree(data_); }  // a destructor cannot throw; a failure resurfaces at the next checked call
+  ~DeviceBuffer() {
+    try {
+      device_release(data_, bytes());
+    } catch (const Error&) {  // a destructor cannot throw; a failure resurfaces at the next checked call
+    }
+  }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
 
@@ -25,7 +31,7 @@ class DeviceBuffer {
 
   std::vector<T> to_host() const {
     std::vector<T> host(static_cast<size_t>(count_));
-    check(cudaMemcpy(host.data(), data_, bytes(), cudaMemcpyDeviceToHost), "cudaMemcpy (device to host)");
+    copy_device_to_host(host.data(), data_, bytes());
     return host;
   }
 

@@ -11,7 +11,8 @@ namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
 // theta, grad, m, v, u: (n,). Reads θ and g, updates m and v, writes u.
-__global__ void lamb_stage1_kernel(const float* theta, const float* grad, float* m, float* v, float* u, int64_t n,
+__global__ void lamb_stage1_kernel(const float* __restrict__ theta, const float* __restrict__ grad,
+                                   float* __restrict__ m, float* __restrict__ v, float* __restrict__ u, int64_t n,
                                    const LambScalars s) {
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
@@ -25,7 +26,7 @@ __global__ void lamb_stage1_kernel(const float* theta, const float* grad, float*
 }
 
 // theta, u: (n,). θ ← θ − step · u.
-__global__ void lamb_stage2_kernel(float* theta, const float* u, int64_t n, float step) {
+__global__ void lamb_stage2_kernel(float* __restrict__ theta, const float* __restrict__ u, int64_t n, float step) {
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   float x = theta[i];

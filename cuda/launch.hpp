@@ -7,7 +7,8 @@
 // emulator's block loop under g++; either way it is followed by a check that turns a
 // launch error into moments::Error naming the kernel. Under nvcc the launch is
 // asynchronous (an error inside the kernel shows up at the next synchronizing call,
-// e.g. a cudaMemcpy); the emulator runs the whole grid before returning.
+// e.g. a cudaMemcpy, unless MOMENTS_CUDA_SYNC=1 synchronizes after each launch); the
+// emulator runs the whole grid before returning. Every launch is counted (Backend::counters).
 //
 // The name is the kernel's, for messages. Pass device pointers as direct arguments:
 // the emulator opens exactly those buffers for the kernel (others open on first touch).
@@ -17,6 +18,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "device_memory.hpp"  // live_counters, sync_after_each_launch
 #include "runtime.hpp"
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
@@ -30,8 +32,13 @@ constexpr unsigned int kThreads = 256;
 
 template <class... Params, class... Args>
 void launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, Args&&... args) {
+  ++live_counters().launches;
   kernel<<<grid, block, shared_bytes>>>(std::forward<Args>(args)...);
   check(cudaGetLastError(), name);
+  if (sync_after_each_launch()) {  // MOMENTS_CUDA_SYNC=1: a fault inside the kernel is reported here, under its name
+    ++live_counters().synchronizations;
+    check(cudaDeviceSynchronize(), name);
+  }
 }
 
 #else
@@ -59,6 +66,7 @@ void launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, 
   const void* buffers[sizeof...(Params) + 1] = {};
   size_t count = 0;
   std::apply([&](const auto&... param) { ((buffers[count++] = detail::as_buffer(param)), ...); }, call.params);
+  ++live_counters().launches;  // the emulator runs the grid before returning: MOMENTS_CUDA_SYNC changes nothing
   launch_blocks(name, grid, block, shared_bytes, body, buffers, count);
   check(cudaGetLastError(), name);
 }

@@ -86,6 +86,7 @@ cublasHandle_t cublas_handle() {
 void cublas_matmul(const float* a, const float* b, float* c, int64_t batches, int64_t m, int64_t k, int64_t n,
                    int64_t a_batch_stride, int64_t b_batch_stride) {
   const float one = 1.0f, zero = 0.0f;
+  ++live_counters().launches;
   cublasStatus_t status = cublasSgemmStridedBatched(
       cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &one,
       b, static_cast<int>(n), b_batch_stride, a, static_cast<int>(k), a_batch_stride, &zero, c, static_cast<int>(n),

@@ -11,7 +11,8 @@ namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
 // grad, b (momentum buffer), u (the matrix to orthogonalise): (n,).
-__global__ void muon_momentum_kernel(const float* grad, float* b, float* u, int64_t n, const MuonScalars s) {
+__global__ void muon_momentum_kernel(const float* __restrict__ grad, float* __restrict__ b, float* __restrict__ u,
+                                     int64_t n, const MuonScalars s) {
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   float b_i = b[i];
@@ -22,7 +23,8 @@ __global__ void muon_momentum_kernel(const float* grad, float* b, float* u, int6
 }
 
 // theta, o (the orthogonalised update): (n,).
-__global__ void muon_apply_kernel(float* theta, const float* o, int64_t n, const MuonScalars s) {
+__global__ void muon_apply_kernel(float* __restrict__ theta, const float* __restrict__ o, int64_t n,
+                                  const MuonScalars s) {
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   float x = theta[i];

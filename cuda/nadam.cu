@@ -10,7 +10,8 @@ namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
 // theta, grad, m, v: (n,).
-__global__ void nadam_kernel(float* theta, const float* grad, float* m, float* v, int64_t n, const NadamScalars s) {
+__global__ void nadam_kernel(float* __restrict__ theta, const float* __restrict__ grad, float* __restrict__ m,
+                             float* __restrict__ v, int64_t n, const NadamScalars s) {
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   float x = theta[i];

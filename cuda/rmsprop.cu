@@ -10,7 +10,8 @@ namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
 // theta, grad, square_avg: (n,); grad_avg: (n,) when centered, else null; buf: (n,) when μ > 0, else null.
-__global__ void rmsprop_kernel(float* theta, const float* grad, float* square_avg, float* grad_avg, float* buf,
+__global__ void rmsprop_kernel(float* __restrict__ theta, const float* __restrict__ grad,
+                               float* __restrict__ square_avg, float* __restrict__ grad_avg, float* __restrict__ buf,
                                int64_t n, const RmspropScalars s) {
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;

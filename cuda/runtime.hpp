@@ -39,7 +39,10 @@ inline const char* executor_name() { return MOMENTS_EXECUTOR_NAME; }
 // words for the error (plus the emulator's reason, when it gave one).
 inline void check(cudaError_t status, const char* call) {
   if (status == cudaSuccess) return;
-  cudaGetLastError();  // clear it, so the next call starts clean
+  // Reset the runtime's last-error slot, so that the next check does not report this call again. A
+  // sticky error (a fault inside a kernel: an illegal address, a trap) is NOT cleared by this: the
+  // context stays broken and every later call fails with it until the process exits.
+  cudaGetLastError();
 #if defined(__CUDACC__)
   fail(call, ": ", cudaGetErrorString(status), " (CUDA error ", static_cast<int>(status), ")");
 #else

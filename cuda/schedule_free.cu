@@ -12,7 +12,8 @@ namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
 // y (the parameter), grad, z, v, x: (n,).
-__global__ void schedule_free_kernel(float* y, const float* grad, float* z, float* v, float* x, int64_t n,
+__global__ void schedule_free_kernel(float* __restrict__ y, const float* __restrict__ grad, float* __restrict__ z,
+                                     float* __restrict__ v, float* __restrict__ x, int64_t n,
                                      const ScheduleFreeScalars s) {
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
@@ -28,7 +29,8 @@ __global__ void schedule_free_kernel(float* y, const float* grad, float* z, floa
 }
 
 // y, x, z: (n,).
-__global__ void schedule_free_to_y_kernel(float* y, const float* x, const float* z, int64_t n, float beta1,
+__global__ void schedule_free_to_y_kernel(float* __restrict__ y, const float* __restrict__ x,
+                                          const float* __restrict__ z, int64_t n, float beta1,
                                           float one_minus_beta1) {
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;

@@ -9,15 +9,14 @@ namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
 // theta, grad, buffer: (n,); buffer is null without momentum.
-__global__ void sgd_kernel(float* theta, const float* grad, float* buffer, int64_t n, const SgdScalars s) {
+__global__ void sgd_kernel(float* __restrict__ theta, const float* __restrict__ grad, float* __restrict__ buffer,
+                           int64_t n, const SgdScalars s) {
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  if (buffer) {
-    sgd_update_element(theta[i], grad[i], buffer[i], s);
-  } else {
-    float unused = 0.0f;
-    sgd_update_element(theta[i], grad[i], unused, s);
-  }
+  float x = theta[i], buffer_i = buffer ? buffer[i] : 0.0f;  // loads, once each
+  sgd_update_element(x, grad[i], buffer_i, s);
+  theta[i] = x;  // stores, once each
+  if (buffer) buffer[i] = buffer_i;
 }
 
 void sgd_update(float* theta, const float* grad, float* buffer, int64_t n, const SgdScalars& s) {

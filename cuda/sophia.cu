@@ -10,7 +10,8 @@ namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
 // theta, grad, m, h: (n,).
-__global__ void sophia_kernel(float* theta, const float* grad, float* m, const float* h, int64_t n, const SophiaScalars s) {
+__global__ void sophia_kernel(float* __restrict__ theta, const float* __restrict__ grad, float* __restrict__ m,
+                              const float* __restrict__ h, int64_t n, const SophiaScalars s) {
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   float x = theta[i];
@@ -21,7 +22,8 @@ __global__ void sophia_kernel(float* theta, const float* grad, float* m, const f
 }
 
 // h, grad: (n,).
-__global__ void sophia_hessian_kernel(float* h, const float* grad, int64_t n, const SophiaHessianScalars s) {
+__global__ void sophia_hessian_kernel(float* __restrict__ h, const float* __restrict__ grad, int64_t n,
+                                      const SophiaHessianScalars s) {
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   float h_i = h[i];

@@ -645,6 +645,13 @@ Tensor mean(const Tensor& a, int64_t dim, bool keepdim) {
   return out;
 }
 
+std::vector<int64_t> MaxResult::indices() const {
+  if (!device_positions.defined()) return host_indices;
+  std::vector<int64_t> out;
+  for (float p : device_positions.to_vector()) out.push_back(static_cast<int64_t>(p));
+  return out;
+}
+
 MaxResult max(const Tensor& a, int64_t dim, bool keepdim) {
   int64_t d = normalize_dim("max", dim, a.shape());
   Split s = split_at(a.shape(), d);
@@ -653,7 +660,7 @@ MaxResult max(const Tensor& a, int64_t dim, bool keepdim) {
   if (keepdim) out_shape[static_cast<size_t>(d)] = 1;
   else out_shape.erase(out_shape.begin() + d);
   if (a.device() == Device::cuda) return cuda_ops::max(a, d, out_shape);
-  MaxResult result{Tensor::empty(out_shape, a.device()), std::vector<int64_t>(static_cast<size_t>(s.outer * s.inner))};
+  MaxResult result{Tensor::empty(out_shape, a.device()), std::vector<int64_t>(static_cast<size_t>(s.outer * s.inner)), {}};
   const float* x = a.data();
   float* values = result.values.data();
   parallel_for(s.outer * s.inner, rows_per_chunk(s.n), [&](int64_t begin, int64_t end) {
@@ -664,11 +671,11 @@ MaxResult max(const Tensor& a, int64_t dim, bool keepdim) {
         if (column[j * s.inner] > column[best * s.inner] || (std::isnan(column[j * s.inner]) && !std::isnan(column[best * s.inner])))
           best = j;
       values[k] = column[best * s.inner];
-      result.indices[static_cast<size_t>(k)] = best;
+      result.host_indices[static_cast<size_t>(k)] = best;
     }
   });
   if (needs_grad({&a}))
-    record(result.values, "max", {a}, [sa = a.shape(), s, indices = result.indices](const Tensor& g) {
+    record(result.values, "max", {a}, [sa = a.shape(), s, indices = result.host_indices](const Tensor& g) {
       Tensor ga = Tensor::zeros(sa, g.device());  // da = g at the argmax, 0 elsewhere
       for (int64_t o = 0; o < s.outer; ++o)
         for (int64_t i = 0; i < s.inner; ++i) {

@@ -111,8 +111,12 @@ Tensor sum(const Tensor& a, int64_t dim, bool keepdim = false);
 Tensor mean(const Tensor& a);
 Tensor mean(const Tensor& a, int64_t dim, bool keepdim = false);
 struct MaxResult {
-  Tensor values;                 // the maxima
-  std::vector<int64_t> indices;  // where they are along `dim` (first on ties), same layout as values
+  Tensor values;  // the maxima
+  // Where they are along `dim` (first on ties), in values' layout. For a cuda tensor this copies
+  // them from the device (the host waits for it), so max() itself never does.
+  std::vector<int64_t> indices() const;
+  std::vector<int64_t> host_indices;  // filled by max() on the cpu
+  Tensor device_positions;            // filled by max() on cuda: the indices as floats, exact below 2^24
 };
 MaxResult max(const Tensor& a, int64_t dim, bool keepdim = false);
 

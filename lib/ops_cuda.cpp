@@ -2,9 +2,10 @@
 // cuda::Backend interface, plain C++) behind ops.cpp's checks and nodes. What lives
 // here and why is in ops_cuda.hpp; the derivative rules are ops.hpp's index.
 //
-// Nothing here reads device memory on the host: buffers are passed to kernels, and
-// the few host values needed (a loss's seed gradient, argmax positions) are copied
-// back with item() / to_vector().
+// Nothing here reads device memory on the host or waits for the device: buffers are
+// passed to kernels, and the values a backward pass needs (a loss's seed gradient,
+// argmax positions) stay on the device. Host data going in (class targets, embedding
+// ids) is copied to the device once per call.
 #include "ops_cuda.hpp"
 
 #include <algorithm>
@@ -208,10 +209,9 @@ MaxResult max(const Tensor& a, int64_t dim, const Shape& out_shape) {
     if (d > dim) inner *= a.size(d);
   }
   if (n > (int64_t{1} << 24)) fail("max: cuda tensors find maxima along at most 2^24 elements, got ", n);
-  MaxResult result{Tensor::empty(out_shape, Device::cuda), {}};
-  Tensor positions = Tensor::empty(out_shape, Device::cuda);  // the indices, as floats
+  Tensor positions = Tensor::empty(out_shape, Device::cuda);  // the indices, as floats: they stay on the device
+  MaxResult result{Tensor::empty(out_shape, Device::cuda), {}, positions};
   backend_of(a).max_dim(a.data(), result.values.data(), positions.data(), outer, n, inner);
-  for (float p : positions.to_vector()) result.indices.push_back(static_cast<int64_t>(p));
   if (needs_grad({&a}))
     record(result.values, "max", {a}, [sa = a.shape(), positions, outer, n, inner](const Tensor& g) {
       Tensor ga = Tensor::zeros(sa, Device::cuda);  // da = g at the argmax, 0 elsewhere
@@ -297,7 +297,7 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& targets) 
     record(out, "cross_entropy", {logits}, [probs, target_index, n, classes](const Tensor& g) {
       Tensor gz = probs.clone();  // dz = (softmax(z) - onehot(t)) * g / N
       backend_of(gz).add_at(gz.data(), target_index.data(), n, classes, -1.0f);
-      return Grads{mul(gz, scalar(g.item() / static_cast<float>(n)))};
+      return Grads{mul(gz, div(g, scalar(static_cast<float>(n))))};  // g / N stays on the device: no wait
     });
   return out;
 }
@@ -312,7 +312,7 @@ Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
   }
   if (needs_grad({&prediction, &target}))
     record(out, "mse_loss", {prediction, target}, [p = prediction.detach(), t = target.detach(), n](const Tensor& g) {
-      Tensor gp = mul(sub(p, t), scalar(2.0f * g.item() / n));  // dp = 2 (p - t) g / n, dt = -dp
+      Tensor gp = mul(sub(p, t), div(mul(g, scalar(2.0f)), scalar(n)));  // dp = 2 (p - t) g / n, dt = -dp
       return Grads{gp, neg(gp)};
     });
   return out;

@@ -4,13 +4,12 @@
 #include <cmath>
 #include <cstring>
 #include <iomanip>
-#include <mutex>
 #include <new>
 #include <ostream>
 #include <sstream>
-#include <unordered_map>
 
 #include "autograd.hpp"
+#include "size_cache.hpp"
 #include "backend.hpp"  // cuda/: the executor behind Device::cuda (GPU or CPU emulator)
 
 namespace moments {
@@ -90,33 +89,16 @@ constexpr size_t kMaxCachedBytes = size_t{512} << 20;  // 512 MiB
 class BufferCache {
  public:
   void* take(size_t bytes) {
-    if (kRecycle && bytes >= kMinBytes) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      auto it = free_.find(bytes);
-      if (it != free_.end()) {
-        void* p = it->second;
-        free_.erase(it);
-        cached_ -= bytes;
-        return p;
-      }
-    }
+    if (kRecycle && bytes >= kMinBytes)
+      if (void* p = kept_.take(bytes)) return p;
     return ::operator new(bytes, kAlignment);
   }
   void give_back(void* p, size_t bytes) {
-    if (kRecycle && bytes >= kMinBytes) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (cached_ + bytes <= kMaxCachedBytes) {
-        free_.emplace(bytes, p);
-        cached_ += bytes;
-        return;
-      }
-    }
+    if (kRecycle && bytes >= kMinBytes && kept_.keep(p, bytes)) return;
     ::operator delete(p, kAlignment);
   }
  private:
-  std::mutex mutex_;
-  std::unordered_multimap<size_t, void*> free_;  // bytes -> a free buffer of that size
-  size_t cached_ = 0;
+  SizeCache kept_{kMaxCachedBytes};
 };
 
 // Never destroyed: a Tensor in static storage may be freed after any other static.
@@ -148,7 +130,7 @@ Storage::~Storage() {
     return;
   }
   try {
-    backend_->release(data_);
+    backend_->release(data_, numel_ > 0 ? numel_ : 1);  // the count allocate() was given
   } catch (const Error&) {
     // A destructor cannot throw. The only expected failure is at program exit, when
     // the CUDA runtime has already shut down and taken the memory with it.

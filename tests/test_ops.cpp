@@ -174,7 +174,7 @@ TEST_CASE("forward results of shape ops and reductions") {
   CHECK(mean(a, 1).to_vector() == std::vector<float>{3, 4});
   MaxResult m = max(a, 1);
   CHECK(m.values.to_vector() == std::vector<float>{5, 6});
-  CHECK(m.indices == std::vector<int64_t>{1, 2});
+  CHECK(m.indices() == std::vector<int64_t>{1, 2});
   CHECK(concat({a, a}, 0).shape() == Shape{4, 3});
   CHECK(slice(a, 1, 1, 3).to_vector() == std::vector<float>{5, 3, 2, 6});
   CHECK(embedding(a, {1, 0}, {2}).to_vector() == std::vector<float>{4, 2, 6, 1, 5, 3});

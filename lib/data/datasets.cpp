@@ -141,9 +141,9 @@ std::vector<int64_t> labels_of(const Dataset& data, int64_t begin, int64_t end) 
 double accuracy(const Tensor& logits, const std::vector<int64_t>& labels) {
   if (logits.dim() != 2 || logits.size(0) != static_cast<int64_t>(labels.size()))
     fail("accuracy: logits ", shape_str(logits.shape()), " do not match ", labels.size(), " labels");
-  MaxResult best = max(logits, 1);
+  std::vector<int64_t> best = max(logits, 1).indices();
   int64_t correct = 0;
-  for (size_t i = 0; i < labels.size(); ++i) correct += best.indices[i] == labels[i];
+  for (size_t i = 0; i < labels.size(); ++i) correct += best[i] == labels[i];
   return labels.empty() ? 0.0 : static_cast<double>(correct) / static_cast<double>(labels.size());
 }
 

@@ -42,11 +42,12 @@ double device_ms(cuda::Backend& gpu, float* any_device_buffer, int repeats, cons
 // A device buffer of n floats, filled with `value`, freed at scope exit.
 struct Buffer {
   cuda::Backend& gpu;
+  int64_t n;
   float* data;
-  Buffer(cuda::Backend& backend, int64_t n, float value) : gpu(backend), data(backend.allocate(n)) {
+  Buffer(cuda::Backend& backend, int64_t count, float value) : gpu(backend), n(count), data(backend.allocate(count)) {
     gpu.fill(data, n, value);
   }
-  ~Buffer() { gpu.release(data); }
+  ~Buffer() { gpu.release(data, n); }
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
 };

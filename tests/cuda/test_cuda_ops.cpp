@@ -165,11 +165,11 @@ TEST_CASE("reductions: sum and mean over everything and over a dim, max over a d
       compare("mean keepdim" + where, [dim](const Inputs& x) { return mean(x[0], dim, true); }, {normal(shape, 23)});
       compare("max" + where, [dim](const Inputs& x) { return max(x[0], dim).values; }, {normal(shape, 24)}, exact);
       Tensor x = normal(shape, 25);
-      CHECK(max(x.to(Device::cuda), dim).indices == max(x, dim).indices);
+      CHECK(max(x.to(Device::cuda), dim).indices() == max(x, dim).indices());
     }
   }
   Tensor ties = Tensor::from({1, 3, 3, NAN, 2, 2}, {2, 3});  // first maximum wins; a NaN wins
-  CHECK(max(ties.to(Device::cuda), 1).indices == std::vector<int64_t>{1, 0});
+  CHECK(max(ties.to(Device::cuda), 1).indices() == std::vector<int64_t>{1, 0});
 }
 
 TEST_CASE("softmax, log_softmax, cross_entropy and mse_loss") {

@@ -1,0 +1,100 @@
+// tests/cuda/test_cuda_counts.cpp — what a training step asks of the device, counted
+// (cuda::Backend::counters): cudaMalloc/cudaFree calls, launches, copies each way and the
+// calls that make the host wait. None of this shows in a timing on the emulator, so it is
+// counted there and asserted: a steady-state step allocates nothing, frees nothing and does
+// not wait for the device; the caching allocator (cuda/device_memory.hpp) makes it so.
+//   meson test -C build --suite cuda
+#include "cuda_testing.hpp"
+#include "size_cache.hpp"  // device_bucket_bytes
+#include "moments.hpp"
+
+using namespace moments;
+
+namespace {
+
+cuda::Counters now() { return cuda::active_backend().counters(); }
+
+std::string describe(const cuda::Counters& c) {
+  return "allocations " + std::to_string(c.allocations) + ", frees " + std::to_string(c.frees) + ", launches " +
+         std::to_string(c.launches) + ", copies to device " + std::to_string(c.copies_to_device) +
+         ", copies to host " + std::to_string(c.copies_to_host) + ", synchronizations " +
+         std::to_string(c.synchronizations);
+}
+
+}  // namespace
+
+TEST_CASE("device buckets: 512-byte steps up to 1 MiB, sixteenths of the next power of two above") {
+  CHECK(device_bucket_bytes(4) == 512);
+  CHECK(device_bucket_bytes(512) == 512);
+  CHECK(device_bucket_bytes(513) == 1024);
+  CHECK(device_bucket_bytes(size_t{1} << 20) == size_t{1} << 20);
+  CHECK(device_bucket_bytes((size_t{1} << 20) + 1) == (size_t{1} << 20) + (size_t{1} << 17));  // 2 MiB / 16 steps
+  CHECK(device_bucket_bytes(size_t{40} << 20) == size_t{40} << 20);                           // 64 MiB / 16 = 4 MiB steps
+  CHECK(device_bucket_bytes((size_t{40} << 20) + 1) == size_t{44} << 20);
+  for (size_t bytes = 4; bytes < (size_t{1} << 34); bytes = bytes * 3 + 1) {  // never below, at most 12.5 % above
+    CAPTURE(bytes);
+    CHECK(device_bucket_bytes(bytes) >= bytes);
+    CHECK(device_bucket_bytes(bytes) - bytes <= std::max<size_t>(511, bytes / 8 + 1));
+  }
+}
+
+TEST_CASE("a released tensor's memory serves the next tensor of its size without cudaMalloc or cudaFree") {
+  { Tensor warm = Tensor::zeros({1000}, Device::cuda); }
+  cuda::Counters before = now();
+  for (int i = 0; i < 5; ++i) {
+    Tensor t = Tensor::zeros({1000}, Device::cuda);
+    CHECK(t.to_vector() == std::vector<float>(1000, 0.0f));  // a recycled buffer is filled as a new one
+  }
+  cuda::Counters used = now() - before;
+  INFO(describe(used));
+  CHECK(used.allocations == 0);
+  CHECK(used.frees == 0);
+  CHECK(used.launches == 5);        // the fills
+  CHECK(used.copies_to_host == 5);  // to_vector
+  CHECK(cuda::active_backend().cached_bytes() >= 4000);
+
+  cuda::active_backend().empty_cache();  // everything kept goes back through cudaFree
+  CHECK(cuda::active_backend().cached_bytes() == 0);
+  before = now();
+  { Tensor t = Tensor::zeros({1000}, Device::cuda); }
+  CHECK((now() - before).allocations == 1);
+}
+
+TEST_CASE("a steady-state MLP training step on cuda: no allocation, no free, no wait for the device") {
+  // The tutorial's MLP (784-128-10, batch 64, cross-entropy, Adam), its batch uploaded each
+  // step as a training loop does. The loss stays on the device until the host asks for it.
+  Generator gen(0);
+  MLP model({784, 128, 10}, gen);
+  model.to(Device::cuda);
+  Adam adam(model.parameters(), {.learning_rate = 1e-3});
+  Generator data(1);
+  Tensor x = randn({64, 784}, data);
+  std::vector<int64_t> targets;
+  for (int64_t i = 0; i < 64; ++i) targets.push_back((i * 7) % 10);
+  Tensor loss;
+  auto step = [&] {
+    Tensor input = x.to(Device::cuda);                     // the batch: one copy to the device
+    loss = cross_entropy(model.forward(input), targets);   // forward (the targets: one more copy)
+    model.zero_grad();
+    loss.backward();                                       // backward
+    adam.step();                                           // update
+  };
+  for (int i = 0; i < 3; ++i) step();  // the first steps fill the cache and create Adam's state
+  cuda::Counters before = now();
+  step();
+  cuda::Counters used = now() - before;
+  INFO(describe(used));
+  CHECK(used.allocations == 0);
+  CHECK(used.frees == 0);
+  CHECK(used.copies_to_host == 0);
+  CHECK(used.synchronizations == 0);
+  CHECK(used.copies_to_device == 2);  // the batch and the targets
+  CHECK(used.launches > 0);
+  const std::string report = std::string("one steady-state step of MLP 784-128-10 (batch 64, Adam) on the ") +
+                             cuda::active_backend().name() + ": " + describe(used);
+  MESSAGE(report);
+  before = now();
+  float printed = loss.item();  // what the user asks for: one copy, one wait
+  CHECK(std::isfinite(printed));
+  CHECK((now() - before).copies_to_host == 1);
+}
