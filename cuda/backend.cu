@@ -46,6 +46,13 @@ class ExecutorBackend final : public Backend {
   }
   void fill(float* data, int64_t numel, float value) override { MOMENTS_EXECUTOR::fill(data, numel, value); }
 
+  void clip_grad_norm(float* const* grads, const int64_t* sizes, int64_t count, double max_norm, float* norm_out,
+                      double* norm_host) override {
+    MOMENTS_EXECUTOR::clip_grad_norm(grads, sizes, count, max_norm, norm_out, norm_host);
+  }
+  void clip_grad_value(float* g, int64_t n, float clip_value) override {
+    MOMENTS_EXECUTOR::clip_grad_value(g, n, clip_value);
+  }
   void sgd_update(float* theta, const float* grad, float* buffer, int64_t n, const SgdScalars& s) override {
     MOMENTS_EXECUTOR::sgd_update(theta, grad, buffer, n, s);
   }

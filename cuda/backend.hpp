@@ -121,6 +121,14 @@ class Backend {
   virtual void copy_on_device(float* destination, const float* source, int64_t numel) = 0;
   virtual void fill(float* data, int64_t numel, float value) = 0;
 
+  // ---- gradient clipping (lib/optim/schedule.cpp; the order of grad_norm_math.hpp) ------
+  // clip_grad_norm: g ← g · min(1, max_norm / (‖g‖ + 1e-6)) over `count` gradients, all on the
+  // device. norm_out (one device float, or null) receives ‖g‖ as a float; norm_host (or null)
+  // receives it as a double, which is the one copy back (a wait) and only when asked for.
+  virtual void clip_grad_norm(float* const* grads, const int64_t* sizes, int64_t count, double max_norm,
+                              float* norm_out, double* norm_host) = 0;
+  virtual void clip_grad_value(float* g, int64_t n, float clip_value) = 0;  // g ← clamp(g, −c, c)
+
   // ---- optimizer steps: the CPU loops of lib/optim/*.cpp, as kernels ------------------
   virtual void sgd_update(float* theta, const float* grad, float* buffer, int64_t n, const SgdScalars& s) = 0;
   virtual void adam_update(float* theta, const float* grad, float* m, float* v, float* v_max, int64_t n,

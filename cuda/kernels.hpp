@@ -15,6 +15,12 @@ Backend& backend();  // this executor's Backend (backend.cu)
 void fill(float* x, int64_t n, float value);
 void copy(float* destination, const float* source, int64_t n);
 
+// clip.cu: clip_grad_norm over `count` gradients (norm_out: 1 float on the device, or null;
+// norm_host: where to copy ‖g‖ back, or null for no wait) and clip_grad_value's clamp.
+void clip_grad_norm(float* const* grads, const int64_t* sizes, int64_t count, double max_norm, float* norm_out,
+                    double* norm_host);
+void clip_grad_value(float* g, int64_t n, float c);
+
 // sgd.cu, adam.cu, adafactor.cu: the optimizer steps, arguments as in lib/optim/*_math.hpp.
 void sgd_update(float* theta, const float* grad, float* buffer, int64_t n, const SgdScalars& s);
 void adam_update(float* theta, const float* grad, float* m, float* v, float* v_max, int64_t n, const AdamScalars& s);

@@ -262,5 +262,18 @@ TEST_CASE("the tiny GPT trains on Device::cuda (the GPU, or the CPU emulator) as
   }
   std::vector<float> a = all_values(on_cpu), b = all_values(on_cuda);
   testing::check_close(b, a, 1e-4f, 1e-3f, "the weights after 4 iterations");
+
+  // A steady-state iteration (issue 23's counts): no cudaMalloc or cudaFree, and the host waits
+  // for the device once, for the loss that step() returns; clipping stays on the device.
+  cuda::Backend& device = cuda::active_backend();
+  const cuda::Counters before = device.counters();
+  cuda_run.step();
+  const cuda::Counters used = device.counters() - before;
+  CAPTURE(used.launches);
+  CHECK(used.allocations == 0);
+  CHECK(used.frees == 0);
+  CHECK(used.copies_to_host == 1);
+  CHECK(used.synchronizations == 1);
+  CHECK(used.copies_to_device == 3);  // the batch's ids, its targets, the position ids
   cuda::set_emulation(emulation_was);
 }

@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 
-#include "backend.hpp"  // cuda gradients: copied back to the device
+#include "backend.hpp"  // cuda gradients: the kernels of cuda/clip.cu
+#include "grad_norm_math.hpp"
 #include "ops.hpp"
 
 namespace moments {
@@ -86,50 +88,90 @@ void LrScheduler::apply(double factor) {
   for (size_t g = 0; g < base_.size(); ++g) optimizer_.set_learning_rate(g, base_[g] * factor);
 }
 
-double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, bool error_if_nonfinite) {
-  if (!(max_norm >= 0.0)) fail("clip_grad_norm: invalid max_norm ", max_norm, " (must be >= 0)");
-  double sum = 0.0;  // ‖g‖² over every element of every gradient
+namespace {
+
+// The gradients of `params` that exist, and the one device they share.
+std::vector<Tensor> defined_grads(const char* op, const std::vector<Tensor>& params) {
+  std::vector<Tensor> grads;
   for (const Tensor& p : params) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    if (g.device() == Device::cuda) {  // a host copy, summed in double as below (simple, not fast)
-      for (float v : g.to_vector()) sum += static_cast<double>(v) * v;
-      continue;
-    }
-    const float* x = g.data();
-    for (int64_t i = 0, n = g.numel(); i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+    if (!grads.empty() && g.device() != grads.front().device())
+      fail(op, ": gradients on ", device_name(grads.front().device()), " and on ", device_name(g.device()),
+           " (expected one device; clip each device's parameters on their own)");
+    grads.push_back(g);
   }
-  double norm = std::sqrt(sum);
-  if (error_if_nonfinite && !std::isfinite(norm))
-    fail("clip_grad_norm: the total gradient norm is ", norm, "; a gradient holds NaN or inf");
-  double coefficient = std::min(1.0, max_norm / (norm + 1e-6));
-  if (coefficient < 1.0 || !std::isfinite(norm)) {
-    float scale = static_cast<float>(coefficient);
-    for (const Tensor& p : params) {
-      Tensor g = p.grad();
-      if (!g.defined()) continue;
-      if (g.device() == Device::cuda) {  // g · scale by the mul kernel, written back into g
-        Tensor scaled = mul(g.detach(), scale);
-        g.cuda_backend().copy_on_device(g.data(), scaled.data(), g.numel());
-        continue;
-      }
+  return grads;
+}
+
+// Σ g² over every element of every gradient, in grad_norm_math.hpp's order (the kernels' order).
+double sum_of_squares(const std::vector<Tensor>& grads) {
+  double total = 0.0;
+  for (const Tensor& g : grads)
+    for (int64_t begin = 0, n = g.numel(); begin < n; begin += kNormChunk)
+      total += chunk_sum_of_squares(g.data() + begin, std::min(kNormChunk, n - begin));
+  return total;
+}
+
+// clip_grad_norm on cuda gradients: the kernels of cuda/clip.cu. norm_out: a device float or null;
+// norm_host: where the norm comes back (one wait), or null.
+void clip_on_device(const std::vector<Tensor>& grads, double max_norm, float* norm_out, double* norm_host) {
+  std::vector<float*> data;
+  std::vector<int64_t> sizes;
+  for (Tensor g : grads) {  // a handle: its data() may be written
+    data.push_back(g.data());
+    sizes.push_back(g.numel());
+  }
+  grads.front().cuda_backend().clip_grad_norm(data.data(), sizes.data(), static_cast<int64_t>(grads.size()),
+                                              max_norm, norm_out, norm_host);
+}
+
+void check_max_norm(double max_norm) {
+  if (!(max_norm >= 0.0)) fail("clip_grad_norm: invalid max_norm ", max_norm, " (must be >= 0)");
+}
+
+}  // namespace
+
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, bool error_if_nonfinite) {
+  check_max_norm(max_norm);
+  std::vector<Tensor> grads = defined_grads("clip_grad_norm", params);
+  if (grads.empty()) return 0.0;
+  const bool on_cuda = grads.front().device() == Device::cuda;
+  double norm = 0.0;
+  if (error_if_nonfinite) {  // the norm first, with nothing scaled (an infinite max_norm gives scale 1)
+    if (on_cuda) clip_on_device(grads, std::numeric_limits<double>::infinity(), nullptr, &norm);
+    else norm = std::sqrt(sum_of_squares(grads));
+    if (!std::isfinite(norm)) fail("clip_grad_norm: the total gradient norm is ", norm, "; a gradient holds NaN or inf");
+  }
+  if (on_cuda) {
+    clip_on_device(grads, max_norm, nullptr, &norm);
+    return norm;
+  }
+  const float scale = clip_scale(sum_of_squares(grads), max_norm, norm);  // min(1, max_norm / (‖g‖ + 1e-6))
+  if (scale != 1.0f)
+    for (Tensor g : grads) {
       float* x = g.data();
       for (int64_t i = 0, n = g.numel(); i < n; ++i) x[i] *= scale;
     }
-  }
+  return norm;
+}
+
+Tensor clip_grad_norm_tensor(const std::vector<Tensor>& params, double max_norm) {
+  check_max_norm(max_norm);
+  std::vector<Tensor> grads = defined_grads("clip_grad_norm_tensor", params);
+  if (grads.empty() || grads.front().device() == Device::cpu)
+    return Tensor::scalar(static_cast<float>(clip_grad_norm(params, max_norm)));
+  Tensor norm = Tensor::empty({}, Device::cuda);
+  clip_on_device(grads, max_norm, norm.data(), nullptr);  // no copy back: the host does not wait
   return norm;
 }
 
 void clip_grad_value(const std::vector<Tensor>& params, double clip_value) {
   if (!(clip_value >= 0.0)) fail("clip_grad_value: invalid clip_value ", clip_value, " (must be >= 0)");
   float c = static_cast<float>(clip_value);
-  for (const Tensor& p : params) {
-    Tensor g = p.grad();
-    if (!g.defined()) continue;
-    if (g.device() == Device::cuda) {  // clamped on a host copy (there is no clamp kernel)
-      std::vector<float> x = g.to_vector();
-      for (float& v : x) v = std::clamp(v, -c, c);
-      if (!x.empty()) g.cuda_backend().copy_to_device(g.data(), x.data(), g.numel());
+  for (Tensor g : defined_grads("clip_grad_value", params)) {
+    if (g.device() == Device::cuda) {
+      g.cuda_backend().clip_grad_value(g.data(), g.numel(), c);  // the clamp kernel (cuda/clip.cu)
       continue;
     }
     float* x = g.data();

@@ -60,8 +60,14 @@ class LrScheduler {
 // Scales all gradients together so their global L2 norm is at most max_norm:
 // g ← g · min(1, max_norm / (‖g‖ + 1e-6)), as PyTorch's clip_grad_norm_.
 // Returns the norm before clipping. With error_if_nonfinite, a NaN or inf norm
-// throws instead (naming the norm); otherwise the gradients become NaN too.
+// throws instead (naming the norm, before anything is scaled); otherwise an infinite
+// norm makes the gradients NaN too. ‖g‖² is summed in double in a fixed order
+// (optim/grad_norm_math.hpp) that the CUDA kernels follow: the same bits on both.
+// The gradients must share one device; on cuda, returning the norm is one copy back.
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, bool error_if_nonfinite = false);
+// The same, with the norm left where the gradients are (a shape-[] float tensor), as
+// torch returns it: on cuda nothing comes back and the host does not wait for the device.
+Tensor clip_grad_norm_tensor(const std::vector<Tensor>& params, double max_norm);
 // Clamps every gradient element into [−clip_value, clip_value].
 void clip_grad_value(const std::vector<Tensor>& params, double clip_value);
 

@@ -320,25 +320,56 @@ TEST_CASE("gradients accumulate on cuda as on the CPU, and zero_grad drops them"
   CHECK_FALSE(w.grad().defined());
 }
 
-TEST_CASE("clip_grad_norm and clip_grad_value work on cuda gradients as on the CPU") {
-  for (bool by_norm : {true, false}) {
-    std::vector<float> cpu_result, cuda_result;
-    double cpu_norm = 0.0, cuda_norm = 0.0;
-    for (Device device : {Device::cpu, Device::cuda}) {
-      Tensor w = normal({31, 17}, 90).to(device).requires_grad_(), b = normal({17}, 91).to(device).requires_grad_();
-      w.set_grad(normal({31, 17}, 92).to(device));
-      b.set_grad(normal({17}, 93).to(device));
-      double norm = by_norm ? clip_grad_norm({w, b}, 1.0) : 0.0;
-      if (!by_norm) clip_grad_value({w, b}, 0.5);
-      (device == Device::cpu ? cpu_norm : cuda_norm) = norm;
-      std::vector<float>& result = device == Device::cpu ? cpu_result : cuda_result;
-      result = w.grad().to_vector();
-      for (float v : b.grad().to_vector()) result.push_back(v);
+TEST_CASE("clip_grad_norm and clip_grad_value work on cuda gradients as on the CPU, bit for bit") {
+  // w spans three of the norm's chunks (65536 elements each), b one short one: the kernels sum in
+  // the CPU's order (grad_norm_math.hpp), so the norms are equal as doubles, not only close.
+  enum Way { by_norm, by_norm_tensor, by_norm_checked, by_value };
+  for (Way way : {by_norm, by_norm_tensor, by_norm_checked, by_value}) {
+    for (float size : {1.0f, 1e-4f}) {  // clipped, and under the cap
+      std::vector<float> cpu_result, cuda_result;
+      double cpu_norm = 0.0, cuda_norm = 0.0;
+      for (Device device : {Device::cpu, Device::cuda}) {
+        Tensor w = normal({331, 517}, 90).to(device).requires_grad_(), b = normal({17}, 91).to(device).requires_grad_();
+        w.set_grad((normal({331, 517}, 92) * size).to(device));
+        b.set_grad((normal({17}, 93) * size).to(device));
+        double norm = 0.0;
+        if (way == by_norm) norm = clip_grad_norm({w, b}, 1.0);
+        if (way == by_norm_checked) norm = clip_grad_norm({w, b}, 1.0, /*error_if_nonfinite=*/true);
+        if (way == by_norm_tensor) {
+          Tensor t = clip_grad_norm_tensor({w, b}, 1.0);
+          CHECK(t.device() == device);
+          norm = t.item();
+        }
+        if (way == by_value) clip_grad_value({w, b}, 0.5 * size);
+        (device == Device::cpu ? cpu_norm : cuda_norm) = norm;
+        std::vector<float>& result = device == Device::cpu ? cpu_result : cuda_result;
+        result = w.grad().to_vector();
+        for (float v : b.grad().to_vector()) result.push_back(v);
+      }
+      CAPTURE(static_cast<int>(way));
+      CAPTURE(size);
+      CHECK(cuda_norm == cpu_norm);
+      CHECK(cuda_result == cpu_result);
+      if (way != by_value) CHECK(cpu_norm == doctest::Approx(size * std::sqrt(331.0 * 517 + 17)).epsilon(0.01));
     }
-    CAPTURE(by_norm);
-    CHECK(cuda_norm == cpu_norm);
-    CHECK(cuda_result == cpu_result);
   }
+}
+
+TEST_CASE("clip_grad_norm on cuda: an infinite norm is refused before anything is scaled; devices are not mixed") {
+  Tensor w = normal({5, 7}, 1).to(Device::cuda).requires_grad_(), b = normal({7}, 2).to(Device::cuda).requires_grad_();
+  std::vector<float> g = normal({5, 7}, 3).to_vector();
+  g[12] = std::numeric_limits<float>::infinity();
+  w.set_grad(Tensor::from(g, {5, 7}).to(Device::cuda));
+  b.set_grad(normal({7}, 4).to(Device::cuda));
+  const std::vector<float> before = b.grad().to_vector();
+  check_error([&] { clip_grad_norm({w, b}, 1.0, true); }, {"clip_grad_norm", "inf"});
+  CHECK(b.grad().to_vector() == before);
+  Tensor c = normal({7}, 5).requires_grad_();
+  c.set_grad(normal({7}, 6));
+  check_error([&] { clip_grad_norm({b, c}, 1.0); }, {"clip_grad_norm", "on cuda and on cpu", "one device"});
+  // Without the check, an infinite norm makes every gradient NaN or 0 (inf · 0), as on the CPU.
+  clip_grad_norm({w, b}, 1.0);
+  for (float v : b.grad().to_vector()) CHECK(v == 0.0f);
 }
 
 TEST_CASE("a short MLP training run: 10 Adam steps on the CPU and on cuda agree") {

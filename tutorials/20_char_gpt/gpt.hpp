@@ -311,7 +311,7 @@ class Trainer {
     optimizer->zero_grad();
     Tensor loss = model.loss(batch);                                               // forward
     loss.backward();                                                               // backward
-    if (recipe.grad_clip > 0) clip_grad_norm(optimizer->all_params(), recipe.grad_clip);
+    if (recipe.grad_clip > 0) clip_grad_norm_tensor(optimizer->all_params(), recipe.grad_clip);  // no wait on cuda
     if (monitor) monitor->before_step();
     optimizer->step();                                                             // update
     if (after_update) after_update(*this, batch);                                  // e.g. Sophia's Hessian
