@@ -4,31 +4,28 @@
 // per-step scalars arrive in AdadeltaScalars, computed once on the host.
 #include "kernels.hpp"
 #include "launch.hpp"
+#include "tensor_list.hpp"
 #include "optim/adadelta_math.hpp"
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
-// theta, grad, square_avg, acc_delta: (n,).
-__global__ void adadelta_kernel(float* __restrict__ theta, const float* __restrict__ grad,
-                                float* __restrict__ square_avg, float* __restrict__ acc_delta, int64_t n,
-                                const AdadeltaScalars s) {
-  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  float x = theta[i];
-  float square_avg_i = square_avg[i];
-  float acc_delta_i = acc_delta[i];
-  adadelta_update_element(x, grad[i], square_avg_i, acc_delta_i, s);
-  theta[i] = x;
-  square_avg[i] = square_avg_i;
-  acc_delta[i] = acc_delta_i;
-}
+// b: θ, g, square_avg, acc_delta; element i, loaded once into registers, stored once.
+struct AdadeltaRule {
+  using Scalars = AdadeltaScalars;
+  __device__ static void apply(float* const* b, int64_t i, const AdadeltaScalars& s) {
+    float x = b[0][i], square_avg = b[2][i], acc_delta = b[3][i];
+    adadelta_update_element(x, b[1][i], square_avg, acc_delta, s);
+    b[0][i] = x;
+    b[2][i] = square_avg;
+    b[3][i] = acc_delta;
+  }
+};
 
 void adadelta_update(float* theta, const float* grad, float* square_avg, float* acc_delta, int64_t n,
                      const AdadeltaScalars& s) {
-  if (n > 0)
-    launch("adadelta_kernel", adadelta_kernel, blocks_for(n, kThreads), kThreads, 0, theta, grad, square_avg, acc_delta,
-           n, s);
+  const float* b[kListBuffers] = {theta, grad, square_avg, acc_delta, nullptr};
+  run_rule<AdadeltaRule>("adadelta_kernel", b, n, s);  // one launch, or a place in the step's list (tensor_list.hpp)
 }
 
 }  // namespace moments::cuda::MOMENTS_EXECUTOR

@@ -4,25 +4,26 @@
 // per-step scalars arrive in AdagradScalars, computed once on the host.
 #include "kernels.hpp"
 #include "launch.hpp"
+#include "tensor_list.hpp"
 #include "optim/adagrad_math.hpp"
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
-// theta, grad, sum: (n,).
-__global__ void adagrad_kernel(float* __restrict__ theta, const float* __restrict__ grad, float* __restrict__ sum,
-                               int64_t n, const AdagradScalars s) {
-  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  float x = theta[i];
-  float sum_i = sum[i];
-  adagrad_update_element(x, grad[i], sum_i, s);
-  theta[i] = x;
-  sum[i] = sum_i;
-}
+// b: θ, g, the sum of squares; element i, loaded once into registers, stored once.
+struct AdagradRule {
+  using Scalars = AdagradScalars;
+  __device__ static void apply(float* const* b, int64_t i, const AdagradScalars& s) {
+    float x = b[0][i], sum = b[2][i];
+    adagrad_update_element(x, b[1][i], sum, s);
+    b[0][i] = x;
+    b[2][i] = sum;
+  }
+};
 
 void adagrad_update(float* theta, const float* grad, float* sum, int64_t n, const AdagradScalars& s) {
-  if (n > 0) launch("adagrad_kernel", adagrad_kernel, blocks_for(n, kThreads), kThreads, 0, theta, grad, sum, n, s);
+  const float* b[kListBuffers] = {theta, grad, sum, nullptr, nullptr};
+  run_rule<AdagradRule>("adagrad_kernel", b, n, s);  // one launch, or a place in the step's list (tensor_list.hpp)
 }
 
 }  // namespace moments::cuda::MOMENTS_EXECUTOR

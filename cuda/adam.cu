@@ -7,26 +7,28 @@
 // multiply-add is fused and the GPU rounds every operation as the CPU loop does.
 #include "kernels.hpp"
 #include "launch.hpp"
+#include "tensor_list.hpp"
 #include "optim/adam_math.hpp"
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
-// theta, grad, m, v: (n,); v_max: (n,) with amsgrad, else null.
-__global__ void adam_kernel(float* __restrict__ theta, const float* __restrict__ grad, float* __restrict__ m,
-                            float* __restrict__ v, float* __restrict__ v_max, int64_t n, const AdamScalars s) {
-  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  float x = theta[i], m_i = m[i], v_i = v[i], v_max_i = s.amsgrad ? v_max[i] : 0.0f;  // loads, once each
-  adam_update_element(x, grad[i], m_i, v_i, v_max_i, s);
-  theta[i] = x;  // stores, once each
-  m[i] = m_i;
-  v[i] = v_i;
-  if (s.amsgrad) v_max[i] = v_max_i;
-}
+// b: θ, g, m, v, v_max (null without AMSGrad); element i, loaded once into registers, stored once.
+struct AdamRule {
+  using Scalars = AdamScalars;
+  __device__ static void apply(float* const* b, int64_t i, const AdamScalars& s) {
+    float x = b[0][i], m = b[2][i], v = b[3][i], v_max = s.amsgrad ? b[4][i] : 0.0f;  // loads, once each
+    adam_update_element(x, b[1][i], m, v, v_max, s);
+    b[0][i] = x;  // stores, once each
+    b[2][i] = m;
+    b[3][i] = v;
+    if (s.amsgrad) b[4][i] = v_max;
+  }
+};
 
 void adam_update(float* theta, const float* grad, float* m, float* v, float* v_max, int64_t n, const AdamScalars& s) {
-  if (n > 0) launch("adam_kernel", adam_kernel, blocks_for(n, kThreads), kThreads, 0, theta, grad, m, v, v_max, n, s);
+  const float* b[kListBuffers] = {theta, grad, m, v, v_max};
+  run_rule<AdamRule>("adam_kernel", b, n, s);  // one launch, or a place in the step's list (tensor_list.hpp)
 }
 
 }  // namespace moments::cuda::MOMENTS_EXECUTOR

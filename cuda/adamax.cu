@@ -4,27 +4,27 @@
 // per-step scalars arrive in AdamaxScalars, computed once on the host.
 #include "kernels.hpp"
 #include "launch.hpp"
+#include "tensor_list.hpp"
 #include "optim/adamax_math.hpp"
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
-// theta, grad, m, u: (n,).
-__global__ void adamax_kernel(float* __restrict__ theta, const float* __restrict__ grad, float* __restrict__ m,
-                              float* __restrict__ u, int64_t n, const AdamaxScalars s) {
-  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  float x = theta[i];
-  float m_i = m[i];
-  float u_i = u[i];
-  adamax_update_element(x, grad[i], m_i, u_i, s);
-  theta[i] = x;
-  m[i] = m_i;
-  u[i] = u_i;
-}
+// b: θ, g, m, u; element i, loaded once into registers, stored once.
+struct AdamaxRule {
+  using Scalars = AdamaxScalars;
+  __device__ static void apply(float* const* b, int64_t i, const AdamaxScalars& s) {
+    float x = b[0][i], m = b[2][i], u = b[3][i];
+    adamax_update_element(x, b[1][i], m, u, s);
+    b[0][i] = x;
+    b[2][i] = m;
+    b[3][i] = u;
+  }
+};
 
 void adamax_update(float* theta, const float* grad, float* m, float* u, int64_t n, const AdamaxScalars& s) {
-  if (n > 0) launch("adamax_kernel", adamax_kernel, blocks_for(n, kThreads), kThreads, 0, theta, grad, m, u, n, s);
+  const float* b[kListBuffers] = {theta, grad, m, u, nullptr};
+  run_rule<AdamaxRule>("adamax_kernel", b, n, s);  // one launch, or a place in the step's list (tensor_list.hpp)
 }
 
 }  // namespace moments::cuda::MOMENTS_EXECUTOR

@@ -4,6 +4,7 @@
 // and by g++ (namespace emu).
 #include "device_memory.hpp"
 #include "kernels.hpp"
+#include "tensor_list.hpp"
 #include "optim/adadelta_math.hpp"
 #include "optim/adagrad_math.hpp"
 #include "optim/adam8bit_math.hpp"
@@ -35,6 +36,8 @@ class ExecutorBackend final : public Backend {
   void empty_cache() override { empty_device_cache(); }
   int64_t cached_bytes() const override { return cached_device_bytes(); }
   Counters counters() const override { return counters_now(); }
+  void begin_launch_batch() override { pending_list().begin(); }
+  void end_launch_batch() override { pending_list().end(); }
   void copy_to_device(float* device, const float* host, int64_t numel) override {
     copy_host_to_device(device, host, bytes_of(numel));
   }
@@ -186,9 +189,9 @@ class ExecutorBackend final : public Backend {
   void gather_rows(const float* table, const float* ids, float* out, int64_t count, int64_t width) override {
     MOMENTS_EXECUTOR::gather_rows(table, ids, out, count, width);
   }
-  void scatter_add_rows(const float* g, const float* ids, float* table_grad, int64_t count, int64_t vocab,
+  void scatter_add_rows(const float* g, const float* first, const float* positions, float* table_grad, int64_t vocab,
                         int64_t width) override {
-    MOMENTS_EXECUTOR::scatter_add_rows(g, ids, table_grad, count, vocab, width);
+    MOMENTS_EXECUTOR::scatter_add_rows(g, first, positions, table_grad, vocab, width);
   }
   void transpose(const float* x, float* y, int64_t batches, int64_t rows, int64_t cols) override {
     MOMENTS_EXECUTOR::transpose(x, y, batches, rows, cols);
@@ -209,6 +212,13 @@ class ExecutorBackend final : public Backend {
 };
 
 }  // namespace
+
+PendingList& pending_list() {
+  static thread_local PendingList list;  // a batch belongs to the CPU thread that opened it
+  return list;
+}
+
+void flush_pending_launches() { pending_list().flush(); }
 
 Backend& backend() {
   static ExecutorBackend instance;

@@ -116,6 +116,12 @@ class Backend {
   virtual void empty_cache() = 0;                        // cudaFree every kept buffer
   virtual int64_t cached_bytes() const = 0;              // device memory kept for reuse
   virtual Counters counters() const = 0;                 // since the program started
+
+  // ---- launch batches (cuda/tensor_list.hpp): Optimizer::step() opens one around its updates, so
+  // the element-wise optimizer kernels of a step run as one launch per list of up to 64 tensors.
+  // Batches nest (a count); the last end_launch_batch launches what is queued.
+  virtual void begin_launch_batch() = 0;
+  virtual void end_launch_batch() = 0;
   virtual void copy_to_device(float* device, const float* host, int64_t numel) = 0;
   virtual void copy_to_host(float* host, const float* device, int64_t numel) = 0;
   virtual void copy_on_device(float* destination, const float* source, int64_t numel) = 0;
@@ -203,14 +209,15 @@ class Backend {
   virtual void pick(const float* x, const float* index, float* out, int64_t rows, int64_t n) = 0;
   virtual void add_at(float* x, const float* index, int64_t rows, int64_t n, float value) = 0;
   //   nn_ops.cu: layer_norm over rows of `width`; embedding rows gathered by id, and
-  //   their gradient summed per id (deterministic: no atomics).
+  //   their gradient summed per id over its positions positions[first[v] .. first[v + 1])
+  //   in ascending order (deterministic: no atomics).
   virtual void layer_norm(const float* x, const float* w, const float* b, float* y, float* x_hat, float* inv_std,
                           int64_t rows, int64_t width, float eps) = 0;
   virtual void layer_norm_backward(const float* g, const float* x_hat, const float* inv_std, const float* w,
                                    float* dx, int64_t rows, int64_t width) = 0;
   virtual void gather_rows(const float* table, const float* ids, float* out, int64_t count, int64_t width) = 0;
-  virtual void scatter_add_rows(const float* g, const float* ids, float* table_grad, int64_t count, int64_t vocab,
-                                int64_t width) = 0;
+  virtual void scatter_add_rows(const float* g, const float* first, const float* positions, float* table_grad,
+                                int64_t vocab, int64_t width) = 0;
   //   shape.cu: per batch, (rows, cols) -> (cols, rows); and `outer` chunks of `chunk`
   //   floats copied between strided places (concat, slice).
   virtual void transpose(const float* x, float* y, int64_t batches, int64_t rows, int64_t cols) = 0;

@@ -50,6 +50,10 @@ inline Counters counters_now() {
                   c.copies_to_host.load(), c.synchronizations.load()};
 }
 
+// Launches what an open launch batch has queued (tensor_list.hpp; defined in backend.cu). Every copy,
+// every cudaFree and every other launch calls it first.
+void flush_pending_launches();
+
 namespace detail {
 inline bool environment_is(const char* name, const char* value) {
   const char* set = std::getenv(name);
@@ -71,6 +75,7 @@ inline size_t cached_size(size_t bytes) {
 #endif
 }
 inline void free_now(void* p) {
+  flush_pending_launches();
   ++live_counters().frees;
   ++live_counters().synchronizations;  // cudaFree waits for the device
   check(cudaFree(p), "cudaFree");
@@ -109,10 +114,12 @@ inline void device_release(void* p, size_t bytes) {
 }
 
 inline void copy_host_to_device(void* device, const void* host, size_t bytes) {
+  flush_pending_launches();
   ++live_counters().copies_to_device;  // from pageable memory: ordered after the queued kernels
   check(cudaMemcpy(device, host, bytes, cudaMemcpyHostToDevice), "cudaMemcpy (host to device)");
 }
 inline void copy_device_to_host(void* host, const void* device, size_t bytes) {
+  flush_pending_launches();
   ++live_counters().copies_to_host;
   ++live_counters().synchronizations;  // the host waits for the device's queue to drain
   check(cudaMemcpy(host, device, bytes, cudaMemcpyDeviceToHost), "cudaMemcpy (device to host)");

@@ -77,7 +77,7 @@ void layer_norm(const float* x, const float* w, const float* b, float* y, float*
 void layer_norm_backward(const float* g, const float* x_hat, const float* inv_std, const float* w, float* dx,
                          int64_t rows, int64_t width);
 void gather_rows(const float* table, const float* ids, float* out, int64_t count, int64_t width);
-void scatter_add_rows(const float* g, const float* ids, float* table_grad, int64_t count, int64_t vocab,
+void scatter_add_rows(const float* g, const float* first, const float* positions, float* table_grad, int64_t vocab,
                       int64_t width);
 void transpose(const float* x, float* y, int64_t batches, int64_t rows, int64_t cols);
 void swap_dims(const float* x, float* y, int64_t outer, int64_t n0, int64_t mid, int64_t n1, int64_t inner);

@@ -31,7 +31,8 @@ constexpr unsigned int kThreads = 256;
 #if defined(__CUDACC__)
 
 template <class... Params, class... Args>
-void launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, Args&&... args) {
+void launch_unqueued(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
+                     Args&&... args) {
   ++live_counters().launches;
   kernel<<<grid, block, shared_bytes>>>(std::forward<Args>(args)...);
   check(cudaGetLastError(), name);
@@ -52,7 +53,8 @@ const void* as_buffer(const T& value) {
 }  // namespace detail
 
 template <class... Params, class... Args>
-void launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, Args&&... args) {
+void launch_unqueued(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
+                     Args&&... args) {
   // The kernel's parameters, converted once as a real launch would copy them.
   struct Call {
     void (*kernel)(Params...);
@@ -72,5 +74,13 @@ void launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, 
 }
 
 #endif
+
+// Every launch but the queued lists' own (tensor_list.hpp): what an open launch batch has queued
+// runs first, so this kernel sees the device as if nothing had been queued.
+template <class... Params, class... Args>
+void launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, Args&&... args) {
+  flush_pending_launches();
+  launch_unqueued(name, kernel, grid, block, shared_bytes, std::forward<Args>(args)...);
+}
 
 }  // namespace moments::cuda::MOMENTS_EXECUTOR

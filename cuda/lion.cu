@@ -4,25 +4,26 @@
 // computed once on the host.
 #include "kernels.hpp"
 #include "launch.hpp"
+#include "tensor_list.hpp"
 #include "optim/lion_math.hpp"
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
-// theta, grad, m: (n,).
-__global__ void lion_kernel(float* __restrict__ theta, const float* __restrict__ grad, float* __restrict__ m,
-                            int64_t n, const LionScalars s) {
-  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  float x = theta[i];
-  float m_i = m[i];
-  lion_update_element(x, grad[i], m_i, s);
-  theta[i] = x;
-  m[i] = m_i;
-}
+// b: θ, g, m; element i, loaded once into registers, stored once.
+struct LionRule {
+  using Scalars = LionScalars;
+  __device__ static void apply(float* const* b, int64_t i, const LionScalars& s) {
+    float x = b[0][i], m = b[2][i];
+    lion_update_element(x, b[1][i], m, s);
+    b[0][i] = x;
+    b[2][i] = m;
+  }
+};
 
 void lion_update(float* theta, const float* grad, float* m, int64_t n, const LionScalars& s) {
-  if (n > 0) launch("lion_kernel", lion_kernel, blocks_for(n, kThreads), kThreads, 0, theta, grad, m, n, s);
+  const float* b[kListBuffers] = {theta, grad, m, nullptr, nullptr};
+  run_rule<LionRule>("lion_kernel", b, n, s);  // one launch, or a place in the step's list (tensor_list.hpp)
 }
 
 }  // namespace moments::cuda::MOMENTS_EXECUTOR

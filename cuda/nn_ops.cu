@@ -6,11 +6,10 @@
 //                               ĝ = g w; dw and db are column sums, done in lib/ with sum()
 //   gather_rows_kernel          embedding: out[i] = W[ids[i]], one thread per float
 //   scatter_add_rows_kernel     embedding's backward, dW[v] = Σ_{i: ids[i] = v} g[i]: one
-//                               thread per float of dW, walking the ids in order. No
-//                               atomics, so the sums add in the CPU loop's order and are
-//                               the same every run; the cost is vocab × count × width
-//                               reads, fine for the sizes moments trains (a sort by id
-//                               would be the faster v2).
+//                               thread per float of dW, walking v's positions (a list the
+//                               host builds from the ids it already has) in ascending order.
+//                               No atomics, so the sums add in the CPU loop's order and are
+//                               the same every run; count × width reads in all.
 #include "block_reduce.hpp"
 #include "kernels.hpp"
 #include "launch.hpp"
@@ -69,15 +68,17 @@ __global__ void gather_rows_kernel(const float* table, const float* ids, float* 
   out[k] = table[static_cast<int64_t>(ids[i]) * width + d];
 }
 
-// g: (count, width), ids: (count) → table_grad: (vocab, width), every float written.
-__global__ void scatter_add_rows_kernel(const float* g, const float* ids, float* table_grad, int64_t count,
+// g: (count, width); v's positions are positions[first[v] .. first[v + 1]) (ascending; floats, exact
+// below 2^24) → table_grad: (vocab, width), every float written.
+__global__ void scatter_add_rows_kernel(const float* __restrict__ g, const float* __restrict__ first,
+                                        const float* __restrict__ positions, float* __restrict__ table_grad,
                                         int64_t vocab, int64_t width) {
   int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k >= vocab * width) return;
   int64_t v = k / width, d = k % width;
   float total = 0.0f;
-  for (int64_t i = 0; i < count; ++i)
-    if (static_cast<int64_t>(ids[i]) == v) total += g[i * width + d];
+  for (int64_t p = static_cast<int64_t>(first[v]), end = static_cast<int64_t>(first[v + 1]); p < end; ++p)
+    total += g[static_cast<int64_t>(positions[p]) * width + d];  // in the order of i, as the CPU loop adds
   table_grad[k] = total;
 }
 
@@ -101,11 +102,11 @@ void gather_rows(const float* table, const float* ids, float* out, int64_t count
            count, width);
 }
 
-void scatter_add_rows(const float* g, const float* ids, float* table_grad, int64_t count, int64_t vocab,
+void scatter_add_rows(const float* g, const float* first, const float* positions, float* table_grad, int64_t vocab,
                       int64_t width) {
   if (vocab * width > 0)
     launch("scatter_add_rows_kernel", scatter_add_rows_kernel, blocks_for(vocab * width, kThreads), kThreads, 0, g,
-           ids, table_grad, count, vocab, width);
+           first, positions, table_grad, vocab, width);
 }
 
 }  // namespace moments::cuda::MOMENTS_EXECUTOR

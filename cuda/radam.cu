@@ -4,27 +4,27 @@
 // per-step scalars arrive in RadamScalars, computed once on the host.
 #include "kernels.hpp"
 #include "launch.hpp"
+#include "tensor_list.hpp"
 #include "optim/radam_math.hpp"
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
-// theta, grad, m, v: (n,).
-__global__ void radam_kernel(float* __restrict__ theta, const float* __restrict__ grad, float* __restrict__ m,
-                             float* __restrict__ v, int64_t n, const RadamScalars s) {
-  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  float x = theta[i];
-  float m_i = m[i];
-  float v_i = v[i];
-  radam_update_element(x, grad[i], m_i, v_i, s);
-  theta[i] = x;
-  m[i] = m_i;
-  v[i] = v_i;
-}
+// b: θ, g, m, v; element i, loaded once into registers, stored once.
+struct RadamRule {
+  using Scalars = RadamScalars;
+  __device__ static void apply(float* const* b, int64_t i, const RadamScalars& s) {
+    float x = b[0][i], m = b[2][i], v = b[3][i];
+    radam_update_element(x, b[1][i], m, v, s);
+    b[0][i] = x;
+    b[2][i] = m;
+    b[3][i] = v;
+  }
+};
 
 void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s) {
-  if (n > 0) launch("radam_kernel", radam_kernel, blocks_for(n, kThreads), kThreads, 0, theta, grad, m, v, n, s);
+  const float* b[kListBuffers] = {theta, grad, m, v, nullptr};
+  run_rule<RadamRule>("radam_kernel", b, n, s);  // one launch, or a place in the step's list (tensor_list.hpp)
 }
 
 }  // namespace moments::cuda::MOMENTS_EXECUTOR

@@ -3,24 +3,26 @@
 // (lib/optim/sgd_math.hpp). Scalars are computed once per step on the host.
 #include "kernels.hpp"
 #include "launch.hpp"
+#include "tensor_list.hpp"
 #include "optim/sgd_math.hpp"
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
-// theta, grad, buffer: (n,); buffer is null without momentum.
-__global__ void sgd_kernel(float* __restrict__ theta, const float* __restrict__ grad, float* __restrict__ buffer,
-                           int64_t n, const SgdScalars s) {
-  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  float x = theta[i], buffer_i = buffer ? buffer[i] : 0.0f;  // loads, once each
-  sgd_update_element(x, grad[i], buffer_i, s);
-  theta[i] = x;  // stores, once each
-  if (buffer) buffer[i] = buffer_i;
-}
+// b: θ, g, the momentum buffer (null without momentum); element i, loaded once into registers, stored once.
+struct SgdRule {
+  using Scalars = SgdScalars;
+  __device__ static void apply(float* const* b, int64_t i, const SgdScalars& s) {
+    float x = b[0][i], buffer = b[2] ? b[2][i] : 0.0f;  // loads, once each
+    sgd_update_element(x, b[1][i], buffer, s);
+    b[0][i] = x;  // stores, once each
+    if (b[2]) b[2][i] = buffer;
+  }
+};
 
 void sgd_update(float* theta, const float* grad, float* buffer, int64_t n, const SgdScalars& s) {
-  if (n > 0) launch("sgd_kernel", sgd_kernel, blocks_for(n, kThreads), kThreads, 0, theta, grad, buffer, n, s);
+  const float* b[kListBuffers] = {theta, grad, buffer, nullptr, nullptr};
+  run_rule<SgdRule>("sgd_kernel", b, n, s);  // one launch, or a place in the step's list (tensor_list.hpp)
 }
 
 }  // namespace moments::cuda::MOMENTS_EXECUTOR

@@ -4,22 +4,22 @@
 // once; the per-step scalars arrive in SophiaScalars / SophiaHessianScalars, computed once on the host.
 #include "kernels.hpp"
 #include "launch.hpp"
+#include "tensor_list.hpp"
 #include "optim/sophia_math.hpp"
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
-// theta, grad, m, h: (n,).
-__global__ void sophia_kernel(float* __restrict__ theta, const float* __restrict__ grad, float* __restrict__ m,
-                              const float* __restrict__ h, int64_t n, const SophiaScalars s) {
-  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  float x = theta[i];
-  float m_i = m[i];
-  sophia_update_element(x, grad[i], m_i, h[i], s);
-  theta[i] = x;
-  m[i] = m_i;
-}
+// b: θ, g, m, h (read only); element i, loaded once into registers, stored once.
+struct SophiaRule {
+  using Scalars = SophiaScalars;
+  __device__ static void apply(float* const* b, int64_t i, const SophiaScalars& s) {
+    float x = b[0][i], m = b[2][i];
+    sophia_update_element(x, b[1][i], m, b[3][i], s);
+    b[0][i] = x;
+    b[2][i] = m;
+  }
+};
 
 // h, grad: (n,).
 __global__ void sophia_hessian_kernel(float* __restrict__ h, const float* __restrict__ grad, int64_t n,
@@ -32,7 +32,8 @@ __global__ void sophia_hessian_kernel(float* __restrict__ h, const float* __rest
 }
 
 void sophia_update(float* theta, const float* grad, float* m, const float* h, int64_t n, const SophiaScalars& s) {
-  if (n > 0) launch("sophia_kernel", sophia_kernel, blocks_for(n, kThreads), kThreads, 0, theta, grad, m, h, n, s);
+  const float* b[kListBuffers] = {theta, grad, m, h, nullptr};
+  run_rule<SophiaRule>("sophia_kernel", b, n, s);  // one launch, or a place in the step's list (tensor_list.hpp)
 }
 
 void sophia_update_hessian(float* h, const float* grad, int64_t n, const SophiaHessianScalars& s) {

@@ -27,8 +27,9 @@ Tensor scalar(float value) { return Tensor::full({}, value, Device::cuda); }
 
 // Index lists (class targets, embedding ids) as floats on the device: exact while
 // every index is below 2^24, which `limit` (the number of classes or rows) guarantees.
+bool limit_exceeded(int64_t limit) { return limit > (int64_t{1} << 24); }
 Tensor index_tensor(const char* op, const std::vector<int64_t>& indices, int64_t limit) {
-  if (limit > (int64_t{1} << 24))
+  if (limit_exceeded(limit))
     fail(op, ": cuda tensors index at most 2^24 classes or rows (indices travel as floats), got ", limit);
   std::vector<float> values(indices.begin(), indices.end());
   return Tensor::from(values).to(Device::cuda);
@@ -320,15 +321,33 @@ Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
 
 Tensor embedding(const Tensor& weight, const std::vector<int64_t>& ids, const Shape& ids_shape) {
   int64_t vocab = weight.size(0), width = weight.size(1), count = static_cast<int64_t>(ids.size());
-  Tensor id_index = index_tensor("embedding", ids, vocab);
+  const bool backward = needs_grad({&weight});
+  // One upload: the ids (count), and for the backward each id's positions in ascending order, as
+  // first (vocab + 1: where each id's run starts) and positions (count), built by a counting sort.
+  if (limit_exceeded(vocab) || (backward && limit_exceeded(count)))
+    fail("embedding: cuda tensors index at most 2^24 rows and positions (indices travel as floats), got ", vocab,
+         " rows and ", count, " ids");
+  std::vector<float> host(ids.begin(), ids.end());
+  if (backward) {
+    std::vector<int64_t> first(static_cast<size_t>(vocab) + 1, 0);
+    for (int64_t id : ids) ++first[static_cast<size_t>(id) + 1];
+    for (size_t v = 0; v < static_cast<size_t>(vocab); ++v) first[v + 1] += first[v];
+    std::vector<float> positions(ids.size());
+    std::vector<int64_t> next(first.begin(), first.end() - 1);
+    for (size_t i = 0; i < ids.size(); ++i) positions[static_cast<size_t>(next[static_cast<size_t>(ids[i])]++)] = static_cast<float>(i);
+    host.insert(host.end(), first.begin(), first.end());
+    host.insert(host.end(), positions.begin(), positions.end());
+  }
+  Tensor lists = Tensor::from(host).to(Device::cuda);
   Shape out_shape = ids_shape;
   out_shape.push_back(width);
   Tensor out = Tensor::empty(out_shape, Device::cuda);
-  backend_of(weight).gather_rows(weight.data(), id_index.data(), out.data(), count, width);
-  if (needs_grad({&weight}))
-    record(out, "embedding", {weight}, [id_index, sw = weight.shape(), count, vocab, width](const Tensor& g) {
-      Tensor gw = Tensor::empty(sw, Device::cuda);  // dW[id] += g[i]
-      backend_of(g).scatter_add_rows(g.data(), id_index.data(), gw.data(), count, vocab, width);
+  backend_of(weight).gather_rows(weight.data(), lists.data(), out.data(), count, width);
+  if (backward)
+    record(out, "embedding", {weight}, [lists, sw = weight.shape(), count, vocab, width](const Tensor& g) {
+      Tensor gw = Tensor::empty(sw, Device::cuda);  // dW[id] = Σ of g[i] over the positions i of id
+      const float* first = lists.data() + count;
+      backend_of(g).scatter_add_rows(g.data(), first, first + vocab + 1, gw.data(), vocab, width);
       return Grads{gw};
     });
   return out;

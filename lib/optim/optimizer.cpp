@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "autograd.hpp"
+#include "backend.hpp"  // cuda: the launch batch of a step
 
 namespace moments {
 
@@ -76,6 +77,22 @@ void Optimizer::step() {
       if (it != state_.end() && param.grad().defined()) check_steppable("step", it->second.step, index, g);
       ++index;
     }
+  // On cuda the element-wise updates of this step are queued and go out as one launch per list of up
+  // to 64 tensors (cuda/tensor_list.hpp); anything else that touches the device launches them first.
+  struct LaunchBatch {
+    cuda::Backend* backend = nullptr;
+    ~LaunchBatch() {  // after an exception: launch what was queued, as the cpu would have applied it
+      if (!backend) return;
+      try {
+        backend->end_launch_batch();
+      } catch (const Error&) {  // a destructor cannot throw; the next checked call reports the device's error
+      }
+    }
+  } batch;
+  for (const auto& group : groups_)
+    for (const Tensor& param : group)
+      if (!batch.backend && param.device() == Device::cuda) batch.backend = &param.cuda_backend();
+  if (batch.backend) batch.backend->begin_launch_batch();
   begin_step();
   struct Unwatch {  // no entry outlives its update(), even one that throws
     UpdateSums*& watched;
@@ -95,6 +112,7 @@ void Optimizer::step() {
       watched_ = nullptr;
     }
   }
+  if (batch.backend) std::exchange(batch.backend, nullptr)->end_launch_batch();  // launch errors surface here
 }
 
 ParamState& Optimizer::state_or_init(const Tensor& param, size_t group) {
