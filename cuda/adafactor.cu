@@ -24,7 +24,7 @@ namespace moments::cuda::MOMENTS_EXECUTOR {
 
 constexpr unsigned int kReduceBlocks = 128;  // blocks of a grid-stride sum: its partial sums fit one block
 
-// The sum of `value` over the block, returned to thread 0 (blockDim.x == kThreads).
+// The sum of `value` over the block, returned to every thread (blockDim.x == kThreads).
 __device__ double block_sum(double value) {
   __shared__ double partial[kThreads];
   partial[threadIdx.x] = value;
@@ -33,7 +33,9 @@ __device__ double block_sum(double value) {
     if (threadIdx.x < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
     __syncthreads();  // every partial of this round is written before the next round reads it
   }
-  return partial[0];
+  const double total = partial[0];
+  __syncthreads();  // everyone has read partial[0] before a second call overwrites it
+  return total;
 }
 
 // Σ x², x: (n,). partials: (gridDim.x,), one sum per block.
@@ -126,14 +128,34 @@ __global__ void sum_u_squares_kernel(const float* __restrict__ g, const float* _
   if (threadIdx.x == 0) partials[blockIdx.x] = total;
 }
 
-// x, g: (n,); m: (n,) when β1 > 0, else null. step = −α_t / max(1, RMS(U)/d).
+// The step's two scalars, on the device so the host never waits: from Σ X² (x_total, null for an
+// empty parameter) α_t = max(ε2, RMS(X_{t−1})) ρ_t (or ρ_t without scale_parameter), written to
+// alpha_out as a double; from Σ U² (u_total) step = −α_t / max(1, RMS(U)/d), written to step_out.
+// The same double operations the host did before, so the same bits.
+__global__ void step_scalars_kernel(const double* __restrict__ x_total, const double* __restrict__ u_total,
+                                    int64_t numel, double rho, double eps2, bool scale_parameter,
+                                    double clip_threshold, double* __restrict__ alpha_out,
+                                    float* __restrict__ step_out) {
+  const double n = static_cast<double>(numel);
+  const double rms_x = x_total && numel > 0 ? sqrt(x_total[0] / n) : 0.0;
+  const double alpha = scale_parameter ? (eps2 < rms_x ? rms_x : eps2) * rho : rho;  // std::max(ε2, RMS(X))
+  alpha_out[0] = alpha;
+  if (!u_total) return;
+  const double rms_u = sqrt(u_total[0] / n);
+  const double ratio = rms_u / clip_threshold;
+  const double clip = 1.0 < ratio ? ratio : 1.0;  // std::max(1, RMS(U)/d)
+  step_out[0] = static_cast<float>(-alpha / clip);
+}
+
+// x, g: (n,); m: (n,) when β1 > 0, else null. step[0] = −α_t / max(1, RMS(U)/d).
 __global__ void apply_kernel(float* __restrict__ x, const float* __restrict__ g, float* __restrict__ m,
                              const float* __restrict__ r, const float* __restrict__ c,
                              const float* __restrict__ r_means, const float* __restrict__ v, int64_t rows,
-                             int64_t cols, int64_t n, AdafactorScalars s, float step, float beta1,
-                             float one_minus_beta1) {
+                             int64_t cols, int64_t n, AdafactorScalars s, const float* __restrict__ step_at,
+                             float beta1, float one_minus_beta1) {
   int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k >= n) return;
+  const float step = step_at[0];
   float u = u_at(k, g, r, c, r_means, v, rows, cols, s);
   float x_k = x[k];
   if (!m) {
@@ -148,28 +170,32 @@ __global__ void apply_kernel(float* __restrict__ x, const float* __restrict__ g,
 
 namespace {
 
-// Σ x² over the device array x: (n,), in double, back on the host.
-double sum_squares(const float* x, int64_t n) {
+// Σ x² over the device array x: (n,), in double, into total[0] on the device.
+void sum_squares(const float* x, int64_t n, double* total) {
   unsigned int blocks = std::min(kReduceBlocks, std::max(1u, blocks_for(n, kThreads)));
-  DeviceBuffer<double> partials(blocks), total(1);
+  DeviceBuffer<double> partials(blocks);
   launch("sum_squares_kernel", sum_squares_kernel, blocks, kThreads, 0, x, n, partials.data());
-  launch("sum_partials_kernel", sum_partials_kernel, 1, kThreads, 0, partials.data(), int64_t{blocks}, total.data());
-  return total.to_host()[0];
+  launch("sum_partials_kernel", sum_partials_kernel, 1, kThreads, 0, partials.data(), int64_t{blocks}, total);
 }
-
-// RMS(x) = √(Σ x² / n), accumulated in double.
-double rms(const float* x, int64_t n) { return n > 0 ? std::sqrt(sum_squares(x, n) / static_cast<double>(n)) : 0.0; }
 
 }  // namespace
 
-double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m, const AdafactorStep& o) {
+void adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m, const AdafactorStep& o,
+                      float* alpha_out) {
   const double t = static_cast<double>(o.t);
   const int64_t numel = o.batches * o.rows * o.cols;
+  double* alpha = reinterpret_cast<double*>(alpha_out);  // two floats hold α_t as a double
 
-  // ρ_t and α_t = max(ε2, RMS(X_{t−1})) ρ_t — RMS before weight decay.
+  // ρ_t and α_t = max(ε2, RMS(X_{t−1})) ρ_t — RMS before weight decay (step_scalars_kernel).
   double rho = o.relative_step ? std::min(o.learning_rate, 1.0 / std::sqrt(t)) : o.learning_rate;
-  double alpha = o.scale_parameter ? std::max(o.eps2, rms(x, numel)) * rho : rho;
-  if (numel == 0) return alpha;
+  DeviceBuffer<double> x_total(1), u_total(1);
+  if (numel > 0 && o.scale_parameter) sum_squares(x, numel, x_total.data());
+  if (numel == 0) {
+    launch("step_scalars_kernel", step_scalars_kernel, 1, 1, 0, static_cast<const double*>(nullptr),
+           static_cast<const double*>(nullptr), numel, rho, o.eps2, o.scale_parameter, o.clip_threshold, alpha,
+           static_cast<float*>(nullptr));
+    return;
+  }
 
   // Decoupled weight decay: X ← X (1 − lr λ).
   if (o.weight_decay != 0.0) {
@@ -197,18 +223,21 @@ double adafactor_update(float* x, const float* g, float* r, float* c, float* v, 
 
   // U_t = G_t / √V̂_t, visited element by element (twice: for RMS(U), then to apply).
   unsigned int blocks = std::min(kReduceBlocks, std::max(1u, blocks_for(numel, kThreads)));
-  DeviceBuffer<double> partials(blocks), total(1);
+  DeviceBuffer<double> partials(blocks);
+  DeviceBuffer<float> step(1);
   launch("sum_u_squares_kernel", sum_u_squares_kernel, blocks, kThreads, 0, g, r, c, r_means.data(), v,
          o.rows, o.cols, numel, s, partials.data());
-  launch("sum_partials_kernel", sum_partials_kernel, 1, kThreads, 0, partials.data(), int64_t{blocks}, total.data());
-  double rms_u = std::sqrt(total.to_host()[0] / static_cast<double>(numel));
-  double clip = std::max(1.0, rms_u / o.clip_threshold);  // Û_t = U_t / max(1, RMS(U_t)/d)
+  launch("sum_partials_kernel", sum_partials_kernel, 1, kThreads, 0, partials.data(), int64_t{blocks}, u_total.data());
+  // Û_t = U_t / max(1, RMS(U_t)/d); the step −α_t / max(1, RMS(U)/d), computed where the sums are.
+  launch("step_scalars_kernel", step_scalars_kernel, 1, 1, 0,
+         o.scale_parameter ? static_cast<const double*>(x_total.data()) : nullptr,
+         static_cast<const double*>(u_total.data()), numel, rho, o.eps2, o.scale_parameter, o.clip_threshold, alpha,
+         step.data());
 
-  float step = static_cast<float>(-alpha / clip);  // −α_t / max(1, RMS(U)/d)
   float beta1 = static_cast<float>(o.beta1), one_minus_beta1 = static_cast<float>(1.0 - o.beta1);
   launch("apply_kernel", apply_kernel, blocks_for(numel, kThreads), kThreads, 0, x, g, o.beta1 == 0.0 ? nullptr : m, r,
-         c, r_means.data(), v, o.rows, o.cols, numel, s, step, beta1, one_minus_beta1);
-  return alpha;
+         c, r_means.data(), v, o.rows, o.cols, numel, s, static_cast<const float*>(step.data()), beta1,
+         one_minus_beta1);
 }
 
 }  // namespace moments::cuda::MOMENTS_EXECUTOR

@@ -117,9 +117,9 @@ class ExecutorBackend final : public Backend {
   void adam_mini_adam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const AdamMiniScalars& s) override {
     MOMENTS_EXECUTOR::adam_mini_adam_update(theta, grad, m, v, n, s);
   }
-  double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,
-                          const AdafactorStep& step) override {
-    return MOMENTS_EXECUTOR::adafactor_update(x, g, r, c, v, m, step);
+  void adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m, const AdafactorStep& step,
+                        float* alpha_out) override {
+    MOMENTS_EXECUTOR::adafactor_update(x, g, r, c, v, m, step, alpha_out);
   }
   void quantize_blockwise(const float* x, float* codes, float* absmax, int64_t n, int64_t block_size,
                           const DynamicMap& map) override {

@@ -167,9 +167,10 @@ class Backend {
                                       int64_t block_size, const AdamMiniScalars& s) = 0;
   virtual void adam_mini_adam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const AdamMiniScalars& s) = 0;
   // One Adafactor step on device buffers (r, c for factored parameters, else v; m
-  // when β1 > 0, else null). Returns α_t, the step size it used.
-  virtual double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,
-                                  const AdafactorStep& step) = 0;
+  // when β1 > 0, else null). α_t, the step size it used, is written to alpha_out as a
+  // double (two device floats, 8-byte aligned): the host reads it only when asked.
+  virtual void adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m,
+                                const AdafactorStep& step, float* alpha_out) = 0;
   // Block-wise 8-bit quantization (lib/optim/quantization.cpp) and 8-bit Adam's steps (lib/optim/adam8bit.cpp):
   // codes are n bytes inside float buffers of ⌈n/4⌉ (quantization_math.hpp), absmax one float per block.
   virtual void quantize_blockwise(const float* x, float* codes, float* absmax, int64_t n, int64_t block_size,

@@ -24,7 +24,8 @@ void clip_grad_value(float* g, int64_t n, float c);
 // sgd.cu, adam.cu, adafactor.cu: the optimizer steps, arguments as in lib/optim/*_math.hpp.
 void sgd_update(float* theta, const float* grad, float* buffer, int64_t n, const SgdScalars& s);
 void adam_update(float* theta, const float* grad, float* m, float* v, float* v_max, int64_t n, const AdamScalars& s);
-double adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m, const AdafactorStep& step);
+void adafactor_update(float* x, const float* g, float* r, float* c, float* v, float* m, const AdafactorStep& step,
+                      float* alpha_out);
 // adagrad.cu, rmsprop.cu, adadelta.cu, adamax.cu, nadam.cu, radam.cu: the family, arguments as their *_math.hpp.
 void adagrad_update(float* theta, const float* grad, float* sum, int64_t n, const AdagradScalars& s);
 void rmsprop_update(float* theta, const float* grad, float* square_avg, float* grad_avg, float* buf, int64_t n, const RmspropScalars& s);

@@ -292,7 +292,8 @@ double factored_step_v2(float* x, const float* g, float* r, float* c, float* m, 
 }
 
 // The step on a cuda tensor: the same algorithm as kernels, in cuda/adafactor.cu. Returns α_t.
-double update_on_device(Tensor& param, const Tensor& grad, ParamState& state, const AdafactorOptions& o) {
+// alpha: two floats on the device that receive α_t as a double.
+void update_on_device(Tensor& param, const Tensor& grad, ParamState& state, const AdafactorOptions& o, Tensor& alpha) {
   Layout l = layout_of(param);
   auto buffer = [&](const char* name) {
     auto it = state.buffers.find(name);
@@ -303,8 +304,8 @@ double update_on_device(Tensor& param, const Tensor& grad, ParamState& state, co
                            o.maximize,      state.step,    l.factored,      l.batches,       l.rows,
                            l.cols};
   float* m = o.beta1 > 0.0 ? state.buffers.at("exp_avg").data() : nullptr;
-  return param.cuda_backend().adafactor_update(param.data(), grad.data(), buffer("row_var"), buffer("col_var"),
-                                               buffer("variance"), m, step);
+  param.cuda_backend().adafactor_update(param.data(), grad.data(), buffer("row_var"), buffer("col_var"),
+                                        buffer("variance"), m, step, alpha.data());
 }
 
 }  // namespace
@@ -325,6 +326,14 @@ double Adafactor::effective_learning_rate(size_t group) const {
   double sum = 0.0;
   int count = 0;
   for (const Tensor& p : params(group)) {
+    if (auto on_device = device_alpha_.find(p.impl()); on_device != device_alpha_.end()) {
+      std::vector<float> halves = on_device->second.to_vector();  // a copy back: asked for, so the host waits
+      double alpha = 0.0;
+      std::memcpy(&alpha, halves.data(), sizeof(alpha));
+      sum += alpha;
+      ++count;
+      continue;
+    }
     auto it = last_alpha_.find(p.impl());
     if (it == last_alpha_.end()) continue;
     sum += it->second;
@@ -350,7 +359,9 @@ void Adafactor::init_state(const Tensor& param, ParamState& state, size_t group)
 void Adafactor::update(Tensor& param, const Tensor& grad, ParamState& state, size_t group) {
   const AdafactorOptions& o = options_[group];
   if (param.device() == Device::cuda) {  // cuda/adafactor.cu (the explain trace is cpu-only)
-    last_alpha_[param.impl()] = update_on_device(param, grad, state, o);
+    Tensor& alpha = device_alpha_[param.impl()];  // kept per parameter: no allocation per step
+    if (!alpha.defined()) alpha = Tensor::zeros({2}, Device::cuda);
+    update_on_device(param, grad, state, o, alpha);
     return;
   }
   const double t = static_cast<double>(state.step);

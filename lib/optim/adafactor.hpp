@@ -94,7 +94,8 @@ class Adafactor : public OptimizerWith<AdafactorOptions> {
   std::vector<float> r_means_;       // scratch for mean(R) of each matrix
   std::vector<float> v2_float_scratch_;    // v2: column partial sums of G² per group of rows, 1/√(R_i/mean R), 1/√C_j
   std::vector<double> v2_double_scratch_;  // v2: Σ_j G², X², U² of each row
-  std::unordered_map<const TensorImpl*, double> last_alpha_;  // α_t of each parameter's last step
+  std::unordered_map<const TensorImpl*, double> last_alpha_;  // α_t of each cpu parameter's last step
+  std::unordered_map<const TensorImpl*, Tensor> device_alpha_;  // of each cuda one: a double in 2 device floats
 };
 
 }  // namespace moments

@@ -159,3 +159,28 @@ TEST_CASE("an element-wise optimizer steps 100 parameter tensors in at most 2 la
     }
   }
 }
+
+TEST_CASE("Adafactor on cuda: RMS(X), RMS(U) and the step stay on the device; α_t comes back when asked") {
+  Generator gen(3);
+  Tensor w = randn({64, 48}, gen).to(Device::cuda).requires_grad_(), b = randn({48}, gen).to(Device::cuda).requires_grad_();
+  Tensor w_cpu = w.to(Device::cpu).requires_grad_(), b_cpu = b.to(Device::cpu).requires_grad_();
+  Adafactor on_device({w, b}, {}), on_cpu({w_cpu, b_cpu}, {});  // relative step, scale_parameter: α_t needs RMS(X)
+  cuda::Counters used;
+  for (int step = 0; step < 3; ++step) {
+    Tensor gw = randn({64, 48}, gen), gb = randn({48}, gen);
+    w.set_grad(gw.to(Device::cuda));
+    b.set_grad(gb.to(Device::cuda));
+    w_cpu.set_grad(gw);
+    b_cpu.set_grad(gb);
+    const cuda::Counters before = now();
+    on_device.step();
+    used = now() - before;
+    on_cpu.step();
+  }
+  INFO(describe(used));
+  CHECK(used.allocations == 0);
+  CHECK(used.copies_to_host == 0);
+  CHECK(used.synchronizations == 0);
+  CHECK(on_device.effective_learning_rate(0) == doctest::Approx(on_cpu.effective_learning_rate(0)).epsilon(1e-6));
+  testing::check_close(w.to_vector(), w_cpu.to_vector(), 1e-5f, 1e-5f, "Adafactor's matrix after 3 steps");
+}
