@@ -15,32 +15,37 @@
 // cuBLAS and the CPU's Eigen group the sums differently.
 //
 // Shapes: a (batches, m, k), b (batches, k, n), c (batches, m, n); a batch stride of 0
-// for b means one (k, n) matrix for every batch. Batches beyond the grid's z limit are
-// walked by the blocks in a loop.
+// for b means one (k, n) matrix for every batch. Row tiles beyond the grid's y limit and
+// batches beyond its z limit (65535 each) are walked by the blocks in a loop.
 #include "kernels.hpp"
 #include "launch.hpp"
 
 #if defined(__CUDACC__)
 #include <cublas_v2.h>
+
+#include <cstdlib>
+#include <string>
 #endif
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
 constexpr unsigned int kTile = 16;         // v2: the tile edge, and the block is kTile × kTile threads
-constexpr unsigned int kMaxGridZ = 65535;  // CUDA's limit on gridDim.z
+constexpr unsigned int kMaxGridY = 65535;  // CUDA's limits on gridDim.y and gridDim.z: row tiles and batches
+constexpr unsigned int kMaxGridZ = 65535;  // beyond them are walked by the blocks in a loop
 
 __global__ void naive_kernel(const float* a, const float* b, float* c, int64_t batches, int64_t m, int64_t k,
                              int64_t n, int64_t a_batch_stride, int64_t b_batch_stride) {
-  int64_t i = static_cast<int64_t>(blockIdx.y) * blockDim.y + threadIdx.y;  // row of C
   int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // column of C
-  if (i >= m || j >= n) return;
-  for (int64_t batch = blockIdx.z; batch < batches; batch += gridDim.z) {
-    const float* A = a + batch * a_batch_stride;
-    const float* B = b + batch * b_batch_stride;
-    float total = 0.0f;
-    for (int64_t p = 0; p < k; ++p) total += A[i * k + p] * B[p * n + j];
-    c[batch * m * n + i * n + j] = total;
-  }
+  if (j >= n) return;
+  for (int64_t i = static_cast<int64_t>(blockIdx.y) * blockDim.y + threadIdx.y; i < m;
+       i += static_cast<int64_t>(gridDim.y) * blockDim.y)  // row of C: more rows than the grid has, in a loop
+    for (int64_t batch = blockIdx.z; batch < batches; batch += gridDim.z) {
+      const float* A = a + batch * a_batch_stride;
+      const float* B = b + batch * b_batch_stride;
+      float total = 0.0f;
+      for (int64_t p = 0; p < k; ++p) total += A[i * k + p] * B[p * n + j];
+      c[batch * m * n + i * n + j] = total;
+    }
 }
 
 __global__ void tiled_kernel(const float* a, const float* b, float* c, int64_t batches, int64_t m, int64_t k,
@@ -48,22 +53,25 @@ __global__ void tiled_kernel(const float* a, const float* b, float* c, int64_t b
   __shared__ float a_tile[kTile][kTile];  // A[i0 .. i0+15, p0 .. p0+15]
   __shared__ float b_tile[kTile][kTile];  // B[p0 .. p0+15, j0 .. j0+15]
   unsigned int ty = threadIdx.y, tx = threadIdx.x;
-  int64_t i = static_cast<int64_t>(blockIdx.y) * kTile + ty;  // this thread's C[i, j]
-  int64_t j = static_cast<int64_t>(blockIdx.x) * kTile + tx;
-  for (int64_t batch = blockIdx.z; batch < batches; batch += gridDim.z) {
-    const float* A = a + batch * a_batch_stride;
-    const float* B = b + batch * b_batch_stride;
-    float total = 0.0f;
-    for (int64_t p0 = 0; p0 < k; p0 += kTile) {
-      // Each thread loads one float of each tile; outside the matrices, a zero.
-      a_tile[ty][tx] = i < m && p0 + tx < k ? A[i * k + p0 + tx] : 0.0f;
-      b_tile[ty][tx] = p0 + ty < k && j < n ? B[(p0 + ty) * n + j] : 0.0f;
-      __syncthreads();  // both tiles are complete
-      int64_t steps = k - p0 < kTile ? k - p0 : kTile;  // the last tile may be partial
-      for (int64_t p = 0; p < steps; ++p) total += a_tile[ty][p] * b_tile[p][tx];
-      __syncthreads();  // everyone is done with the tiles before they are overwritten
+  int64_t j = static_cast<int64_t>(blockIdx.x) * kTile + tx;  // this thread's C[i, j]
+  const int64_t row_tiles = (m + kTile - 1) / kTile;
+  for (int64_t row_tile = blockIdx.y; row_tile < row_tiles; row_tile += gridDim.y) {  // the same for the whole block
+    int64_t i = row_tile * kTile + ty;
+    for (int64_t batch = blockIdx.z; batch < batches; batch += gridDim.z) {
+      const float* A = a + batch * a_batch_stride;
+      const float* B = b + batch * b_batch_stride;
+      float total = 0.0f;
+      for (int64_t p0 = 0; p0 < k; p0 += kTile) {
+        // Each thread loads one float of each tile; outside the matrices, a zero.
+        a_tile[ty][tx] = i < m && p0 + tx < k ? A[i * k + p0 + tx] : 0.0f;
+        b_tile[ty][tx] = p0 + ty < k && j < n ? B[(p0 + ty) * n + j] : 0.0f;
+        __syncthreads();  // both tiles are complete
+        int64_t steps = k - p0 < kTile ? k - p0 : kTile;  // the last tile may be partial
+        for (int64_t p = 0; p < steps; ++p) total += a_tile[ty][p] * b_tile[p][tx];
+        __syncthreads();  // everyone is done with the tiles before they are overwritten
+      }
+      if (i < m && j < n) c[batch * m * n + i * n + j] = total;
     }
-    if (i < m && j < n) c[batch * m * n + i * n + j] = total;
   }
 }
 
@@ -76,6 +84,12 @@ cublasHandle_t cublas_handle() {
     cublasHandle_t h = nullptr;
     cublasStatus_t status = cublasCreate(&h);
     if (status != CUBLAS_STATUS_SUCCESS) fail("cublasCreate: ", cublas_status(status));
+    // The math mode, explicitly: FP32 (CUBLAS_DEFAULT_MATH, no tensor-core rounding) by default; TF32 tensor cores (10-bit mantissas in the
+    // products, about 1e-3 relative error) only when asked, with MOMENTS_CUDA_TF32=1.
+    const char* tf32 = std::getenv("MOMENTS_CUDA_TF32");
+    const bool use_tf32 = tf32 && std::string(tf32) == "1";
+    status = cublasSetMathMode(h, use_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
+    if (status != CUBLAS_STATUS_SUCCESS) fail("cublasSetMathMode: ", cublas_status(status));
     return h;
   }();
   return handle;
@@ -107,7 +121,8 @@ void matmul(MatmulKernel kernel, const float* a, const float* b, float* c, int64
   if (kernel == MatmulKernel::fastest) kernel = has_cublas() ? MatmulKernel::cublas : MatmulKernel::tiled_v2;
   unsigned int grid_z = static_cast<unsigned int>(batches < kMaxGridZ ? batches : kMaxGridZ);
   dim3 block(kTile, kTile);
-  dim3 grid(blocks_for(n, kTile), blocks_for(m, kTile), grid_z);
+  unsigned int row_tiles = blocks_for(m, kTile);
+  dim3 grid(blocks_for(n, kTile), row_tiles < kMaxGridY ? row_tiles : kMaxGridY, grid_z);
   switch (kernel) {
     case MatmulKernel::naive_v1:
       return launch("matmul naive_kernel (v1)", naive_kernel, grid, block, 0, a, b, c, batches, m, k, n,
