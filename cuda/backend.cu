@@ -205,8 +205,9 @@ class ExecutorBackend final : public Backend {
     MOMENTS_EXECUTOR::copy_chunks(source, source_stride, destination, destination_stride, outer, chunk);
   }
   void matmul(MatmulKernel kernel, const float* a, const float* b, float* c, int64_t batches, int64_t m, int64_t k,
-              int64_t n, int64_t a_batch_stride, int64_t b_batch_stride) override {
-    MOMENTS_EXECUTOR::matmul(kernel, a, b, c, batches, m, k, n, a_batch_stride, b_batch_stride);
+              int64_t n, int64_t a_batch_stride, int64_t b_batch_stride, bool transpose_a, bool transpose_b) override {
+    MOMENTS_EXECUTOR::matmul(kernel, a, b, c, batches, m, k, n, a_batch_stride, b_batch_stride, transpose_a,
+                             transpose_b);
   }
   bool has_cublas() const override { return MOMENTS_EXECUTOR::has_cublas(); }
 };

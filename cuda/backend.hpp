@@ -228,11 +228,13 @@ class Backend {
   virtual void copy_chunks(const float* source, int64_t source_stride, float* destination,
                            int64_t destination_stride, int64_t outer, int64_t chunk) = 0;
   //   matmul.cu: c (batches, m, n) = a (batches, m, k) @ b (batches, k, n); a stride of
-  //   0 for b shares one (k, n) matrix across the batch. Kernel::cublas throws on the
+  //   0 for b shares one (k, n) matrix across the batch. transpose_a / transpose_b: the
+  //   operand is stored transposed ((k, m) / (n, k)) and read as such, with no copy. Kernel::cublas throws on the
   //   emulator (has_cublas() says whether it can run); fastest is cuBLAS on a GPU and
   //   the tiled v2 kernel on the emulator.
   virtual void matmul(MatmulKernel kernel, const float* a, const float* b, float* c, int64_t batches, int64_t m,
-                      int64_t k, int64_t n, int64_t a_batch_stride, int64_t b_batch_stride) = 0;
+                      int64_t k, int64_t n, int64_t a_batch_stride, int64_t b_batch_stride, bool transpose_a = false,
+                      bool transpose_b = false) = 0;
   virtual bool has_cublas() const = 0;
 };
 

@@ -85,7 +85,7 @@ void swap_dims(const float* x, float* y, int64_t outer, int64_t n0, int64_t mid,
 void copy_chunks(const float* source, int64_t source_stride, float* destination, int64_t destination_stride,
                  int64_t outer, int64_t chunk);
 void matmul(MatmulKernel kernel, const float* a, const float* b, float* c, int64_t batches, int64_t m, int64_t k,
-            int64_t n, int64_t a_batch_stride, int64_t b_batch_stride);
+            int64_t n, int64_t a_batch_stride, int64_t b_batch_stride, bool transpose_a, bool transpose_b);
 bool has_cublas();
 
 }  // namespace moments::cuda::MOMENTS_EXECUTOR

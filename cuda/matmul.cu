@@ -15,7 +15,9 @@
 // cuBLAS and the CPU's Eigen group the sums differently.
 //
 // Shapes: a (batches, m, k), b (batches, k, n), c (batches, m, n); a batch stride of 0
-// for b means one (k, n) matrix for every batch. Row tiles beyond the grid's y limit and
+// for b means one (k, n) matrix for every batch. transpose_a: a is stored (batches, k, m)
+// and read as its transpose; transpose_b: b is stored (batches, n, k). No copy is made:
+// the kernels index the stored layout, cuBLAS takes CUBLAS_OP_T. Row tiles beyond the grid's y limit and
 // batches beyond its z limit (65535 each) are walked by the blocks in a loop.
 #include "kernels.hpp"
 #include "launch.hpp"
@@ -34,7 +36,7 @@ constexpr unsigned int kMaxGridY = 65535;  // CUDA's limits on gridDim.y and gri
 constexpr unsigned int kMaxGridZ = 65535;  // beyond them are walked by the blocks in a loop
 
 __global__ void naive_kernel(const float* a, const float* b, float* c, int64_t batches, int64_t m, int64_t k,
-                             int64_t n, int64_t a_batch_stride, int64_t b_batch_stride) {
+                             int64_t n, int64_t a_batch_stride, int64_t b_batch_stride, bool ta, bool tb) {
   int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // column of C
   if (j >= n) return;
   for (int64_t i = static_cast<int64_t>(blockIdx.y) * blockDim.y + threadIdx.y; i < m;
@@ -43,13 +45,13 @@ __global__ void naive_kernel(const float* a, const float* b, float* c, int64_t b
       const float* A = a + batch * a_batch_stride;
       const float* B = b + batch * b_batch_stride;
       float total = 0.0f;
-      for (int64_t p = 0; p < k; ++p) total += A[i * k + p] * B[p * n + j];
+      for (int64_t p = 0; p < k; ++p) total += (ta ? A[p * m + i] : A[i * k + p]) * (tb ? B[j * k + p] : B[p * n + j]);
       c[batch * m * n + i * n + j] = total;
     }
 }
 
 __global__ void tiled_kernel(const float* a, const float* b, float* c, int64_t batches, int64_t m, int64_t k,
-                             int64_t n, int64_t a_batch_stride, int64_t b_batch_stride) {
+                             int64_t n, int64_t a_batch_stride, int64_t b_batch_stride, bool ta, bool tb) {
   __shared__ float a_tile[kTile][kTile];  // A[i0 .. i0+15, p0 .. p0+15]
   __shared__ float b_tile[kTile][kTile];  // B[p0 .. p0+15, j0 .. j0+15]
   unsigned int ty = threadIdx.y, tx = threadIdx.x;
@@ -63,8 +65,8 @@ __global__ void tiled_kernel(const float* a, const float* b, float* c, int64_t b
       float total = 0.0f;
       for (int64_t p0 = 0; p0 < k; p0 += kTile) {
         // Each thread loads one float of each tile; outside the matrices, a zero.
-        a_tile[ty][tx] = i < m && p0 + tx < k ? A[i * k + p0 + tx] : 0.0f;
-        b_tile[ty][tx] = p0 + ty < k && j < n ? B[(p0 + ty) * n + j] : 0.0f;
+        a_tile[ty][tx] = i < m && p0 + tx < k ? (ta ? A[(p0 + tx) * m + i] : A[i * k + p0 + tx]) : 0.0f;
+        b_tile[ty][tx] = p0 + ty < k && j < n ? (tb ? B[j * k + p0 + ty] : B[(p0 + ty) * n + j]) : 0.0f;
         __syncthreads();  // both tiles are complete
         int64_t steps = k - p0 < kTile ? k - p0 : kTile;  // the last tile may be partial
         for (int64_t p = 0; p < steps; ++p) total += a_tile[ty][p] * b_tile[p][tx];
@@ -84,8 +86,9 @@ cublasHandle_t cublas_handle() {
     cublasHandle_t h = nullptr;
     cublasStatus_t status = cublasCreate(&h);
     if (status != CUBLAS_STATUS_SUCCESS) fail("cublasCreate: ", cublas_status(status));
-    // The math mode, explicitly: FP32 (CUBLAS_DEFAULT_MATH, no tensor-core rounding) by default; TF32 tensor cores (10-bit mantissas in the
-    // products, about 1e-3 relative error) only when asked, with MOMENTS_CUDA_TF32=1.
+    // The math mode, explicitly: FP32 (CUBLAS_DEFAULT_MATH, no tensor-core rounding) by default;
+    // TF32 tensor cores (10-bit mantissas in the products, about 1e-3 relative error) only when
+    // asked, with MOMENTS_CUDA_TF32=1.
     const char* tf32 = std::getenv("MOMENTS_CUDA_TF32");
     const bool use_tf32 = tf32 && std::string(tf32) == "1";
     status = cublasSetMathMode(h, use_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
@@ -97,14 +100,16 @@ cublasHandle_t cublas_handle() {
 
 // Row-major C = A B is column-major Cᵀ = Bᵀ Aᵀ: cuBLAS multiplies the same buffers with
 // the operands swapped, and nothing is transposed in memory.
+// A stored transposed (k, m) is, read column-major, op(A)ᵀ's transpose: the flag becomes CUBLAS_OP_T
+// and the leading dimension m; likewise for B (stored (n, k), leading dimension k).
 void cublas_matmul(const float* a, const float* b, float* c, int64_t batches, int64_t m, int64_t k, int64_t n,
-                   int64_t a_batch_stride, int64_t b_batch_stride) {
+                   int64_t a_batch_stride, int64_t b_batch_stride, bool ta, bool tb) {
   const float one = 1.0f, zero = 0.0f;
   ++live_counters().launches;
   cublasStatus_t status = cublasSgemmStridedBatched(
-      cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &one,
-      b, static_cast<int>(n), b_batch_stride, a, static_cast<int>(k), a_batch_stride, &zero, c, static_cast<int>(n),
-      m * n, static_cast<int>(batches));
+      cublas_handle(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(n),
+      static_cast<int>(m), static_cast<int>(k), &one, b, static_cast<int>(tb ? k : n), b_batch_stride, a,
+      static_cast<int>(ta ? m : k), a_batch_stride, &zero, c, static_cast<int>(n), m * n, static_cast<int>(batches));
   if (status != CUBLAS_STATUS_SUCCESS) fail("cublasSgemmStridedBatched: ", cublas_status(status));
 }
 }  // namespace
@@ -115,7 +120,7 @@ bool has_cublas() { return false; }
 #endif
 
 void matmul(MatmulKernel kernel, const float* a, const float* b, float* c, int64_t batches, int64_t m, int64_t k,
-            int64_t n, int64_t a_batch_stride, int64_t b_batch_stride) {
+            int64_t n, int64_t a_batch_stride, int64_t b_batch_stride, bool transpose_a, bool transpose_b) {
   if (batches * m * n == 0) return;
   if (k == 0) return fill(c, batches * m * n, 0.0f);  // an empty sum
   if (kernel == MatmulKernel::fastest) kernel = has_cublas() ? MatmulKernel::cublas : MatmulKernel::tiled_v2;
@@ -126,13 +131,13 @@ void matmul(MatmulKernel kernel, const float* a, const float* b, float* c, int64
   switch (kernel) {
     case MatmulKernel::naive_v1:
       return launch("matmul naive_kernel (v1)", naive_kernel, grid, block, 0, a, b, c, batches, m, k, n,
-                    a_batch_stride, b_batch_stride);
+                    a_batch_stride, b_batch_stride, transpose_a, transpose_b);
     case MatmulKernel::tiled_v2:
       return launch("matmul tiled_kernel (v2)", tiled_kernel, grid, block, 0, a, b, c, batches, m, k, n,
-                    a_batch_stride, b_batch_stride);
+                    a_batch_stride, b_batch_stride, transpose_a, transpose_b);
     case MatmulKernel::cublas:
 #if defined(__CUDACC__)
-      return cublas_matmul(a, b, c, batches, m, k, n, a_batch_stride, b_batch_stride);
+      return cublas_matmul(a, b, c, batches, m, k, n, a_batch_stride, b_batch_stride, transpose_a, transpose_b);
 #else
       fail("matmul: cuBLAS does not run on the CPU emulator (it is NVIDIA's library, not a kernel of ours); "
            "use MatmulKernel::tiled_v2, which stands in for it");

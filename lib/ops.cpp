@@ -381,6 +381,22 @@ Tensor operator/(float a, const Tensor& b) { return div(scalar_on(a, b), b); }
 // linear algebra and shape
 // ============================================================================
 
+namespace {
+// matmul's backward on cuda: the same products as the CPU's below, with Bᵀ and Aᵀ read where they are.
+std::vector<Tensor> cuda_matmul_grads(const Tensor& a, const Tensor& b, const Tensor& g, bool ra, bool rb) {
+  Tensor ga, gb;
+  if (b.dim() == 2 && a.dim() == 3) {  // one B for every batch: (batches·M, ·) products
+    const int64_t rows = a.size(0) * a.size(1);
+    if (ra) ga = reshape(cuda_ops::product(reshape(g, {rows, g.size(2)}), false, b, true), a.shape());  // dA = g @ B^T
+    if (rb) gb = cuda_ops::product(reshape(a, {rows, a.size(2)}), true, reshape(g, {rows, g.size(2)}), false);  // dB = Σ A_i^T g_i
+  } else {
+    if (ra) ga = cuda_ops::product(g, false, b, true);  // dA = g @ B^T
+    if (rb) gb = cuda_ops::product(a, true, g, false);  // dB = A^T @ g
+  }
+  return {ga, gb};
+}
+}  // namespace
+
 Tensor matmul(const Tensor& a, const Tensor& b) {
   use_fixed_gemm_blocking();
   check_device("matmul", a, b);
@@ -407,6 +423,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   }
   if (needs_grad({&a, &b}))
     record(out, "matmul", {a, b}, [a = a.detach(), b = b.detach(), ra = a.requires_grad(), rb = b.requires_grad()](const Tensor& g) {
+      if (g.device() == Device::cuda) return cuda_matmul_grads(a, b, g, ra, rb);  // transposes read in place
       Tensor ga = ra ? matmul(g, transpose(b)) : Tensor();  // dA = g @ B^T
       Tensor gb;
       if (rb && b.dim() == 2 && a.dim() == 3) {  // dB = Σ_batches A_i^T @ g_i, as one product
@@ -434,12 +451,7 @@ Tensor matmul_transposed(const Tensor& a, const Tensor& b) {
   Shape out_shape = a.dim() == 3 ? Shape{batches, m, n} : Shape{m, n};
   Tensor out = Tensor::empty(out_shape, a.device(), "matmul_transposed");
   if (a.device() == Device::cuda) {
-    Tensor b_t;  // on cuda: b^T copied, then the batched kernel
-    {
-      NoGradGuard plain;
-      b_t = transpose(b);
-    }
-    cuda_ops::matmul(a, b_t, out, batches, m, k, n);
+    if (out.numel() > 0) cuda_ops::matmul(a, b, out, batches, m, k, n, false, /*transpose_b=*/true);  // b read in place
   } else {
     for_each_gemm_block(batches, m, k, n, [&](int64_t i, int64_t j0, int64_t cols) {  // out_i = A_i @ B_i^T
       Matrix(out.data() + i * m * n, m, n).middleCols(j0, cols).noalias() =
@@ -448,8 +460,9 @@ Tensor matmul_transposed(const Tensor& a, const Tensor& b) {
   }
   if (needs_grad({&a, &b}))
     record(out, "matmul_transposed", {a, b}, [a = a.detach(), b = b.detach(), ra = a.requires_grad(), rb = b.requires_grad()](const Tensor& g) {
-      return Grads{ra ? matmul(g, b) : Tensor(),                // dA = g @ B
-                   rb ? matmul(transpose(g), a) : Tensor()};   // dB = g^T @ A
+      const bool on_cuda = g.device() == Device::cuda;  // there g^T is read in place
+      return Grads{ra ? matmul(g, b) : Tensor(),                                                          // dA = g @ B
+                   rb ? (on_cuda ? cuda_ops::product(g, true, a, false) : matmul(transpose(g), a)) : Tensor()};  // dB = g^T @ A
     });
   return out;
 }

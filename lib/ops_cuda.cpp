@@ -152,9 +152,19 @@ void sum_dim(const Tensor& a, Tensor& out, int64_t outer, int64_t n, int64_t inn
   backend_of(a).sum_dim(a.data(), out.data(), outer, n, inner);
 }
 
-void matmul(const Tensor& a, const Tensor& b, Tensor& out, int64_t batches, int64_t m, int64_t k, int64_t n) {
+void matmul(const Tensor& a, const Tensor& b, Tensor& out, int64_t batches, int64_t m, int64_t k, int64_t n,
+            bool transpose_a, bool transpose_b) {
   backend_of(a).matmul(cuda::MatmulKernel::fastest, a.data(), b.data(), out.data(), batches, m, k, n, m * k,
-                       b.dim() == 2 ? 0 : k * n);
+                       b.dim() == 2 ? 0 : k * n, transpose_a, transpose_b);
+}
+
+Tensor product(const Tensor& a, bool transpose_a, const Tensor& b, bool transpose_b) {
+  const int64_t batches = a.dim() == 3 ? a.size(0) : 1;
+  const int64_t m = transpose_a ? a.size(-1) : a.size(-2), k = transpose_a ? a.size(-2) : a.size(-1);
+  const int64_t n = transpose_b ? b.size(-2) : b.size(-1);
+  Tensor out = Tensor::empty(a.dim() == 3 ? Shape{batches, m, n} : Shape{m, n}, Device::cuda);
+  if (out.numel() > 0) matmul(a, b, out, batches, m, k, n, transpose_a, transpose_b);
+  return out;
 }
 
 void transpose(const Tensor& a, Tensor& out, int64_t batches, int64_t rows, int64_t cols) {
@@ -183,7 +193,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Tensor out;
   {
     NoGradGuard plain;  // one "linear" node below, as on the CPU
-    Tensor y = moments::matmul(reshape(x, {rows, in}), moments::transpose(weight));  // x @ W^T
+    Tensor y = product(reshape(x, {rows, in}), false, weight, true);  // x @ W^T, W read in place
     if (bias.defined()) y = add(y, bias);
     out = reshape(y, out_shape);
   }
@@ -196,7 +206,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
       Tensor g2 = reshape(g, {rows, out_features});
       Grads grads(has_bias ? 3 : 2);
       if (rx) grads[0] = reshape(moments::matmul(g2, w), x.shape());                       // dx = g @ W
-      if (rw) grads[1] = moments::matmul(moments::transpose(g2), reshape(x, {rows, in}));  // dW = g^T @ x
+      if (rw) grads[1] = product(g2, true, reshape(x, {rows, in}), false);                 // dW = g^T @ x
       if (has_bias) grads[2] = sum(g2, 0);                                                 // db = Σ_rows g
       return grads;
     });
@@ -273,8 +283,8 @@ Tensor causal_self_attention(const Tensor& q, const Tensor& k, const Tensor& v) 
              Tensor ds = Tensor::empty(dp.shape(), Device::cuda);  // dS = P * (dP - Σ_j dP P) / √D
              backend_of(g).causal_softmax_rows_backward(dp.data(), p.data(), ds.data(), heads * t, t, scale);
              return Grads{reshape(moments::matmul(ds, reshape(k, flat)), q.shape()),                          // dq = dS k
-                          reshape(moments::matmul(moments::transpose(ds), reshape(q, flat)), q.shape()),      // dk = dS^T q
-                          reshape(moments::matmul(moments::transpose(p), g3), q.shape())};                    // dv = P^T g
+                          reshape(product(ds, true, reshape(q, flat), false), q.shape()),  // dk = dS^T q
+                          reshape(product(p, true, g3, false), q.shape())};                // dv = P^T g
            });
   return out;
 }

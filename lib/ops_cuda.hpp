@@ -28,7 +28,12 @@ Tensor unary_backward(const char* op, const Tensor& g, const Tensor& x, const Te
 Tensor sum_all(const Tensor& a);   // shape []
 Tensor mean_all(const Tensor& a);  // shape []
 void sum_dim(const Tensor& a, Tensor& out, int64_t outer, int64_t n, int64_t inner);
-void matmul(const Tensor& a, const Tensor& b, Tensor& out, int64_t batches, int64_t m, int64_t k, int64_t n);
+// transpose_a / transpose_b: the operand's last two dims are read transposed where it is stored (no copy).
+void matmul(const Tensor& a, const Tensor& b, Tensor& out, int64_t batches, int64_t m, int64_t k, int64_t n,
+            bool transpose_a = false, bool transpose_b = false);
+// op(a) @ op(b), op the transpose of the last two dims where asked, read in place: 2-D @ 2-D or
+// 3-D @ 3-D (batched). No node: for forward and backward passes that record their own.
+Tensor product(const Tensor& a, bool transpose_a, const Tensor& b, bool transpose_b);
 void transpose(const Tensor& a, Tensor& out, int64_t batches, int64_t rows, int64_t cols);
 // a (outer, n0, mid, n1, inner) → out (outer, n1, mid, n0, inner): transpose(a, dim0, dim1).
 void swap_dims(const Tensor& a, Tensor& out, int64_t outer, int64_t n0, int64_t mid, int64_t n1, int64_t inner);

@@ -211,6 +211,7 @@ TEST_CASE("layer_norm, embedding, concat, slice, transpose and reshape") {
   compare("slice", [](const Inputs& x) { return slice(x[0], 1, 3, 20); }, {normal({5, 31, 3}, 50)}, exact);
   compare("slice of everything", [](const Inputs& x) { return slice(x[0], 0, 0, 1); }, {normal({1}, 51)}, exact);
   compare("transpose", [](const Inputs& x) { return transpose(x[0]); }, {normal({3, 31, 17}, 52)}, exact);
+  compare("transpose over several 32 x 32 tiles", [](const Inputs& x) { return transpose(x[0]); }, {normal({2, 70, 45}, 53)}, exact);
   compare("reshape", [](const Inputs& x) { return reshape(x[0], {17, -1}); }, {normal({31, 17}, 53)}, exact);
 }
 
@@ -285,6 +286,21 @@ TEST_CASE("matmul v1 (naive) and v2 (tiled) agree bit for bit; cuBLAS within rou
     std::vector<float> v1 = product(cuda::MatmulKernel::naive_v1), v2 = product(cuda::MatmulKernel::tiled_v2);
     CHECK(v1 == v2);
     if (backend.has_cublas()) check_close(product(cuda::MatmulKernel::cublas), v2, 1e-5f, 1e-5f, "cuBLAS against v2");
+    // The same product from operands stored transposed, read in place: the same bits (the same sums in order).
+    Tensor a_t = transpose(a), b_t = transpose(b);  // new contiguous tensors, (batches, k, m) and (·, n, k)
+    for (cuda::MatmulKernel kernel : {cuda::MatmulKernel::naive_v1, cuda::MatmulKernel::tiled_v2, cuda::MatmulKernel::cublas}) {
+      if (kernel == cuda::MatmulKernel::cublas && !backend.has_cublas()) continue;
+      for (int flags = 1; flags < 4; ++flags) {
+        const bool ta = flags & 1, tb = flags & 2;
+        CAPTURE(ta);
+        CAPTURE(tb);
+        Tensor out = Tensor::full({c.batches, c.m, c.n}, NAN, Device::cuda);
+        backend.matmul(kernel, (ta ? a_t : a).data(), (tb ? b_t : b).data(), out.data(), c.batches, c.m, c.k, c.n,
+                       c.m * c.k, b_stride, ta, tb);
+        if (kernel == cuda::MatmulKernel::cublas) check_close(out.to_vector(), v2, 1e-5f, 1e-5f, "cuBLAS, transposed");
+        else CHECK(out.to_vector() == v2);
+      }
+    }
   }
   if (!backend.has_cublas()) {
     MESSAGE("skipped the cuBLAS comparison: the ", std::string(backend.name()), " has no cuBLAS (v2 stands in for it)");
