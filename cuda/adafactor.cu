@@ -5,11 +5,15 @@
 // computed on the host between kernels, as on the CPU.
 //
 // The reductions:
-//   row means of G²      one thread per row, summing its columns in double, in the
-//   column means of G²   CPU's order (so R and C match the CPU bit for bit); one thread
-//   mean(R) per matrix   per column / per matrix likewise. Simple, not the fastest:
-//                        a row per block would read rows coalesced (a later _v2).
-//   RMS(X), RMS(U)       block sums in shared memory (double), then one block adds the
+//   row means of G²      each row summed in double in the CPU's order, so R, C and mean(R)
+//   column means of G²   match the CPU bit for bit, but read coalesced: a block stages
+//   mean(R) per matrix   32 × 32 tiles of G in __shared__ memory and 32 of its threads add
+//                        one row each (row_var_kernel); one thread per column walks down
+//                        the rows (consecutive threads, consecutive columns); a block per
+//                        matrix stages R in chunks for its thread 0 (r_mean_kernel). A tree
+//                        would use more threads but add in another order than the CPU.
+//   RMS(X), RMS(U)       a grid of a fixed kReduceBlocks blocks (so the same order on every
+//                        GPU): block sums in shared memory (double), then one block adds the
 //                        partial sums. The order differs from the CPU's running sum, so
 //                        these doubles may differ in their last bits.
 #include <algorithm>
@@ -26,7 +30,7 @@ constexpr unsigned int kReduceBlocks = 128;  // blocks of a grid-stride sum: its
 
 // The sum of `value` over the block, returned to every thread (blockDim.x == kThreads).
 __device__ double block_sum(double value) {
-  __shared__ double partial[kThreads];
+  MOMENTS_SHARED(double[kThreads], partial);
   partial[threadIdx.x] = value;
   __syncthreads();
   for (unsigned int stride = kThreads / 2; stride > 0; stride /= 2) {
@@ -60,16 +64,38 @@ __global__ void scale_kernel(float* __restrict__ x, int64_t n, float decay) {
   if (k < n) x[k] = x[k] * decay;
 }
 
-// g: (batches, rows, cols); r: (batches, rows). One thread per row.
+constexpr int64_t kRowTile = 32;  // row_var_kernel: rows per block, and columns per pass
+
+// g: (batches, rows, cols); r: (batches, rows). A block of kThreads threads takes kRowTile rows and
+// walks their columns kRowTile at a time: all its threads copy a kRowTile × kRowTile tile of G into
+// __shared__ memory (consecutive threads, consecutive floats: coalesced), then thread t < kRowTile adds
+// row t's part of the tile, in column order, to its running double — the CPU's order, so the same bits.
 __global__ void row_var_kernel(const float* __restrict__ g, float* __restrict__ r, int64_t batches, int64_t rows,
                                int64_t cols, AdafactorScalars s, float eps1_added) {
-  int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // b · rows + i
-  if (row >= batches * rows) return;
-  const float* g_row = g + row * cols;
-  double row_sum = 0.0;
-  for (int64_t j = 0; j < cols; ++j) row_sum += static_cast<double>(g_row[j]) * g_row[j];
-  float row_mean = static_cast<float>(row_sum / static_cast<double>(cols)) + eps1_added;
-  r[row] = lerp(r[row], row_mean, s.one_minus_beta2);  // R_t ← β̂2 R_{t−1} + (1 − β̂2) mean_j(G²)
+  MOMENTS_SHARED(float[kRowTile][kRowTile + 1], tile);  // +1: row t's column of the tile falls in 32 different banks
+  const int64_t all_rows = batches * rows;       // row index b · rows + i
+  const unsigned int t = threadIdx.x;
+  const int64_t tile_column = t % kRowTile, tile_row = t / kRowTile, rows_per_pass = kThreads / kRowTile;
+  for (int64_t first : rows_of_block((all_rows + kRowTile - 1) / kRowTile)) {
+    const int64_t row0 = first * kRowTile;
+    double row_sum = 0.0;  // thread t < kRowTile: row row0 + t
+    for (int64_t col0 = 0; col0 < cols; col0 += kRowTile) {
+      for (int64_t i = tile_row; i < kRowTile; i += rows_per_pass) {
+        const int64_t row = row0 + i, col = col0 + tile_column;
+        tile[i][tile_column] = row < all_rows && col < cols ? g[row * cols + col] : 0.0f;
+      }
+      __syncthreads();
+      if (t < kRowTile)
+        for (int64_t j = 0; j < kRowTile && col0 + j < cols; ++j)
+          row_sum += static_cast<double>(tile[t][j]) * tile[t][j];
+      __syncthreads();  // the tile is read before the next pass overwrites it
+    }
+    const int64_t row = row0 + t;
+    if (t < kRowTile && row < all_rows) {
+      float row_mean = static_cast<float>(row_sum / static_cast<double>(cols)) + eps1_added;
+      r[row] = lerp(r[row], row_mean, s.one_minus_beta2);  // R_t ← β̂2 R_{t−1} + (1 − β̂2) mean_j(G²)
+    }
+  }
 }
 
 // g: (batches, rows, cols); c: (batches, cols). One thread per column.
@@ -85,14 +111,23 @@ __global__ void col_var_kernel(const float* __restrict__ g, float* __restrict__ 
   c[column] = lerp(c[column], col_mean, s.one_minus_beta2);  // C_t ← β̂2 C_{t−1} + (1 − β̂2) mean_i(G²)
 }
 
-// r: (batches, rows); r_means: (batches,). One thread per matrix.
+// r: (batches, rows); r_means: (batches,). One block per matrix: its threads copy R kThreads floats at
+// a time into __shared__ memory (coalesced), and thread 0 adds them in order, as the CPU does.
 __global__ void r_mean_kernel(const float* __restrict__ r, float* __restrict__ r_means, int64_t batches,
                               int64_t rows) {
-  int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (b >= batches) return;
-  double r_sum = 0.0;
-  for (int64_t i = 0; i < rows; ++i) r_sum += r[b * rows + i];
-  r_means[b] = static_cast<float>(r_sum / static_cast<double>(rows));
+  MOMENTS_SHARED(float[kThreads], chunk);
+  for (int64_t b : rows_of_block(batches)) {
+    double r_sum = 0.0;
+    for (int64_t i0 = 0; i0 < rows; i0 += kThreads) {
+      const int64_t i = i0 + threadIdx.x;
+      chunk[threadIdx.x] = i < rows ? r[b * rows + i] : 0.0f;
+      __syncthreads();
+      if (threadIdx.x == 0)
+        for (int64_t k = 0; k < kThreads && i0 + k < rows; ++k) r_sum += chunk[k];
+      __syncthreads();  // thread 0 has read the chunk before the next one overwrites it
+    }
+    if (threadIdx.x == 0) r_means[b] = static_cast<float>(r_sum / static_cast<double>(rows));
+  }
 }
 
 // g, v: (n,). V̂ for vectors, one thread per element.
@@ -210,12 +245,12 @@ void adafactor_update(float* x, const float* g, float* r, float* c, float* v, fl
   // Second moment: R and C (factored), or V̂ (vectors).
   DeviceBuffer<float> r_means(o.batches);  // mean(R) per matrix
   if (o.factored) {
-    launch("row_var_kernel", row_var_kernel, blocks_for(o.batches * o.rows, kThreads), kThreads, 0, g, r, o.batches,
-           o.rows, o.cols, s, eps1_added);
+    launch("row_var_kernel", row_var_kernel, row_blocks((o.batches * o.rows + kRowTile - 1) / kRowTile), kThreads, 0,
+           g, r, o.batches, o.rows, o.cols, s, eps1_added);
     launch("col_var_kernel", col_var_kernel, blocks_for(o.batches * o.cols, kThreads), kThreads, 0, g, c, o.batches,
            o.rows, o.cols, s, eps1_added);
-    launch("r_mean_kernel", r_mean_kernel, blocks_for(o.batches, kThreads), kThreads, 0, r, r_means.data(), o.batches,
-           o.rows);
+    launch("r_mean_kernel", r_mean_kernel, row_blocks(o.batches), kThreads, 0, static_cast<const float*>(r),
+           r_means.data(), o.batches, o.rows);
   } else {
     launch("variance_kernel", variance_kernel, blocks_for(numel, kThreads), kThreads, 0, g, v, numel, s, eps1_added);
   }

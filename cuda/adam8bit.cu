@@ -19,7 +19,7 @@ __global__ void adam8bit_kernel(float* __restrict__ theta, const float* __restri
                                 float* __restrict__ codes_m, float* __restrict__ codes_v,
                                 float* __restrict__ absmax_m, float* __restrict__ absmax_v, int64_t n,
                                 const Adam8bitMaps maps, const Adam8bitScalars s) {
-  __shared__ float partial[kBlock];
+  MOMENTS_SHARED(float[kBlock], partial);
   const int64_t b = blockIdx.x;
   const int64_t i = b * kBlock + threadIdx.x;
   const bool valid = i < n;

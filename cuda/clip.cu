@@ -15,7 +15,7 @@ namespace moments::cuda::MOMENTS_EXECUTOR {
 
 // g: (n,), n ≤ chunks · kNormChunk; partials: one double per chunk (this gradient's part).
 __global__ void sum_squares_chunks_kernel(const float* __restrict__ g, int64_t n, double* __restrict__ partials) {
-  __shared__ double lane[kNormLanes];
+  MOMENTS_SHARED(double[kNormLanes], lane);
   const int64_t begin = static_cast<int64_t>(blockIdx.x) * kNormChunk;
   const int64_t end = begin + kNormChunk < n ? begin + kNormChunk : n;
   const unsigned int t = threadIdx.x;

@@ -52,8 +52,8 @@ __global__ void naive_kernel(const float* a, const float* b, float* c, int64_t b
 
 __global__ void tiled_kernel(const float* a, const float* b, float* c, int64_t batches, int64_t m, int64_t k,
                              int64_t n, int64_t a_batch_stride, int64_t b_batch_stride, bool ta, bool tb) {
-  __shared__ float a_tile[kTile][kTile];  // A[i0 .. i0+15, p0 .. p0+15]
-  __shared__ float b_tile[kTile][kTile];  // B[p0 .. p0+15, j0 .. j0+15]
+  MOMENTS_SHARED(float[kTile][kTile], a_tile);  // A[i0 .. i0+15, p0 .. p0+15]
+  MOMENTS_SHARED(float[kTile][kTile], b_tile);  // B[p0 .. p0+15, j0 .. j0+15]
   unsigned int ty = threadIdx.y, tx = threadIdx.x;
   int64_t j = static_cast<int64_t>(blockIdx.x) * kTile + tx;  // this thread's C[i, j]
   const int64_t row_tiles = (m + kTile - 1) / kTile;

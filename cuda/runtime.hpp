@@ -18,12 +18,22 @@
 #define MOMENTS_DYNAMIC_SHARED(type, name)                         \
   extern __shared__ alignas(16) unsigned char moments_dynamic_shared_[]; \
   type* name = reinterpret_cast<type*>(moments_dynamic_shared_)
+// A static __shared__ array: MOMENTS_SHARED(float[256], partial); declares `float partial[256]` in shared memory.
+#define MOMENTS_SHARED(type, name) \
+  using name##_shared_type = type; \
+  __shared__ name##_shared_type name
 #else
 #include "emulator/emulator.hpp"
 #define MOMENTS_EXECUTOR emu
 #define MOMENTS_EXECUTOR_NAME "emulator"
 #define MOMENTS_DYNAMIC_SHARED(type, name) \
   type* name = static_cast<type*>(::moments::cuda::emu::dynamic_shared_memory())
+// The block's copy, poisoned at its start (emulator.hpp); `name` is a reference to the array.
+#define MOMENTS_SHARED(type, name)   \
+  using name##_shared_type = type;   \
+  static char name##_shared_key = 0; \
+  auto& name = *static_cast<name##_shared_type*>(                                     \
+      ::moments::cuda::emu::static_shared_memory(&name##_shared_key, sizeof(name##_shared_type)))
 #endif
 
 #include <cstdint>
@@ -54,6 +64,40 @@ inline void check(cudaError_t status, const char* call) {
 // Blocks of `threads_per_block` threads covering n elements, one element per thread.
 inline unsigned int blocks_for(int64_t n, unsigned int threads_per_block) {
   return static_cast<unsigned int>((n + threads_per_block - 1) / threads_per_block);
+}
+
+// Row kernels give each row a block, on a grid of at most kMaxRowBlocks blocks: block b takes rows
+// b, b + gridDim.x, b + 2 gridDim.x, ... (`for (int64_t r : rows_of_block(rows))`), so any row count
+// runs (a grid of one block per row would stop at 2^31 - 1 rows, and a count cast to unsigned would
+// skip rows past 2^32). Every thread of a block walks the same rows, so a __syncthreads() inside the
+// loop stays in uniform control flow. A GPU runs a few blocks per multiprocessor at once; 65,535
+// keep any of today's GPUs full. The row a block handles changes no bits: each row is reduced by
+// one block, in the same order, whichever block it is.
+constexpr int64_t kMaxRowBlocks = 65535;
+inline unsigned int row_blocks(int64_t rows) {
+  return static_cast<unsigned int>(rows < kMaxRowBlocks ? rows : kMaxRowBlocks);
+}
+
+// first, first + step, ... below limit: the loops of grid-stride kernels.
+struct StrideRange {
+  int64_t first, limit, step;
+  struct Iterator {
+    int64_t value, step;
+    __device__ int64_t operator*() const { return value; }
+    __device__ Iterator& operator++() {
+      value += step;
+      return *this;
+    }
+    // Only ever compared with end(): "not yet past the end".
+    __device__ bool operator!=(const Iterator& end) const { return value < end.value; }
+  };
+  __device__ Iterator begin() const { return {first, step}; }
+  __device__ Iterator end() const { return {limit, step}; }
+};
+
+// The rows of a row kernel's block (see kMaxRowBlocks).
+__device__ inline StrideRange rows_of_block(int64_t rows) {
+  return {static_cast<int64_t>(blockIdx.x), rows, static_cast<int64_t>(gridDim.x)};
 }
 
 }  // namespace moments::cuda::MOMENTS_EXECUTOR

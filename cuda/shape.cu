@@ -18,7 +18,7 @@ constexpr unsigned int kTransposeGridYZ = 65535;
 // Tiles and batches beyond the grid are walked in loops, the same for the whole block.
 __global__ void transpose_kernel(const float* __restrict__ x, float* __restrict__ y, int64_t batches, int64_t rows,
                                  int64_t cols) {
-  __shared__ float tile[kTransposeTile][kTransposeTile + 1];  // +1: a column of the tile falls in 32 different banks
+  MOMENTS_SHARED(float[kTransposeTile][kTransposeTile + 1], tile);  // +1: a column of the tile falls in 32 different banks
   const int64_t row_tiles = (rows + kTransposeTile - 1) / kTransposeTile, col_tiles = (cols + kTransposeTile - 1) / kTransposeTile;
   const unsigned int tx = threadIdx.x, ty = threadIdx.y;
   for (int64_t batch = blockIdx.z; batch < batches; batch += gridDim.z)

@@ -216,12 +216,19 @@ struct Fiber {
   }
 };
 
+constexpr size_t kSharedLimit = 48 * 1024;  // static + dynamic shared memory of one block
+
 struct Block {
   ThreadBody body;
   dim3 size;                   // blockDim
   int thread_count = 0;
   int next_unstarted = 0;
   std::vector<unsigned char> shared;  // dynamic shared memory
+  // Static shared memory (MOMENTS_SHARED): each declaration's array, placed in `statics` on the first
+  // thread that reaches it in this block and found by its key afterwards.
+  std::vector<std::pair<const void*, size_t>> static_slots;  // (key, offset into statics)
+  size_t static_used = 0;
+  std::vector<unsigned char> statics;
 };
 
 struct Scheduler {
@@ -547,6 +554,30 @@ void __syncthreads() {
 
 void* dynamic_shared_memory() { return scheduler.block ? scheduler.block->shared.data() : nullptr; }
 
+void* static_shared_memory(const void* key, size_t bytes) {
+  Block* block = scheduler.block;
+  if (!block || !launch_state.kernel) {
+    std::fprintf(stderr, "moments CUDA emulator: a __shared__ array declared outside a kernel launch\n");
+    std::abort();
+  }
+  for (const auto& [slot, offset] : block->static_slots)
+    if (slot == key) return block->statics.data() + offset;
+  const size_t offset = (block->static_used + 15) / 16 * 16;
+  if (offset + bytes + block->shared.size() > kSharedLimit) {  // a GPU refuses to launch such a kernel
+    std::fprintf(stderr,
+                 "moments CUDA emulator: kernel %s uses %zu bytes of __shared__ memory (%zu static, %zu dynamic); the "
+                 "limit is %zu (48 KiB)\n",
+                 launch_state.kernel, offset + bytes + block->shared.size(), offset + bytes, block->shared.size(),
+                 kSharedLimit);
+    std::abort();
+  }
+  block->static_used = offset + bytes;
+  block->static_slots.emplace_back(key, offset);
+  unsigned char* memory = block->statics.data() + offset;
+  std::memset(memory, 0xFF, bytes);  // NaN as floats, -1 as integers: a read before any write shows up
+  return memory;
+}
+
 void launch_blocks(const char* kernel_name, dim3 grid, dim3 block, size_t shared_bytes, ThreadBody body,
                    const void* const* buffers, size_t buffer_count) {
   auto invalid = [&](const char* why) {
@@ -560,7 +591,7 @@ void launch_blocks(const char* kernel_name, dim3 grid, dim3 block, size_t shared
   if (grid.x == 0 || grid.y == 0 || grid.z == 0) return invalid("the grid is empty");
   if (grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535)
     return invalid("grid dims are limited to (2^31 - 1, 65535, 65535)");
-  if (shared_bytes > 48 * 1024) {
+  if (shared_bytes > kSharedLimit) {
     set_error(cudaErrorInvalidValue, "launch of %s: %zu bytes of dynamic shared memory; the limit is 49152 (48 KiB)",
               kernel_name, shared_bytes);
     return;
@@ -591,6 +622,7 @@ void launch_blocks(const char* kernel_name, dim3 grid, dim3 block, size_t shared
   state.size = block;
   state.thread_count = static_cast<int>(threads);
   state.shared.resize(shared_bytes);
+  state.statics.resize(kSharedLimit);  // never resized again: the threads hold pointers into it
   gridDim = grid;
   blockDim = block;
   for (unsigned int z = 0; z < grid.z; ++z)
@@ -598,6 +630,8 @@ void launch_blocks(const char* kernel_name, dim3 grid, dim3 block, size_t shared
       for (unsigned int x = 0; x < grid.x; ++x) {
         blockIdx = {x, y, z};
         std::fill(state.shared.begin(), state.shared.end(), static_cast<unsigned char>(0xFF));
+        state.static_slots.clear();  // a new block: each static array is placed (and poisoned) again
+        state.static_used = 0;
         run_block(state);
       }
   scheduler.block = nullptr;

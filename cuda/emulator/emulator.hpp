@@ -16,11 +16,14 @@
 //               pays a function call per thread, not a context switch.
 //   Indices     threadIdx, blockIdx, blockDim, gridDim: per CPU thread, set before
 //               each emulated thread runs.
-//   __shared__  a static local: one copy, shared by the threads of the running
-//               block (blocks do not overlap). Dynamic shared memory is declared with
-//               MOMENTS_DYNAMIC_SHARED(type, name) (runtime.hpp); the emulator fills it
-//               with 0xFF bytes (NaN as floats) at every block start, so reading it
-//               before writing shows up.
+//   __shared__  declared with MOMENTS_SHARED(type, name) (runtime.hpp; a plain
+//               __shared__ does not compile here): one copy per block, placed by
+//               static_shared_memory() when the block's first thread reaches the
+//               declaration and found by the declaration's key by the others. Dynamic
+//               shared memory is declared with MOMENTS_DYNAMIC_SHARED(type, name). The
+//               emulator fills both with 0xFF bytes (NaN as floats, -1 as integers) at
+//               every block start, so reading shared memory before writing it shows up;
+//               more than 48 KiB of the two together stops the program.
 //   Atomics     atomicAdd/atomicMax/atomicMin on one CPU thread: a plain
 //               read-modify-write is already atomic between fibers.
 //   Warps       NOT emulated: no __shfl_*, no warp-synchronous code. Write
@@ -59,8 +62,6 @@
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
-// One copy per CPU thread, shared by all emulated threads of the running block.
-#define __shared__ static thread_local
 #define __restrict__ __restrict
 
 namespace moments::cuda::emu {
@@ -88,6 +89,8 @@ void __syncthreads();
 
 // The block's dynamic shared memory (the launch's shared_bytes).
 void* dynamic_shared_memory();
+// The running block's copy of the static __shared__ array of `bytes` declared at `key` (MOMENTS_SHARED).
+void* static_shared_memory(const void* key, size_t bytes);
 
 // ---- atomics (fibers never preempt each other, so these are plain updates) ----
 template <class T>

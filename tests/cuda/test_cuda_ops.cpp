@@ -336,6 +336,38 @@ TEST_CASE("matmul past the grid's y limit: 1,048,577 rows are 65,537 row tiles o
   }
 }
 
+TEST_CASE("row kernels past their grid: 131,074 rows on a grid capped at 65,535 blocks, every row computed") {
+  // One block per row would need 131,074 blocks; the grid stops at kMaxRowBlocks = 65,535 and its blocks walk
+  // the rows (runtime.hpp). Rows of 3 floats keep the emulator fast; every output is compared with the CPU.
+  const int64_t rows = 2 * 65535 + 4;
+  Tensor x = normal({rows, 3}, 80);
+  compare("sum over the last dim", [](const Inputs& in) { return sum(in[0], -1); }, {x});
+  compare("max over the last dim", [](const Inputs& in) { return max(in[0], -1).values; }, {x}, exact);
+  CHECK(max(x.to(Device::cuda), -1).indices() == max(x, -1).indices());
+  compare("softmax", [](const Inputs& in) { return softmax(in[0]); }, {x});
+  compare("log_softmax", [](const Inputs& in) { return log_softmax(in[0]); }, {x});
+  compare("causal_softmax", [](const Inputs& in) { return causal_softmax(in[0], 0.5f); }, {normal({rows / 2, 2, 2}, 81)});
+  // w's and b's gradients add 131,074 terms (in segments on the device); a 3-wide row of nearly equal values has a
+  // large 1/σ, which magnifies the last-bit differences of its tree sums in x's gradient.
+  compare("layer_norm", [](const Inputs& in) { return layer_norm(in[0], in[1], in[2]); },
+          {x, normal({3}, 82), normal({3}, 83)}, Tolerance{1e-4f, 1e-3f});
+}
+
+TEST_CASE("long rows and columns are summed in segments, one block or thread each, within rounding of the CPU") {
+  // A row longer than 8192 floats is cut into segments summed by separate blocks, and a column longer than
+  // 256 into segments summed by separate threads; a second pass adds the segments' sums in order.
+  Tolerance big{1e-4f, 1e-4f};  // 20,000 terms of either sign added in another order than the CPU's
+  compare("sum of [3, 20000] over dim 1", [](const Inputs& in) { return sum(in[0], 1); }, {normal({3, 20000}, 84)}, big);
+  compare("sum of [20000, 3] over dim 0 (the bias gradient's shape)", [](const Inputs& in) { return sum(in[0], 0); },
+          {normal({20000, 3}, 85)}, big);
+  compare("max of [3, 20000] over dim 1", [](const Inputs& in) { return max(in[0], 1).values; },
+          {normal({3, 20000}, 86)}, exact);
+  // Summing twice gives the same bits: the segments depend on the shape alone.
+  Tensor y = normal({5, 100000}, 87).to(Device::cuda);
+  CHECK(sum(y, 1).to_vector() == sum(y, 1).to_vector());
+  CHECK(sum(y).to_vector() == sum(y).to_vector());
+}
+
 TEST_CASE("ops that mix devices name both devices") {
   Tensor gpu = Tensor::ones({2, 3}, Device::cuda), cpu = Tensor::ones({2, 3});
   check_error([&] { sub(gpu, cpu); }, {"sub", "different devices", "cuda", "cpu"});

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <functional>
 #include <numeric>
 #include <string>
@@ -27,7 +28,7 @@ constexpr unsigned int kBlock = 64;
 // barriers, thread 0 (which the emulator runs first, as a GPU may) reads partial
 // sums that the other threads have not written yet.
 __global__ void block_sum_kernel(const float* x, float* sums, bool sync) {
-  __shared__ float partial[kBlock];
+  MOMENTS_SHARED(float[kBlock], partial);
   unsigned int t = threadIdx.x;
   partial[t] = x[blockIdx.x * blockDim.x + t];
   if (sync) __syncthreads();
@@ -58,6 +59,22 @@ __global__ void reverse_kernel(const float* x, float* out) {
 }
 
 __global__ void count_kernel(float* counter) { atomicAdd(counter, 1.0f); }
+
+// Block 0 writes its static shared array; every block then reports what slot 1 holds. On a GPU a
+// block's shared memory starts undefined, so only block 0's report is meaningful.
+__global__ void shared_leftovers_kernel(float* out) {
+  MOMENTS_SHARED(float[2], slots);
+  if (blockIdx.x == 0 && threadIdx.x == 0) slots[0] = slots[1] = 7.0f;
+  __syncthreads();
+  if (threadIdx.x == 0) out[blockIdx.x] = slots[1];
+}
+
+// More static shared memory than a block may have: 40 KiB here plus the launch's dynamic bytes.
+__global__ void large_shared_kernel(float* out) {
+  MOMENTS_SHARED(float[10 * 1024], big);
+  big[threadIdx.x] = 1.0f;
+  out[0] = big[0];
+}
 
 // Reads one element past the end of x: x has n elements.
 __global__ void overrun_kernel(const float* x, float* out, int64_t n) {
@@ -116,10 +133,27 @@ TEST_CASE("a shared-memory reduction is wrong without __syncthreads and right wi
   std::vector<float> racy = to_host(sums);
   for (unsigned int b = 0; b < blocks; ++b) {
     CAPTURE(b);
-    CHECK(racy[b] != expected[b]);
+    CHECK(std::isnan(racy[b]));
   }
-  // Thread 0 ran alone: it added partial[32], partial[16], ... before their threads wrote them.
-  // What it read there was the previous launch's values, so the sum is neither right nor zero.
+  // Thread 0 ran alone: it added partial[32], partial[16], ... before their threads wrote them, and
+  // found the emulator's poison there (0xFF bytes, a NaN), so the sum is NaN rather than plausible.
+}
+
+TEST_CASE("static shared memory starts as poison in every block, and its size is limited as on a GPU") {
+  DeviceBuffer<float> out(3);
+  launch("shared_leftovers_kernel", shared_leftovers_kernel, 3, 4, 0, out.data());
+  std::vector<float> got = to_host(out);
+  CHECK(got[0] == 7.0f);
+  CHECK(std::isnan(got[1]));  // not block 0's 7: each block gets its own, freshly poisoned copy
+  CHECK(std::isnan(got[2]));
+
+  Death death = run_child([] {
+    DeviceBuffer<float> one(1);
+    launch("large_shared_kernel", large_shared_kernel, 1, 32, 16 * 1024, one.data());  // 40 + 16 KiB > 48 KiB
+  });
+  CHECK(death.aborted);
+  CHECK(death.message.find("large_shared_kernel") != std::string::npos);
+  CHECK(death.message.find("48 KiB") != std::string::npos);
 }
 
 TEST_CASE("block and grid indexing in 1-D, 2-D and 3-D") {
