@@ -5,24 +5,22 @@
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
-// x: (n,). One thread per element.
+// x: (n,). A grid-stride loop (runtime.hpp).
 __global__ void fill_kernel(float* x, int64_t n, float value) {
-  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) x[i] = value;
+  for (int64_t i : grid_stride(n)) x[i] = value;
 }
 
 // destination, source: (n,), distinct buffers or the same one.
 __global__ void copy_kernel(float* destination, const float* source, int64_t n) {
-  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) destination[i] = source[i];
+  for (int64_t i : grid_stride(n)) destination[i] = source[i];
 }
 
 void fill(float* x, int64_t n, float value) {
-  if (n > 0) launch("fill_kernel", fill_kernel, blocks_for(n, kThreads), kThreads, 0, x, n, value);
+  if (n > 0) launch("fill_kernel", fill_kernel, element_blocks(n, kThreads), kThreads, 0, x, n, value);
 }
 
 void copy(float* destination, const float* source, int64_t n) {
-  if (n > 0) launch("copy_kernel", copy_kernel, blocks_for(n, kThreads), kThreads, 0, destination, source, n);
+  if (n > 0) launch("copy_kernel", copy_kernel, element_blocks(n, kThreads), kThreads, 0, destination, source, n);
 }
 
 }  // namespace moments::cuda::MOMENTS_EXECUTOR

@@ -95,9 +95,30 @@ struct StrideRange {
   __device__ Iterator end() const { return {limit, step}; }
 };
 
+// Element-wise kernels walk their n elements in a grid-stride loop (`for (int64_t i : grid_stride(n))`)
+// over at most kMaxElementBlocks blocks: 16.7 million threads at 256 per block, more than a GPU holds
+// at once, so a larger grid would only add block launches.
+constexpr int64_t kMaxElementBlocks = 65535;
+inline unsigned int element_blocks(int64_t n, unsigned int threads_per_block) {
+  const int64_t blocks = (n + threads_per_block - 1) / threads_per_block;
+  return static_cast<unsigned int>(blocks < kMaxElementBlocks ? blocks : kMaxElementBlocks);
+}
+
 // The rows of a row kernel's block (see kMaxRowBlocks).
 __device__ inline StrideRange rows_of_block(int64_t rows) {
   return {static_cast<int64_t>(blockIdx.x), rows, static_cast<int64_t>(gridDim.x)};
+}
+
+// This thread's elements of an element-wise kernel (see kMaxElementBlocks).
+__device__ inline StrideRange grid_stride(int64_t n) {
+  return {static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x, n,
+          static_cast<int64_t>(gridDim.x) * blockDim.x};
+}
+
+// Whether every pointer may be read as float4 (16-byte aligned; cudaMalloc's are, a view's may not be).
+template <class... Pointers>
+inline bool aligned_for_float4(const Pointers*... p) {
+  return ((reinterpret_cast<uintptr_t>(p) % 16 == 0) && ...);
 }
 
 }  // namespace moments::cuda::MOMENTS_EXECUTOR

@@ -6,8 +6,8 @@
 //     using Scalars = AdamScalars;
 //     __device__ static void apply(float* const* b, int64_t i, const AdamScalars& s);  // element i
 //   };
-// tensor_kernel<Rule> runs it over one tensor (the readable per-tensor path: one thread per
-// element); tensor_list_kernel<Rule> over a TensorList of up to kListTensors tensors, one block per
+// tensor_kernel<Rule> runs it over one tensor (the readable per-tensor path: a grid-stride loop over
+// its elements); tensor_list_kernel<Rule> over a TensorList of up to kListTensors tensors, one block per
 // 256 elements of each (a block finds its tensor by binary search in first_block). Both call the
 // same apply, so the two paths give the same bits.
 //
@@ -39,14 +39,12 @@ struct TensorList {
   float* buffer[kListBuffers][kListTensors] = {};  // buffer[k][t]: tensor t's k-th buffer (null if unused)
 };
 
-// One tensor: b holds its buffers (n elements each).
+// One tensor: b holds its buffers (n elements each); a grid-stride loop (runtime.hpp).
 template <class Rule>
 __global__ void tensor_kernel(float* b0, float* b1, float* b2, float* b3, float* b4, int64_t n,
                               const typename Rule::Scalars s) {
-  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
   float* const b[kListBuffers] = {b0, b1, b2, b3, b4};
-  Rule::apply(b, i, s);
+  for (int64_t i : grid_stride(n)) Rule::apply(b, i, s);
 }
 
 // Every tensor of the list; blocks of kThreads elements, the list's blocks end to end.
@@ -72,7 +70,7 @@ void launch_rule(const char* name, const float* const* b, int64_t n, const typen
   if (n <= 0) return;
   float* p[kListBuffers];
   for (int k = 0; k < kListBuffers; ++k) p[k] = const_cast<float*>(b[k]);  // inputs are only read by the rule
-  launch(name, tensor_kernel<Rule>, blocks_for(n, kThreads), kThreads, 0, p[0], p[1], p[2], p[3], p[4], n, s);
+  launch(name, tensor_kernel<Rule>, element_blocks(n, kThreads), kThreads, 0, p[0], p[1], p[2], p[3], p[4], n, s);
 }
 
 // ---- the queue of an open launch batch (backend.cu owns the one instance) -----------------------

@@ -173,7 +173,14 @@ Tensor Tensor::zeros(const Shape& shape, Device device) { return filled(shape, 0
 Tensor Tensor::ones(const Shape& shape, Device device) { return filled(shape, 1.0f, device, "Tensor::ones"); }
 Tensor Tensor::scalar(float value) { return full({}, value); }
 
-Tensor Tensor::arange(int64_t n) { return arange(0.0f, static_cast<float>(n), 1.0f); }
+// n elements exactly: through arange(0, float(n)) a count above 2^24 would round to another float.
+Tensor Tensor::arange(int64_t n) {
+  if (n < 0) fail("arange: ", n, " elements; need n >= 0");
+  if (n > kMaxTensorNumel) fail("arange: ", n, " elements; ", size_limit_text());
+  Tensor t = empty({n}, Device::cpu, "arange");
+  for (int64_t i = 0; i < n; ++i) t.data()[i] = static_cast<float>(i);  // exact up to 2^24, then rounded
+  return t;
+}
 
 Tensor Tensor::arange(float start, float stop, float step) {
   if (step == 0.0f || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))

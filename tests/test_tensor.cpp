@@ -18,6 +18,9 @@ TEST_CASE("factories fill shapes with the right values") {
   CHECK(Tensor::arange(1.0f, 2.0f, 0.25f).to_vector() == std::vector<float>{1.0f, 1.25f, 1.5f, 1.75f});
   CHECK(Tensor::arange(3.0f, 0.0f, -1.0f).to_vector() == std::vector<float>{3, 2, 1});
   CHECK(Tensor::arange(0).numel() == 0);
+  Tensor long_range = Tensor::arange(int64_t{1} << 24 | 1);  // 2^24 + 1: not a float, but a count
+  CHECK(long_range.numel() == (int64_t{1} << 24 | 1));
+  CHECK(long_range.data()[(int64_t{1} << 24) - 1] == 16777215.0f);
   Tensor s = Tensor::scalar(2.5f);
   CHECK(s.dim() == 0);
   CHECK(s.numel() == 1);
@@ -47,6 +50,7 @@ TEST_CASE("bad factory arguments and bad element access raise clear errors") {
   check_error([] { Tensor::from({1, 2, 3}, {2, 2}); }, {"Tensor::from", "3 values", "[2, 2]"});
   check_error([] { Tensor::zeros({2, -1}); }, {"[2, -1]", ">= 0"});
   check_error([] { Tensor::arange(0.0f, 1.0f, 0.0f); }, {"arange", "step"});
+  check_error([] { Tensor::arange(-1); }, {"arange", "-1", ">= 0"});
   Tensor t = Tensor::zeros({2, 3});
   check_error([&] { t.at({2, 0}); }, {"at", "index 2", "[2, 3]"});
   check_error([&] { t.at({0}); }, {"at", "1 coordinates", "[2, 3]"});

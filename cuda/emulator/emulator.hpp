@@ -70,6 +70,9 @@ namespace moments::cuda::emu {
 struct uint3 {
   unsigned int x = 0, y = 0, z = 0;
 };
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
 struct dim3 {
   unsigned int x = 1, y = 1, z = 1;
   constexpr dim3(unsigned int x_ = 1, unsigned int y_ = 1, unsigned int z_ = 1) : x(x_), y(y_), z(z_) {}

@@ -368,6 +368,46 @@ TEST_CASE("long rows and columns are summed in segments, one block or thread eac
   CHECK(sum(y).to_vector() == sum(y).to_vector());
 }
 
+TEST_CASE("element-wise kernels: four floats at a time where aligned, one at a time where not, the same bits") {
+  // Tensors' buffers are 16-byte aligned, so exp and a same-shape add take the float4 kernels; one float
+  // further in, they are not, and the kernels read float by float. Both must give the CPU's bits,
+  // including the n mod 4 tail.
+  cuda::Backend& backend = cuda::active_backend();
+  const int64_t n = 1003;
+  Tensor x = normal({n + 1}, 88), y = normal({n + 1}, 89);
+  std::vector<float> cpu_exp = exp(x).to_vector(), cpu_sum = (x + y).to_vector();
+  Tensor xd = x.to(Device::cuda), yd = y.to(Device::cuda);
+  for (int64_t shift : {0, 1}) {
+    CAPTURE(shift);
+    Tensor out = Tensor::full({n + 1}, NAN, Device::cuda);
+    backend.unary(cuda::Unary::exp, xd.data() + shift, out.data() + shift, n, 0.0f);
+    std::vector<float> got = out.to_vector();
+    CHECK(std::equal(got.begin() + shift, got.begin() + shift + n, cpu_exp.begin() + shift));
+    cuda::BroadcastLayout same;
+    same.rank = 2;  // (17, 59) = 1003, merged into one dim of 1003 by the kernel's host code
+    same.size[0] = 17, same.size[1] = 59;
+    same.a_stride[0] = same.b_stride[0] = 59, same.a_stride[1] = same.b_stride[1] = 1;
+    backend.binary(cuda::Binary::add, xd.data() + shift, yd.data() + shift, out.data() + shift, same);
+    got = out.to_vector();
+    CHECK(std::equal(got.begin() + shift, got.begin() + shift + n, cpu_sum.begin() + shift));
+  }
+}
+
+TEST_CASE("an element-wise kernel past its grid: 16,777,217 floats on at most 65,535 blocks of 256 threads") {
+#if defined(__SANITIZE_ADDRESS__)
+  MESSAGE("skipped under AddressSanitizer: 67 MB per buffer on the emulator is slow there; the plain tree checks it");
+  return;
+#endif
+  const int64_t n = int64_t{65535} * 256 + 257;  // some threads take two elements
+  Tensor x = Tensor::arange(n), x_cuda = x.to(Device::cuda);
+  Tensor out = Tensor::full({n}, NAN, Device::cuda);
+  cuda::active_backend().unary(cuda::Unary::neg, x_cuda.data() + 1, out.data(), n - 1, 0.0f);  // unaligned: float by float
+  std::vector<float> got = out.to_vector(), want = x.to_vector();
+  int64_t wrong = 0;
+  for (int64_t i = 0; i + 1 < n; ++i) wrong += got[static_cast<size_t>(i)] != -want[static_cast<size_t>(i + 1)];
+  CHECK(wrong == 0);
+}
+
 TEST_CASE("ops that mix devices name both devices") {
   Tensor gpu = Tensor::ones({2, 3}, Device::cuda), cpu = Tensor::ones({2, 3});
   check_error([&] { sub(gpu, cpu); }, {"sub", "different devices", "cuda", "cpu"});
