@@ -10,17 +10,8 @@
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
-// b: θ, g, square_avg, acc_delta; element i, loaded once into registers, stored once.
-struct AdadeltaRule {
-  using Scalars = AdadeltaScalars;
-  __device__ static void apply(float* const* b, int64_t i, const AdadeltaScalars& s) {
-    float x = b[0][i], square_avg = b[2][i], acc_delta = b[3][i];
-    adadelta_update_element(x, b[1][i], square_avg, acc_delta, s);
-    b[0][i] = x;
-    b[2][i] = square_avg;
-    b[3][i] = acc_delta;
-  }
-};
+// b: θ, g, square_avg, acc_delta.
+using AdadeltaRule = TwoStateRule<AdadeltaScalars, adadelta_update_element>;
 
 void adadelta_update(float* theta, const float* grad, float* square_avg, float* acc_delta, int64_t n,
                      const AdadeltaScalars& s) {

@@ -4,10 +4,11 @@
 //     four parts of the bitsandbytes kernel: (1) moments, (2) the block's new absmax (a max through
 //     __shared__ memory: block_reduce.hpp; a max does not depend on its order, so it equals the CPU loop's),
 //     (3) θ, (4) codes. Threads past n stand for the kernel's padding (g = 0, m code 128, v code 0).
-//   adam32bit_kernel: one thread per element, for tensors under min_8bit_size.
+//   adam32bit_kernel: per element, for tensors under min_8bit_size; a Rule of tensor_list.hpp.
 #include "block_reduce.hpp"
 #include "kernels.hpp"
 #include "launch.hpp"
+#include "tensor_list.hpp"
 #include "optim/adam8bit_math.hpp"
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
@@ -43,16 +44,8 @@ __global__ void adam8bit_kernel(float* __restrict__ theta, const float* __restri
                  c_v[i]);                                                                  // (4) the codes
 }
 
-__global__ void adam32bit_kernel(float* __restrict__ theta, const float* __restrict__ grad, float* __restrict__ m,
-                                 float* __restrict__ v, int64_t n, const Adam8bitScalars s) {
-  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  float x = theta[i], m_i = m[i], v_i = v[i];
-  adam32bit_update_element(x, grad[i], m_i, v_i, s);
-  theta[i] = x;
-  m[i] = m_i;
-  v[i] = v_i;
-}
+// The 32-bit path of small tensors. b: θ, g, m, v.
+using Adam32bitRule = TwoStateRule<Adam8bitScalars, adam32bit_update_element>;
 
 void adam8bit_update(float* theta, const float* grad, float* codes_m, float* codes_v, float* absmax_m, float* absmax_v,
                      int64_t n, const Adam8bitMaps& maps, const Adam8bitScalars& s) {
@@ -62,7 +55,8 @@ void adam8bit_update(float* theta, const float* grad, float* codes_m, float* cod
 }
 
 void adam32bit_update(float* theta, const float* grad, float* m, float* v, int64_t n, const Adam8bitScalars& s) {
-  if (n > 0) launch("adam32bit_kernel", adam32bit_kernel, blocks_for(n, kBlock), kBlock, 0, theta, grad, m, v, n, s);
+  const float* b[kListBuffers] = {theta, grad, m, v, nullptr};
+  run_rule<Adam32bitRule>("adam32bit_kernel", b, n, s);  // one launch, or a place in the step's list
 }
 
 }  // namespace moments::cuda::MOMENTS_EXECUTOR

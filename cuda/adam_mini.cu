@@ -9,10 +9,11 @@
 //                          Simple, not the fastest: a tensor-rule block (one per tensor) is summed by a
 //                          single thread; a block-per-CUDA-block tree sum would be a labelled _v2.
 //   block_element_kernel   one thread per element: decay, m, θ with its block's scale.
-//   adam_kernel            one thread per element: the Adam rule (biases).
+//   adam_kernel            the Adam rule (biases), a Rule of tensor_list.hpp (a list launch in a step).
 #include "device_buffer.hpp"
 #include "kernels.hpp"
 #include "launch.hpp"
+#include "tensor_list.hpp"
 #include "optim/adam_mini_math.hpp"
 
 namespace moments::cuda::MOMENTS_EXECUTOR {
@@ -43,20 +44,8 @@ __global__ void adam_mini_block_element_kernel(float* __restrict__ theta, const 
   m[i] = m_i;
 }
 
-// theta, grad, m, v: (n,).
-__global__ void adam_mini_adam_kernel(float* __restrict__ theta, const float* __restrict__ grad,
-                                      float* __restrict__ m, float* __restrict__ v, int64_t n,
-                                      const AdamMiniScalars s) {
-  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  float x = theta[i];
-  float m_i = m[i];
-  float v_i = v[i];
-  adam_mini_adam_element(x, grad[i], m_i, v_i, s);
-  theta[i] = x;
-  m[i] = m_i;
-  v[i] = v_i;
-}
+// b: θ, g, m, v.
+using AdamMiniAdamRule = TwoStateRule<AdamMiniScalars, adam_mini_adam_element>;
 
 void adam_mini_block_update(float* theta, const float* grad, float* m, float* vmean, int64_t blocks, int64_t block_size,
                             const AdamMiniScalars& s) {
@@ -70,8 +59,8 @@ void adam_mini_block_update(float* theta, const float* grad, float* m, float* vm
 }
 
 void adam_mini_adam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const AdamMiniScalars& s) {
-  if (n > 0)
-    launch("adam_mini_adam_kernel", adam_mini_adam_kernel, blocks_for(n, kThreads), kThreads, 0, theta, grad, m, v, n, s);
+  const float* b[kListBuffers] = {theta, grad, m, v, nullptr};
+  run_rule<AdamMiniAdamRule>("adam_mini_adam_kernel", b, n, s);  // one launch, or a place in the step's list
 }
 
 }  // namespace moments::cuda::MOMENTS_EXECUTOR

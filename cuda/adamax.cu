@@ -10,17 +10,8 @@
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
-// b: θ, g, m, u; element i, loaded once into registers, stored once.
-struct AdamaxRule {
-  using Scalars = AdamaxScalars;
-  __device__ static void apply(float* const* b, int64_t i, const AdamaxScalars& s) {
-    float x = b[0][i], m = b[2][i], u = b[3][i];
-    adamax_update_element(x, b[1][i], m, u, s);
-    b[0][i] = x;
-    b[2][i] = m;
-    b[3][i] = u;
-  }
-};
+// b: θ, g, m, u.
+using AdamaxRule = TwoStateRule<AdamaxScalars, adamax_update_element>;
 
 void adamax_update(float* theta, const float* grad, float* m, float* u, int64_t n, const AdamaxScalars& s) {
   const float* b[kListBuffers] = {theta, grad, m, u, nullptr};

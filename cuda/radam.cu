@@ -10,17 +10,8 @@
 namespace moments::cuda::MOMENTS_EXECUTOR {
 
 
-// b: θ, g, m, v; element i, loaded once into registers, stored once.
-struct RadamRule {
-  using Scalars = RadamScalars;
-  __device__ static void apply(float* const* b, int64_t i, const RadamScalars& s) {
-    float x = b[0][i], m = b[2][i], v = b[3][i];
-    radam_update_element(x, b[1][i], m, v, s);
-    b[0][i] = x;
-    b[2][i] = m;
-    b[3][i] = v;
-  }
-};
+// b: θ, g, m, v.
+using RadamRule = TwoStateRule<RadamScalars, radam_update_element>;
 
 void radam_update(float* theta, const float* grad, float* m, float* v, int64_t n, const RadamScalars& s) {
   const float* b[kListBuffers] = {theta, grad, m, v, nullptr};

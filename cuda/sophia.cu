@@ -1,5 +1,5 @@
 // cuda/sophia.cu — Sophia-G's step and Hessian update as kernels: the CUDA mirrors of sophia_update and
-// sophia_update_hessian in lib/optim/sophia.cpp. One thread per element loads its values into registers,
+// sophia_update_hessian in lib/optim/sophia.cpp, as Rules of tensor_list.hpp: each element's values are loaded into registers,
 // runs the same sophia_update_element / sophia_hessian_element (lib/optim/sophia_math.hpp) and stores them
 // once; the per-step scalars arrive in SophiaScalars / SophiaHessianScalars, computed once on the host.
 #include "kernels.hpp"
@@ -21,15 +21,8 @@ struct SophiaRule {
   }
 };
 
-// h, grad: (n,).
-__global__ void sophia_hessian_kernel(float* __restrict__ h, const float* __restrict__ grad, int64_t n,
-                                      const SophiaHessianScalars s) {
-  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  float h_i = h[i];
-  sophia_hessian_element(h_i, grad[i], s);
-  h[i] = h_i;
-}
+// The Hessian EMA. b: h, g.
+using SophiaHessianRule = OneStateRule<SophiaHessianScalars, sophia_hessian_element>;
 
 void sophia_update(float* theta, const float* grad, float* m, const float* h, int64_t n, const SophiaScalars& s) {
   const float* b[kListBuffers] = {theta, grad, m, h, nullptr};
@@ -37,7 +30,8 @@ void sophia_update(float* theta, const float* grad, float* m, const float* h, in
 }
 
 void sophia_update_hessian(float* h, const float* grad, int64_t n, const SophiaHessianScalars& s) {
-  if (n > 0) launch("sophia_hessian_kernel", sophia_hessian_kernel, blocks_for(n, kThreads), kThreads, 0, h, grad, n, s);
+  const float* b[kListBuffers] = {h, grad, nullptr, nullptr, nullptr};
+  run_rule<SophiaHessianRule>("sophia_hessian_kernel", b, n, s);
 }
 
 }  // namespace moments::cuda::MOMENTS_EXECUTOR

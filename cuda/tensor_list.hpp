@@ -39,6 +39,31 @@ struct TensorList {
   float* buffer[kListBuffers][kListTensors] = {};  // buffer[k][t]: tensor t's k-th buffer (null if unused)
 };
 
+// The two commonest shapes of a rule, for element functions of lib/optim/*_math.hpp that take their
+// values by reference: b[0] (θ, or the one state) and b[2], b[3] are loaded once into registers,
+// updated by Element together with b[1] (g, read only) and the scalars, and stored once.
+//   using AdamaxRule = TwoStateRule<AdamaxScalars, adamax_update_element>;  // θ, g, m, u
+template <class S, void (*Element)(float&, float, float&, float&, const S&)>
+struct TwoStateRule {
+  using Scalars = S;
+  __device__ static void apply(float* const* b, int64_t i, const S& s) {
+    float x = b[0][i], first = b[2][i], second = b[3][i];
+    Element(x, b[1][i], first, second, s);
+    b[0][i] = x;
+    b[2][i] = first;
+    b[3][i] = second;
+  }
+};
+template <class S, void (*Element)(float&, float, const S&)>
+struct OneStateRule {  // b: the value updated in place, then one input
+  using Scalars = S;
+  __device__ static void apply(float* const* b, int64_t i, const S& s) {
+    float x = b[0][i];
+    Element(x, b[1][i], s);
+    b[0][i] = x;
+  }
+};
+
 // One tensor: b holds its buffers (n elements each); a grid-stride loop (runtime.hpp).
 template <class Rule>
 __global__ void tensor_kernel(float* b0, float* b1, float* b2, float* b3, float* b4, int64_t n,

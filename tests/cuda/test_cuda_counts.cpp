@@ -126,6 +126,8 @@ TEST_CASE("an element-wise optimizer steps 100 parameter tensors in at most 2 la
       {"NAdam", two<NAdam>(NadamOptions{})},
       {"RAdam", two<RAdam>(RadamOptions{})},
       {"Lion", two<Lion>(LionOptions{.learning_rate = 1e-3})},
+      {"schedule-free AdamW", two<AdamWScheduleFree>(ScheduleFreeOptions{.warmup_steps = 2})},
+      {"8-bit Adam (every tensor under min_8bit_size: the 32-bit rule)", two<Adam8bit>(Adam8bitOptions{})},
   };
   for (const auto& [name, make] : optimizers) {
     CAPTURE(name);
