@@ -1,8 +1,11 @@
-// bench_cuda — the GPU benchmarks of the CUDA backend (issue 7): the Adam and AdamW
-// steps in GB/s against the device's copy bandwidth measured in the same run (target
-// ≥ 85 %), and matmul v1 (naive), v2 (tiled) and cuBLAS in GFLOP/s, each product
-// checked against cuBLAS's. Needs a real GPU: on the emulator a kernel's time says
-// nothing about a GPU, so without one this exits 77 (skipped) with a message.
+// bench_cuda — the GPU benchmarks of the CUDA backend (issues 7 and 23): the Adam and AdamW
+// steps at 10M and 100M parameters in GB/s against the device's copy bandwidth measured in
+// the same run (target ≥ 85 %); matmul v1 (naive), v2 (tiled) and cuBLAS in GFLOP/s, each
+// product checked against cuBLAS's; the Tensor op matmul (its output from the caching
+// allocator, dispatch, the launch) against the bare cuBLAS call into a buffer made beforehand
+// (target ≥ 0.9); and tutorial 20's GPT (the recipe's model) training step on the GPU against
+// the same step on the CPU (target ≥ 10×). Needs a real GPU: on the emulator a kernel's time
+// says nothing about a GPU, so without one this exits 77 (skipped) with a message.
 // Run: meson test -C build --benchmark --suite bench-cuda -v (or ./build/tests/bench/bench_cuda)
 // torch's fused Adam is not measured here: Debian's python3-torch has no CUDA.
 // Rows go to bench-results.csv under cuda/.
@@ -13,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "../../tutorials/20_char_gpt/gpt.hpp"
 #include "backend.hpp"
 #include "bench_common.hpp"
 #include "moments.hpp"
@@ -67,7 +71,7 @@ int main() {
   std::printf("optimizer steps on the GPU against its copy bandwidth (same run)\n");
   std::printf("%-10s %10s %10s %10s %8s\n", "kernel", "params", "ms/step", "GB/s", "ratio");
   std::vector<double> ratios;
-  for (int64_t n : {int64_t{10'000'000}, int64_t{50'000'000}}) {
+  for (int64_t n : {int64_t{10'000'000}, int64_t{100'000'000}}) {
     std::string size = std::to_string(n / 1'000'000) + "M";
     Buffer theta(gpu, n, 0.5f), grad(gpu, n, 0.01f), m(gpu, n, 0.0f), v(gpu, n, 0.0f), copy(gpu, n, 0.0f);
     double copy_ms = device_ms(gpu, copy.data, 20, [&] { gpu.copy_on_device(copy.data, theta.data, n); });
@@ -118,8 +122,56 @@ int main() {
     }
   }
 
-  std::printf("\ntargets (issue 7; same run)\n");
+  // The op against the library call it makes: Tensor matmul on cuda (cuBLAS on a GPU) allocates its
+  // output from the cache and dispatches; the bare call writes into a buffer made beforehand.
+  std::printf("\nmatmul as a Tensor op against the bare cuBLAS call (same run)\n");
+  std::printf("%6s %14s %14s %8s\n", "n", "op ms", "cuBLAS ms", "ratio");
+  std::vector<double> op_ratios;
+  for (int64_t n : {int64_t{512}, int64_t{2048}}) {
+    Generator gen(1);
+    Tensor a = randn({n, n}, gen).to(Device::cuda), b = randn({n, n}, gen).to(Device::cuda);
+    Tensor out = Tensor::empty({n, n}, Device::cuda);
+    NoGradGuard no_grad;
+    const double bare_ms = device_ms(gpu, out.data(), 10, [&] {
+      gpu.matmul(cuda::MatmulKernel::cublas, a.data(), b.data(), out.data(), 1, n, n, n, 0, 0);
+    });
+    const double op_ms = device_ms(gpu, out.data(), 10, [&] { out = matmul(a, b); });
+    op_ratios.push_back(bare_ms / op_ms);
+    results.add("matmul_op/" + std::to_string(n) + "/ratio", bare_ms / op_ms, "x");
+    std::printf("%6lld %14.3f %14.3f %8.2f\n", static_cast<long long>(n), op_ms, bare_ms, bare_ms / op_ms);
+  }
+
+  // Tutorial 20's GPT with the recipe's configuration: milliseconds per training step (forward,
+  // backward, clipping, AdamW) on the CPU and on the GPU, the best of a few after a warm-up.
+  std::printf("\ntutorial 20's GPT (the recipe's model), one training step\n");
+  CharCorpus text = load_char_corpus(MOMENTS_DATA_DIR "/tinyshakespeare.txt");
+  gpt::Recipe recipe;
+  auto step_ms = [&](Device device) {
+    Generator init(1337);
+    gpt::Gpt model(gpt::Config{.vocab_size = text.vocab_size()}, init);
+    if (device == Device::cuda) model.to(Device::cuda);
+    gpt::Trainer trainer(model, text, recipe);
+    float sink = 0;
+    for (int i = 0; i < 3; ++i) sink += trainer.step();  // warm-up: state allocated, the cache filled
+    double best = 1e300;
+    for (int i = 0; i < 10; ++i) {  // step() returns the loss: it waits for the device
+      auto start = std::chrono::steady_clock::now();
+      sink += trainer.step();
+      best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
+    if (!std::isfinite(sink)) std::printf("warning: the loss is not finite\n");
+    return best;
+  };
+  const double cpu_ms = step_ms(Device::cpu), gpu_ms = step_ms(Device::cuda);
+  results.add("gpt_step/cpu_ms", cpu_ms, "ms");
+  results.add("gpt_step/gpu_ms", gpu_ms, "ms");
+  std::printf("cpu %.2f ms (%d thread%s), gpu %.2f ms: %.1fx\n", cpu_ms, bench::threads(), bench::threads() == 1 ? "" : "s",
+              gpu_ms, cpu_ms / gpu_ms);
+
+  std::printf("\ntargets (issues 7 and 23; same run)\n");
   for (double r : ratios) bench::print_target("Adam/AdamW step, fraction of the device's copy bandwidth", r, 0.85, true);
+  for (double r : op_ratios) bench::print_target("matmul op through cuBLAS, fraction of the bare cuBLAS call", r, 0.9, true);
+  bench::print_target("GPT training step, GPU speed-up over the CPU", cpu_ms / gpu_ms, 10.0, true);
   results.write();
   return 0;
 }
