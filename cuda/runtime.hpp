@@ -72,17 +72,18 @@ inline unsigned int blocks_for(int64_t n, unsigned int threads_per_block) {
   return static_cast<unsigned int>(blocks);
 }
 
-// Row kernels give each row a block, on a grid of at most kMaxRowBlocks blocks: block b takes rows
+// Row kernels give each row a block, on a grid of at most kMaxGridBlocks blocks: block b takes rows
 // b, b + gridDim.x, b + 2 gridDim.x, ... (`for (int64_t r : rows_of_block(rows))`), so any row count
 // runs (a grid of one block per row would stop at 2^31 - 1 rows, and a count cast to unsigned would
 // skip rows past 2^32). Every thread of a block walks the same rows, so a __syncthreads() inside the
 // loop stays in uniform control flow. A GPU runs a few blocks per multiprocessor at once; 65,535
 // keep any of today's GPUs full. The row a block handles changes no bits: each row is reduced by
 // one block, in the same order, whichever block it is.
-constexpr int64_t kMaxRowBlocks = 65535;
-inline unsigned int row_blocks(int64_t rows) {
-  return static_cast<unsigned int>(rows < kMaxRowBlocks ? rows : kMaxRowBlocks);
+constexpr int64_t kMaxGridBlocks = 65535;  // the cap of every capped grid: row and element-wise kernels
+inline unsigned int capped_blocks(int64_t blocks) {
+  return static_cast<unsigned int>(blocks < kMaxGridBlocks ? blocks : kMaxGridBlocks);
 }
+inline unsigned int row_blocks(int64_t rows) { return capped_blocks(rows); }
 
 // first, first + step, ... below limit: the loops of grid-stride kernels.
 struct StrideRange {
@@ -102,20 +103,18 @@ struct StrideRange {
 };
 
 // Element-wise kernels walk their n elements in a grid-stride loop (`for (int64_t i : grid_stride(n))`)
-// over at most kMaxElementBlocks blocks: 16.7 million threads at 256 per block, more than a GPU holds
+// over at most kMaxGridBlocks blocks: 16.7 million threads at 256 per block, more than a GPU holds
 // at once, so a larger grid would only add block launches.
-constexpr int64_t kMaxElementBlocks = 65535;
 inline unsigned int element_blocks(int64_t n, unsigned int threads_per_block) {
-  const int64_t blocks = (n + threads_per_block - 1) / threads_per_block;
-  return static_cast<unsigned int>(blocks < kMaxElementBlocks ? blocks : kMaxElementBlocks);
+  return capped_blocks((n + threads_per_block - 1) / threads_per_block);
 }
 
-// The rows of a row kernel's block (see kMaxRowBlocks).
+// The rows of a row kernel's block (see row_blocks).
 __device__ inline StrideRange rows_of_block(int64_t rows) {
   return {static_cast<int64_t>(blockIdx.x), rows, static_cast<int64_t>(gridDim.x)};
 }
 
-// This thread's elements of an element-wise kernel (see kMaxElementBlocks).
+// This thread's elements of an element-wise kernel (see element_blocks).
 __device__ inline StrideRange grid_stride(int64_t n) {
   return {static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x, n,
           static_cast<int64_t>(gridDim.x) * blockDim.x};

@@ -337,7 +337,7 @@ TEST_CASE("matmul past the grid's y limit: 1,048,577 rows are 65,537 row tiles o
 }
 
 TEST_CASE("row kernels past their grid: 131,074 rows on a grid capped at 65,535 blocks, every row computed") {
-  // One block per row would need 131,074 blocks; the grid stops at kMaxRowBlocks = 65,535 and its blocks walk
+  // One block per row would need 131,074 blocks; the grid stops at kMaxGridBlocks = 65,535 and its blocks walk
   // the rows (runtime.hpp). Rows of 3 floats keep the emulator fast; every output is compared with the CPU.
   const int64_t rows = 2 * 65535 + 4;
   Tensor x = normal({rows, 3}, 80);

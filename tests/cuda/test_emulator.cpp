@@ -207,6 +207,12 @@ TEST_CASE("invalid launches fail as on a GPU, naming the kernel") {
   check_error([&] { launch("count_kernel", count_kernel, 0, 32, 0, out.data()); }, {"the grid is empty"});
   check_error([&] { launch("reverse_kernel", reverse_kernel, 1, 32, 64 * 1024, out.data(), out.data()); },
               {"reverse_kernel", "invalid argument", "dynamic shared memory", "49152"});
+  // A block count past a grid's 2^31 - 1 is refused before any launch, not cut to 32 bits; the capped grids stop
+  // at 65,535 blocks whatever the size.
+  check_error([] { blocks_for(int64_t{1} << 40, 256); }, {"1099511627776 elements", "2^31 - 1"});
+  CHECK(blocks_for((int64_t{1} << 31) - 1, 1) == 2147483647u);
+  CHECK(element_blocks(int64_t{1} << 40, 256) == 65535u);
+  CHECK(row_blocks(int64_t{1} << 33) == 65535u);
   // The error is cleared: the next launch works.
   upload(out, {0.0f});
   launch("count_kernel", count_kernel, 1, 5, 0, out.data());
