@@ -1,5 +1,5 @@
 // cuda/adadelta.cu — Adadelta's step as a kernel: the CUDA mirror of adadelta_update in
-// lib/optim/adadelta.cpp. One thread per element loads its values into registers, runs
+// lib/optim/adadelta.cpp. Each thread loads four elements into registers (tensor_list.hpp), runs
 // the same adadelta_update_element (lib/optim/adadelta_math.hpp) and stores them once; the
 // per-step scalars arrive in AdadeltaScalars, computed once on the host.
 #include "kernels.hpp"

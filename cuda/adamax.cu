@@ -1,5 +1,5 @@
 // cuda/adamax.cu — Adamax's step as a kernel: the CUDA mirror of adamax_update in
-// lib/optim/adamax.cpp. One thread per element loads its values into registers, runs
+// lib/optim/adamax.cpp. Each thread loads four elements into registers (tensor_list.hpp), runs
 // the same adamax_update_element (lib/optim/adamax_math.hpp) and stores them once; the
 // per-step scalars arrive in AdamaxScalars, computed once on the host.
 #include "kernels.hpp"

@@ -97,11 +97,11 @@ class ExecutorBackend final : public Backend {
     MOMENTS_EXECUTOR::sophia_update_hessian(h, grad, n, s);
   }
   void lamb_stage1(const float* theta, const float* grad, float* m, float* v, float* u, int64_t n,
-                   const LambScalars& s) override {
-    MOMENTS_EXECUTOR::lamb_stage1(theta, grad, m, v, u, n, s);
+                   const LambScalars& s, const LambDeviceNorms& norms) override {
+    MOMENTS_EXECUTOR::lamb_stage1(theta, grad, m, v, u, n, s, norms);
   }
-  void lamb_stage2(float* theta, const float* u, int64_t n, float step) override {
-    MOMENTS_EXECUTOR::lamb_stage2(theta, u, n, step);
+  void lamb_stage2(float* theta, const float* u, int64_t n, const LambDeviceNorms& norms) override {
+    MOMENTS_EXECUTOR::lamb_stage2(theta, u, n, norms);
   }
   void schedule_free_update(float* y, const float* grad, float* z, float* v, float* x, int64_t n,
                             const ScheduleFreeScalars& s) override {

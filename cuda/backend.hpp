@@ -50,6 +50,7 @@ struct LionScalars;
 struct SophiaScalars;
 struct SophiaHessianScalars;
 struct LambScalars;
+struct LambDeviceNorms;
 struct MuonScalars;
 struct AdamMiniScalars;
 struct DynamicMap;
@@ -151,10 +152,11 @@ class Backend {
   // Sophia-G (lib/optim/sophia.cpp): the step reads the Hessian estimate h; update_hessian's EMA writes it.
   virtual void sophia_update(float* theta, const float* grad, float* m, const float* h, int64_t n, const SophiaScalars& s) = 0;
   virtual void sophia_update_hessian(float* h, const float* grad, int64_t n, const SophiaHessianScalars& s) = 0;
-  // LAMB (lib/optim/lamb.cpp): stage 1 writes u (n,) and updates m, v; stage 2 does θ ← θ − step · u.
+  // LAMB (lib/optim/lamb.cpp): stage 1 writes u (n,) and updates m, v; stage 2 does θ ← θ − α r u. The
+  // norms (c's G², ‖θ‖², ‖u‖²) are read on the device from `norms` (lamb_math.hpp), never by the host.
   virtual void lamb_stage1(const float* theta, const float* grad, float* m, float* v, float* u, int64_t n,
-                           const LambScalars& s) = 0;
-  virtual void lamb_stage2(float* theta, const float* u, int64_t n, float step) = 0;
+                           const LambScalars& s, const LambDeviceNorms& norms) = 0;
+  virtual void lamb_stage2(float* theta, const float* u, int64_t n, const LambDeviceNorms& norms) = 0;
   // Muon's element-wise halves (lib/optim/muon.cpp); its Newton–Schulz runs through matmul.
   virtual void muon_momentum(const float* grad, float* b, float* u, int64_t n, const MuonScalars& s) = 0;
   virtual void muon_apply(float* theta, const float* o, int64_t n, const MuonScalars& s) = 0;

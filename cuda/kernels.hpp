@@ -39,8 +39,9 @@ void lion_update(float* theta, const float* grad, float* m, int64_t n, const Lio
 void sophia_update(float* theta, const float* grad, float* m, const float* h, int64_t n, const SophiaScalars& s);
 void sophia_update_hessian(float* h, const float* grad, int64_t n, const SophiaHessianScalars& s);
 // lamb.cu: LAMB's two element-wise stages (lamb_math.hpp); the norms between them are Tensor ops.
-void lamb_stage1(const float* theta, const float* grad, float* m, float* v, float* u, int64_t n, const LambScalars& s);
-void lamb_stage2(float* theta, const float* u, int64_t n, float step);
+void lamb_stage1(const float* theta, const float* grad, float* m, float* v, float* u, int64_t n, const LambScalars& s,
+                 const LambDeviceNorms& norms);
+void lamb_stage2(float* theta, const float* u, int64_t n, const LambDeviceNorms& norms);
 // muon.cu: Muon's element-wise halves, arguments as in muon_math.hpp.
 void muon_momentum(const float* grad, float* b, float* u, int64_t n, const MuonScalars& s);
 void muon_apply(float* theta, const float* o, int64_t n, const MuonScalars& s);

@@ -1,5 +1,5 @@
 // cuda/lion.cu — Lion's step as a kernel: the CUDA mirror of lion_update in lib/optim/lion.cpp.
-// One thread per element loads θ and m into registers, runs the same lion_update_element
+// Each thread loads four elements of θ and m into registers (tensor_list.hpp), runs the same lion_update_element
 // (lib/optim/lion_math.hpp) and stores them once; the per-step scalars arrive in LionScalars,
 // computed once on the host.
 #include "kernels.hpp"
@@ -13,6 +13,7 @@ namespace moments::cuda::MOMENTS_EXECUTOR {
 // b: θ, g, m; element i, loaded once into registers, stored once.
 struct LionRule {
   using Scalars = LionScalars;
+  static constexpr unsigned kReads = 0b00111, kWrites = 0b00101;  // bit k: buffer k (tensor_list.hpp)
   __device__ static void apply(float* const* b, int64_t i, const LionScalars& s) {
     float x = b[0][i], m = b[2][i];
     lion_update_element(x, b[1][i], m, s);

@@ -14,6 +14,7 @@ namespace moments::cuda::MOMENTS_EXECUTOR {
 // b: g, the momentum buffer, u (the matrix to orthogonalise, written).
 struct MuonMomentumRule {
   using Scalars = MuonScalars;
+  static constexpr unsigned kReads = 0b00011, kWrites = 0b00110;  // bit k: buffer k (tensor_list.hpp)
   __device__ static void apply(float* const* b, int64_t i, const MuonScalars& s) {
     float buffer = b[1][i], u = 0.0f;
     muon_momentum_element(b[0][i], buffer, u, s);

@@ -1,5 +1,5 @@
 // cuda/nadam.cu — NAdam's step as a kernel: the CUDA mirror of nadam_update in
-// lib/optim/nadam.cpp. One thread per element loads its values into registers, runs
+// lib/optim/nadam.cpp. Each thread loads four elements into registers (tensor_list.hpp), runs
 // the same nadam_update_element (lib/optim/nadam_math.hpp) and stores them once; the
 // per-step scalars arrive in NadamScalars, computed once on the host.
 #include "kernels.hpp"

@@ -1,5 +1,5 @@
 // cuda/radam.cu — RAdam's step as a kernel: the CUDA mirror of radam_update in
-// lib/optim/radam.cpp. One thread per element loads its values into registers, runs
+// lib/optim/radam.cpp. Each thread loads four elements into registers (tensor_list.hpp), runs
 // the same radam_update_element (lib/optim/radam_math.hpp) and stores them once; the
 // per-step scalars arrive in RadamScalars, computed once on the host.
 #include "kernels.hpp"

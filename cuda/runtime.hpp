@@ -64,9 +64,10 @@ inline void check(cudaError_t status, const char* call) {
 // Blocks of `threads_per_block` threads covering n elements, one element per thread. A grid's x holds
 // at most 2^31 - 1 blocks: a larger count is an error here, never a count cut to 32 bits (the kernels
 // that can meet one walk a capped grid instead: row_blocks, element_blocks below).
+constexpr int64_t kMaxGridX = 2147483647;  // 2^31 - 1: the most blocks a grid's x holds
 inline unsigned int blocks_for(int64_t n, unsigned int threads_per_block) {
   const int64_t blocks = (n + threads_per_block - 1) / threads_per_block;
-  if (blocks > int64_t{2147483647})
+  if (blocks > kMaxGridX)
     fail("CUDA launch: ", n, " elements need ", blocks, " blocks of ", threads_per_block,
          " threads; a grid holds at most 2^31 - 1");
   return static_cast<unsigned int>(blocks);

@@ -15,6 +15,7 @@ namespace moments::cuda::MOMENTS_EXECUTOR {
 // b: y (the parameter), g, z, v, x; element i, loaded once into registers, stored once.
 struct ScheduleFreeRule {
   using Scalars = ScheduleFreeScalars;
+  static constexpr unsigned kReads = 0b11111, kWrites = 0b11101;  // bit k: buffer k (tensor_list.hpp)
   __device__ static void apply(float* const* b, int64_t i, const ScheduleFreeScalars& s) {
     float y = b[0][i], z = b[2][i], v = b[3][i], x = b[4][i];
     schedule_free_update_element(y, b[1][i], z, v, x, s);
@@ -31,6 +32,7 @@ struct ScheduleFreeToYScalars {
 };
 struct ScheduleFreeToYRule {
   using Scalars = ScheduleFreeToYScalars;
+  static constexpr unsigned kReads = 0b00110, kWrites = 0b00001;  // bit k: buffer k (tensor_list.hpp)
   __device__ static void apply(float* const* b, int64_t i, const ScheduleFreeToYScalars& s) {
     b[0][i] = schedule_free_y(b[1][i], b[2][i], s.beta1, s.one_minus_beta1);
   }

@@ -13,6 +13,7 @@ namespace moments::cuda::MOMENTS_EXECUTOR {
 // b: θ, g, m, h (read only); element i, loaded once into registers, stored once.
 struct SophiaRule {
   using Scalars = SophiaScalars;
+  static constexpr unsigned kReads = 0b01111, kWrites = 0b00101;  // bit k: buffer k (tensor_list.hpp)
   __device__ static void apply(float* const* b, int64_t i, const SophiaScalars& s) {
     float x = b[0][i], m = b[2][i];
     sophia_update_element(x, b[1][i], m, b[3][i], s);

@@ -39,10 +39,9 @@ MOMENTS_CPU_CLONES double lamb_sum_of_squares(const float* x, int64_t n) {
 
 namespace {
 
-// Σ x² over the first n floats of x: on the cpu in double, in fixed chunks added in chunk order (the bits
-// do not depend on the thread count); on cuda by the Tensor ops' kernels, in float.
+// Σ x² over the first n floats of a cpu tensor, in double, in fixed chunks added in chunk order (the
+// bits do not depend on the thread count). (cuda tensors: sum(x * x) on the device, update_on_device.)
 double sum_of_squares(const Tensor& x, int64_t n) {
-  if (x.device() == Device::cuda) return static_cast<double>(sum(x * x).item());  // x holds exactly n there
   const float* data = x.data();
   return parallel_reduce(
       n, kElementsPerChunk, 0.0, [&](int64_t begin, int64_t end) { return lamb_sum_of_squares(data + begin, end - begin); },
@@ -73,10 +72,31 @@ void Lamb::init_state(const Tensor& param, ParamState& state, size_t) const {
 }
 
 const LambTrust& Lamb::trust(const Tensor& param) const {
+  auto on_device = device_trust_.find(param.impl());
+  if (on_device != device_trust_.end() && !trust_.count(param.impl())) {  // read back once, as the kernel formed it
+    const float param_norm = std::sqrt(on_device->second.param_sq.item());
+    const float update_norm = std::sqrt(on_device->second.update_sq.item());
+    trust_[param.impl()] = {param_norm, update_norm, lamb_trust_ratio(param_norm, update_norm, on_device->second.applies)};
+  }
   auto it = trust_.find(param.impl());
   if (it == trust_.end())
     fail("LAMB::trust_ratio: parameter (shape ", shape_str(param.shape()), ") has not been stepped by this optimizer");
   return it->second;
+}
+
+double Lamb::global_grad_norm() const {
+  if (!norm_on_host_) {  // G² of the last step is on the device: read it back once
+    const float norm = std::sqrt(grad_sq_.item());
+    global_grad_norm_ = norm;
+    clip_ = lamb_clip_divisor(norm, max_grad_norm_);
+    norm_on_host_ = true;
+  }
+  return global_grad_norm_;
+}
+
+float Lamb::clip() const {
+  global_grad_norm();
+  return clip_;
 }
 
 Sharding Lamb::sharding() const {
@@ -84,14 +104,53 @@ Sharding Lamb::sharding() const {
 }
 
 void Lamb::begin_step() {
-  double sum = 0.0;  // ‖g‖² over every gradient, groups in order, parameters in order (apex's list)
+  // ‖g‖² over every gradient, groups in order, parameters in order (apex's list): the cpu's in double,
+  // the cuda gradients' as a sum on the device (in float), which the kernels read there.
+  double sum = 0.0;
+  Tensor on_device;
   for (size_t g = 0; g < group_count(); ++g)
-    for (const Tensor& param : params(g))
-      if (param.grad().defined()) sum += sum_of_squares(param.grad(), param.numel());
-  float norm = static_cast<float>(std::sqrt(sum));                     // G, in float as apex's
-  float max_norm = static_cast<float>(options_[0].max_grad_norm);      // group 0's (apex: the constructor's)
+    for (const Tensor& param : params(g)) {
+      const Tensor& grad = param.grad();
+      if (!grad.defined()) continue;
+      if (grad.device() == Device::cuda) {
+        Tensor sq = moments::sum(grad * grad);
+        on_device = on_device.defined() ? on_device + sq : sq;
+      } else {
+        sum += sum_of_squares(grad, param.numel());
+      }
+    }
+  max_grad_norm_ = static_cast<float>(options_[0].max_grad_norm);  // group 0's (apex: the constructor's)
+  host_grad_sq_ = sum;
+  grad_sq_ = Tensor();
+  if (on_device.defined()) {  // G stays on the device; the host reads it only if asked (or for a cpu tensor)
+    if (sum != 0.0) on_device = on_device + Tensor::full(on_device.shape(), static_cast<float>(sum), Device::cuda);
+    grad_sq_ = on_device;
+    norm_on_host_ = false;
+    return;
+  }
+  float norm = static_cast<float>(std::sqrt(sum));  // G, in float as apex's
   global_grad_norm_ = norm;
-  clip_ = norm > max_norm ? norm / max_norm : 1.0f;                    // c = G / max_grad_norm when G exceeds it
+  clip_ = lamb_clip_divisor(norm, max_grad_norm_);  // c = G / max_grad_norm when G exceeds it
+  norm_on_host_ = true;
+}
+
+// The same stages with every norm on the device: ‖θ‖², then stage 1 (c from G² in the kernel), ‖u‖²,
+// then stage 2 (r and α r in the kernel). Nothing is copied to the host; trust() reads back when asked.
+void Lamb::update_on_device(Tensor& param, const Tensor& grad, ParamState& state, const LambScalars& s, float lr,
+                            bool applies) {
+  if (!grad_sq_.defined())  // begin_step saw no cuda gradient (one set after it): G² as the host summed it
+    grad_sq_ = Tensor::full({}, static_cast<float>(host_grad_sq_), Device::cuda);
+  Tensor u = Tensor::empty(param.shape(), Device::cuda, "LAMB scratch");  // from the device cache
+  Tensor param_sq = moments::sum(param * param);  // ‖θ_{t−1}‖², before stage 1 (as apex)
+  LambDeviceNorms norms{grad_sq_.data(), max_grad_norm_, param_sq.data(), nullptr, lr, applies};
+  cuda::Backend& backend = param.cuda_backend();
+  backend.lamb_stage1(param.data(), grad.data(), state.buffers.at("exp_avg").data(),
+                      state.buffers.at("exp_avg_sq").data(), u.data(), param.numel(), s, norms);
+  Tensor update_sq = moments::sum(u * u);  // ‖u_t‖²
+  norms.update_sq = update_sq.data();
+  backend.lamb_stage2(param.data(), u.data(), param.numel(), norms);
+  device_trust_[param.impl()] = {param_sq, update_sq, applies};
+  trust_.erase(param.impl());  // the last step's, read back from the device again when asked
 }
 
 void Lamb::update(Tensor& param, const Tensor& grad, ParamState& state, size_t group) {
@@ -109,49 +168,44 @@ void Lamb::update(Tensor& param, const Tensor& grad, ParamState& state, size_t g
   s.bias_correction2 = o.bias_correction ? static_cast<float>(1.0 - std::pow(static_cast<double>(beta2), t)) : 1.0f;
   s.eps = static_cast<float>(o.eps);
   s.decay = static_cast<float>(o.weight_decay);
-  s.clip = clip_;
   s.adam_w_mode = o.adam_w_mode;
+  const bool applies = o.use_nvlamb || o.weight_decay != 0.0;  // apex: the ratio only where λ ≠ 0, unless nvlamb
+  const float lr = static_cast<float>(o.learning_rate);
+  if (param.device() == Device::cuda) {  // the same stages as kernels there (cuda/lamb.cu), norms on the device
+    s.clip = 1.0f;                       // unused there: the kernel forms c from G²
+    return update_on_device(param, grad, state, s, lr, applies);
+  }
+  s.clip = clip();
   float* m = state.buffers.at("exp_avg").data();
   float* v = state.buffers.at("exp_avg_sq").data();
-  const bool applies = o.use_nvlamb || o.weight_decay != 0.0;  // apex: the ratio only where λ ≠ 0, unless nvlamb
-  const bool on_cuda = param.device() == Device::cuda;  // the same stages as kernels there: cuda/lamb.cu
-  // The scratch u: on the cpu one buffer of the largest numel, reused; on cuda a tensor of this one's, freed after.
-  Tensor scratch = on_cuda ? Tensor::empty(param.shape(), Device::cuda, "LAMB scratch") : scratch_;
-  if (!on_cuda && (!scratch.defined() || scratch.numel() < n)) scratch_ = scratch = Tensor::empty({n}, Device::cpu, "LAMB scratch");
+  // The scratch u: one buffer of the largest numel, reused.
+  if (!scratch_.defined() || scratch_.numel() < n) scratch_ = Tensor::empty({n}, Device::cpu, "LAMB scratch");
   float* theta = param.data();
   const float* gradient = grad.data();
-  float* u = scratch.data();  // (n,): u_t of this tensor, between the stages
-  float theta_before = traced(param) && !on_cuda ? theta[traced_index()] : 0.0f;
+  float* u = scratch_.data();  // (n,): u_t of this tensor, between the stages
+  float theta_before = traced(param) ? theta[traced_index()] : 0.0f;
   float param_norm = norm_of(param, n);  // ‖θ_{t−1}‖ (apex takes it before stage 1 too; no graph: step() runs under NoGradGuard)
   // Stage 1: u ← the Adam direction (+ λθ); m, v updated.
-  if (on_cuda) {
-    param.cuda_backend().lamb_stage1(theta, gradient, m, v, u, n, s);
-  } else {
-    parallel_for(n, kElementsPerChunk, [&](int64_t begin, int64_t end) {  // by chunks, as adam.cpp
-      lamb_stage1(theta + begin, gradient + begin, m + begin, v + begin, u + begin, end - begin, s);
-    });
-  }
+  parallel_for(n, kElementsPerChunk, [&](int64_t begin, int64_t end) {  // by chunks, as adam.cpp
+    lamb_stage1(theta + begin, gradient + begin, m + begin, v + begin, u + begin, end - begin, s);
+  });
   // The trust ratio from the whole tensor's norms.
-  float update_norm = norm_of(scratch, n);
+  float update_norm = norm_of(scratch_, n);
   float ratio = lamb_trust_ratio(param_norm, update_norm, applies);  // r
-  float step = static_cast<float>(o.learning_rate) * ratio;          // lr · r, in float as apex's
+  float step = lr * ratio;                                           // lr · r, in float as apex's
   // Stage 2: θ ← θ − lr · r · u.
-  if (on_cuda) {
-    param.cuda_backend().lamb_stage2(theta, u, n, step);
-  } else {
-    parallel_for(n, kElementsPerChunk, [&](int64_t begin, int64_t end) {
-      lamb_stage2(theta + begin, u + begin, end - begin, step);
-    });
-  }
+  parallel_for(n, kElementsPerChunk, [&](int64_t begin, int64_t end) {
+    lamb_stage2(theta + begin, u + begin, end - begin, step);
+  });
   trust_[param.impl()] = {param_norm, update_norm, ratio};
-  if (on_cuda) return;  // the explain trace is cpu-only
+  device_trust_.erase(param.impl());
   if (!traced(param)) return;
   int64_t i = traced_index();
   explanation_ = {state.step,
                   {{"g", grad.data()[i]},
                    {"global_grad_norm", global_grad_norm_},
-                   {"clip", clip_},
-                   {"g_clipped", grad.data()[i] / clip_},
+                   {"clip", s.clip},
+                   {"g_clipped", grad.data()[i] / s.clip},
                    {"m", m[i]},
                    {"v", v[i]},
                    {"u", u[i]},

@@ -47,8 +47,12 @@
 //     fixed chunks (parallel_reduce; within a chunk 8 interleaved partial sums) added in chunk order, and
 //     round the norm to float; the global sum
 //     adds the tensors' double sums in group order, then parameter order (apex's list order), before
-//     the root. On cuda the norms go through Tensor ops (sum of u·u, float, the reduce kernel's order),
-//     so cuda and cpu agree to rounding, not bit for bit (the element-wise stages are the same math).
+//     the root. On cuda the norms go through Tensor ops (sum of u·u, float, the reduce kernel's order;
+//     G² adds the tensors' sums in float, in the same order), so cuda and cpu agree to rounding, not bit
+//     for bit (the element-wise stages are the same math). They stay on the device as sums of squares
+//     (lamb_math.hpp: LambDeviceNorms) and the kernels form c, the ratio and α r from them, as apex's
+//     stage 2 reads its norms from device memory; global_grad_norm() and trust() copy them back only
+//     when called.
 //   - apex's max_grad_norm is the constructor's value (self.defaults) for all groups; ours is group 0's
 //     (the constructor's, unless changed by set_hyperparameter). Other groups' values are ignored.
 //   - adam_w_mode and use_nvlamb are optimizer-wide in apex; here they are per group options.
@@ -64,6 +68,8 @@
 #include "optimizer.hpp"
 
 namespace moments {
+
+struct LambScalars;  // lamb_math.hpp
 
 struct LambOptions {
   double learning_rate = 1e-3;  // α
@@ -100,11 +106,12 @@ class Lamb : public OptimizerWith<LambOptions> {
   // tensors when clipping is off (max_grad_norm = inf), else none: the clipping divisor needs every gradient.
   Sharding sharding() const override;
 
-  // The last step's global gradient norm G (before clipping; 0 before the first step).
-  double global_grad_norm() const { return global_grad_norm_; }
+  // The last step's global gradient norm G (before clipping; 0 before the first step). On cuda G stays
+  // on the device through the step; asking for it here copies it back once.
+  double global_grad_norm() const;
   // The last step's trust ratio of `param` (throws if it has not been stepped).
   double trust_ratio(const Tensor& param) const { return trust(param).ratio; }
-  const LambTrust& trust(const Tensor& param) const;
+  const LambTrust& trust(const Tensor& param) const;  // on cuda: copied back from the device when asked
   // Bytes of the cpu scratch buffer holding u between the stages (not state).
   int64_t scratch_bytes() const { return scratch_.defined() ? scratch_.numel() * 4 : 0; }
 
@@ -115,10 +122,24 @@ class Lamb : public OptimizerWith<LambOptions> {
   void update(Tensor& param, const Tensor& grad, ParamState& state, size_t group) override;
 
  private:
-  double global_grad_norm_ = 0;
-  float clip_ = 1.0f;  // c of this step
-  Tensor scratch_;     // (largest numel,) on the cpu: u between the stages
-  std::unordered_map<const TensorImpl*, LambTrust> trust_;
+  // The cuda path: every norm a (1,) sum of squares on the device (lamb_math.hpp: LambDeviceNorms).
+  struct DeviceTrust {
+    Tensor param_sq, update_sq;  // ‖θ_{t−1}‖², ‖u_t‖²
+    bool applies;
+  };
+  void update_on_device(Tensor& param, const Tensor& grad, ParamState& state, const LambScalars& s, float lr,
+                        bool applies);
+  float clip() const;  // c of this step (on the host; copies G² back once if it is on the device)
+
+  mutable double global_grad_norm_ = 0;
+  mutable float clip_ = 1.0f;         // c of this step
+  mutable bool norm_on_host_ = true;  // false while G and c of this step are only on the device
+  Tensor grad_sq_;                    // G² of this step on the device (when any gradient is on cuda)
+  double host_grad_sq_ = 0;           // the cpu gradients' part of G²
+  float max_grad_norm_ = 0;           // group 0's, in float (apex: the constructor's)
+  Tensor scratch_;             // (largest numel,) on the cpu: u between the stages
+  mutable std::unordered_map<const TensorImpl*, LambTrust> trust_;
+  std::unordered_map<const TensorImpl*, DeviceTrust> device_trust_;  // not yet read back into trust_
 };
 
 }  // namespace moments

@@ -46,6 +46,12 @@ MOMENTS_HD inline void lamb_stage1_element(float theta, float g, float& m, float
   }
 }
 
+// c from the global gradient norm G: the divisor that brings G down to max_grad_norm, or 1 when G is
+// within it (apex: clipped_global_grad_norm = G > max_grad_norm ? G / max_grad_norm : 1).
+MOMENTS_HD inline float lamb_clip_divisor(float grad_norm, float max_grad_norm) {
+  return grad_norm > max_grad_norm ? grad_norm / max_grad_norm : 1.0f;
+}
+
 // The trust ratio ‖θ‖/‖u‖ where it applies (λ ≠ 0 or use_nvlamb) and both norms are nonzero, else 1
 // (apex's zero cases: θ = 0 or u = 0 gives a plain step of size lr). Norms arrive rounded to float, as
 // apex's; stage 2's step size is lr · ratio (apex: lr * (param_norm / update_norm), or lr).
@@ -55,6 +61,20 @@ MOMENTS_HD inline float lamb_trust_ratio(float param_norm, float update_norm, bo
 
 // Stage 2: θ_t ← θ_{t−1} − step u_t, step = lr · φ(‖θ‖)/‖u‖ with φ the identity.
 MOMENTS_HD inline void lamb_stage2_element(float& theta, float u, float step) { theta = theta - (step * u); }
+
+// On cuda no norm visits the host inside a step: each is a sum of squares in a one-float device buffer
+// (Tensor ops, sum(x * x), in float as apex's l2norm kernel), and the stage kernels take its square root
+// and form c, the ratio and the step from it with the functions above, as the host does from its own
+// norms (a float's square root is correctly rounded, so sqrt in float or in double rounded to float
+// give the same norm).
+struct LambDeviceNorms {
+  const float* grad_sq = nullptr;    // G², over every gradient of the step (stage 1: c)
+  float max_grad_norm = 0;           // group 0's, in float (stage 1)
+  const float* param_sq = nullptr;   // ‖θ_{t−1}‖² (stage 2)
+  const float* update_sq = nullptr;  // ‖u_t‖² (stage 2)
+  float lr = 0;                      // α, in float as apex's (stage 2)
+  bool applies = false;              // whether the trust ratio applies: λ ≠ 0 or use_nvlamb (stage 2)
+};
 
 // The CPU loops over n elements of flat arrays; defined in lamb.cpp.
 void lamb_stage1(const float* theta, const float* grad, float* m, float* v, float* u, int64_t n, const LambScalars& s);

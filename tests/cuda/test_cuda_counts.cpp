@@ -33,6 +33,36 @@ Make two(Options options) {
   };
 }
 
+// A (64, 48) matrix and a (48,) bias on cuda, and their copies on the cpu.
+struct Twins {
+  Generator gen;
+  Tensor w, b, w_cpu, b_cpu;
+  explicit Twins(uint64_t seed) : gen(seed) {
+    w = randn({64, 48}, gen).to(Device::cuda).requires_grad_(), b = randn({48}, gen).to(Device::cuda).requires_grad_();
+    w_cpu = w.to(Device::cpu).requires_grad_(), b_cpu = b.to(Device::cpu).requires_grad_();
+  }
+  // Three steps of on_device (over w, b) and on_cpu (over the copies) with the same random gradients;
+  // checks that the last step on cuda allocated nothing, copied nothing back and did not wait.
+  void step(Optimizer& on_device, Optimizer& on_cpu) {
+    cuda::Counters used;
+    for (int step = 0; step < 3; ++step) {
+      Tensor gw = randn({64, 48}, gen), gb = randn({48}, gen);
+      w.set_grad(gw.to(Device::cuda));
+      b.set_grad(gb.to(Device::cuda));
+      w_cpu.set_grad(gw);
+      b_cpu.set_grad(gb);
+      const cuda::Counters before = now();
+      on_device.step();
+      used = now() - before;
+      on_cpu.step();
+    }
+    INFO(describe(used));
+    CHECK(used.allocations == 0);
+    CHECK(used.copies_to_host == 0);
+    CHECK(used.synchronizations == 0);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("device buckets: 512-byte steps up to 1 MiB, sixteenths of the next power of two above") {
@@ -162,27 +192,38 @@ TEST_CASE("an element-wise optimizer steps 100 parameter tensors in at most 2 la
   }
 }
 
+TEST_CASE("LAMB on cuda: G, ‖θ‖ and ‖u‖ stay on the device; global_grad_norm() and trust() copy back when asked") {
+  Twins t(5);
+  Tensor &w = t.w, &b = t.b, &w_cpu = t.w_cpu, &b_cpu = t.b_cpu;
+  const LambOptions options{.learning_rate = 0.01, .weight_decay = 0.01, .max_grad_norm = 1.0};  // G ≈ 56: clipped
+  Lamb on_device({w, b}, options), on_cpu({w_cpu, b_cpu}, options);
+  t.step(on_device, on_cpu);
+  const cuda::Counters before = now();
+  CHECK(on_device.global_grad_norm() == doctest::Approx(on_cpu.global_grad_norm()).epsilon(1e-6));
+  CHECK(on_device.global_grad_norm() > 1.0);
+  CHECK(on_device.trust_ratio(w) == doctest::Approx(on_cpu.trust_ratio(w_cpu)).epsilon(1e-5));
+  CHECK(on_device.trust(w).param_norm == doctest::Approx(on_cpu.trust(w_cpu).param_norm).epsilon(1e-6));
+  CHECK((now() - before).copies_to_host == 3);  // G², then ‖θ‖² and ‖u‖² of w, each once
+  testing::check_close(w.to_vector(), w_cpu.to_vector(), 1e-6f, 1e-5f, "LAMB's matrix after 3 steps");
+  testing::check_close(b.to_vector(), b_cpu.to_vector(), 1e-6f, 1e-5f, "LAMB's bias after 3 steps");
+
+  // One optimizer over tensors on both devices: one G over every gradient, as on one device.
+  Tensor m_cuda = w.detach().clone().requires_grad_(), m_cpu = b.detach().to(Device::cpu).requires_grad_();
+  Tensor r_cuda = w.detach().to(Device::cpu).requires_grad_(), r_cpu = b.detach().to(Device::cpu).requires_grad_();
+  Lamb mixed({m_cuda, m_cpu}, options), reference({r_cuda, r_cpu}, options);
+  Tensor gw = randn({64, 48}, t.gen), gb = randn({48}, t.gen);
+  m_cuda.set_grad(gw.to(Device::cuda)), m_cpu.set_grad(gb), r_cuda.set_grad(gw), r_cpu.set_grad(gb);
+  mixed.step();
+  reference.step();
+  CHECK(mixed.global_grad_norm() == doctest::Approx(reference.global_grad_norm()).epsilon(1e-6));
+  testing::check_close(m_cuda.to_vector(), r_cuda.to_vector(), 1e-6f, 1e-5f, "the cuda tensor of a mixed LAMB");
+  testing::check_close(m_cpu.to_vector(), r_cpu.to_vector(), 1e-6f, 1e-5f, "the cpu tensor of a mixed LAMB");
+}
+
 TEST_CASE("Adafactor on cuda: RMS(X), RMS(U) and the step stay on the device; α_t comes back when asked") {
-  Generator gen(3);
-  Tensor w = randn({64, 48}, gen).to(Device::cuda).requires_grad_(), b = randn({48}, gen).to(Device::cuda).requires_grad_();
-  Tensor w_cpu = w.to(Device::cpu).requires_grad_(), b_cpu = b.to(Device::cpu).requires_grad_();
-  Adafactor on_device({w, b}, {}), on_cpu({w_cpu, b_cpu}, {});  // relative step, scale_parameter: α_t needs RMS(X)
-  cuda::Counters used;
-  for (int step = 0; step < 3; ++step) {
-    Tensor gw = randn({64, 48}, gen), gb = randn({48}, gen);
-    w.set_grad(gw.to(Device::cuda));
-    b.set_grad(gb.to(Device::cuda));
-    w_cpu.set_grad(gw);
-    b_cpu.set_grad(gb);
-    const cuda::Counters before = now();
-    on_device.step();
-    used = now() - before;
-    on_cpu.step();
-  }
-  INFO(describe(used));
-  CHECK(used.allocations == 0);
-  CHECK(used.copies_to_host == 0);
-  CHECK(used.synchronizations == 0);
+  Twins t(3);
+  Adafactor on_device({t.w, t.b}, {}), on_cpu({t.w_cpu, t.b_cpu}, {});  // relative step, scale_parameter: α_t needs RMS(X)
+  t.step(on_device, on_cpu);
   CHECK(on_device.effective_learning_rate(0) == doctest::Approx(on_cpu.effective_learning_rate(0)).epsilon(1e-6));
-  testing::check_close(w.to_vector(), w_cpu.to_vector(), 1e-5f, 1e-5f, "Adafactor's matrix after 3 steps");
+  testing::check_close(t.w.to_vector(), t.w_cpu.to_vector(), 1e-5f, 1e-5f, "Adafactor's matrix after 3 steps");
 }
