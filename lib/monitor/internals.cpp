@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "../host_device.hpp"
 #include "../optim/adafactor_math.hpp"
@@ -43,18 +44,25 @@ struct MomentSums {
 MOMENTS_CPU_CLONES MomentSums moment_sums(const float* m, const float* g, int64_t n) {
   Lanes m2 = {}, g2 = {}, mg = {};
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    Lanes a, b = {};
-    std::memcpy(&a, m + i, sizeof a);
-    if (g) std::memcpy(&b, g + i, sizeof b);
-    m2 += a * a, g2 += b * b, mg += a * b;
-  }
+  auto pass = [&](auto has_grad) {  // the test of g out of the loop (inside, it kept mg in memory)
+    for (; i + 8 <= n; i += 8) {
+      Lanes a, b = {};
+      std::memcpy(&a, m + i, sizeof a);
+      if constexpr (decltype(has_grad)::value) std::memcpy(&b, g + i, sizeof b);
+      m2 += a * a, g2 += b * b, mg += a * b;
+    }
+  };
+  if (g) pass(std::true_type{});
+  else pass(std::false_type{});
+  // The lanes as arrays from here: indexing the vectors themselves kept one of them in memory in the loop.
+  float m2_lanes[8], g2_lanes[8], mg_lanes[8];
+  std::memcpy(m2_lanes, &m2, sizeof m2), std::memcpy(g2_lanes, &g2, sizeof g2), std::memcpy(mg_lanes, &mg, sizeof mg);
   for (; i < n; ++i) {
     float a = m[i], b = g ? g[i] : 0.0f;
-    m2[0] += a * a, g2[0] += b * b, mg[0] += a * b;
+    m2_lanes[0] += a * a, g2_lanes[0] += b * b, mg_lanes[0] += a * b;
   }
   MomentSums s;
-  for (int lane = 0; lane < 8; ++lane) s.m2 += m2[lane], s.g2 += g2[lane], s.mg += mg[lane];
+  for (int lane = 0; lane < 8; ++lane) s.m2 += m2_lanes[lane], s.g2 += g2_lanes[lane], s.mg += mg_lanes[lane];
   return s;
 }
 
@@ -62,8 +70,9 @@ MOMENTS_CPU_CLONES MomentSums moment_sums(const float* m, const float* g, int64_
 // the order of √v̂, a rising function of v, is v's), and the count of v < below,
 // without sorting: a histogram of the top 13 bits of the pattern (16 bins per
 // octave), then an exact selection among the few elements of each wanted bin.
-// Two passes over v; the second keeps only what falls in those bins. `ranks`: three,
-// 0-based, rising (p1, p50, p99).
+// Three passes over v: the histogram; the smallest and largest element of each wanted bin (a
+// bin of equal elements, such as v's zeros, answers its rank at once); and, for the other wanted
+// bins, a pass that keeps only what falls in them. `ranks`: three, 0-based, rising (p1, p50, p99).
 struct Selection {
   std::vector<float> values;  // v at the wanted ranks, in the order asked
   int64_t below = 0;
@@ -95,13 +104,16 @@ Selection select_ranks(const float* v, int64_t n, const std::vector<int64_t>& ra
   // v < below in float: f, the double `below` rounded up to a float, has no float between them.
   float below_f = static_cast<float>(below);
   if (static_cast<double>(below_f) < below) below_f = std::nextafter(below_f, INFINITY);
+  // The patterns are read as integers: the loop has no float in it (v < below is counted in the next pass).
+  auto bin_at = [v](int64_t j) {
+    uint32_t bits;
+    std::memcpy(&bits, v + j, sizeof bits);
+    return (bits & 0x7fffffffu) >> kShift;  // −0 as +0
+  };
   int64_t i = 0;
   for (; i + 4 <= n; i += 4)
-    for (int64_t k = 0; k < 4; ++k) {
-      ++histogram[static_cast<size_t>(k) * kBins + bin(v[i + k])];
-      out.below += v[i + k] < below_f;
-    }
-  for (; i < n; ++i) ++histogram[bin(v[i])], out.below += v[i] < below_f;
+    for (int64_t k = 0; k < 4; ++k) ++histogram[static_cast<size_t>(k) * kBins + bin_at(i + k)];
+  for (; i < n; ++i) ++histogram[bin_at(i)];
   for (size_t b = 0; b < kBins; ++b) histogram[b] += histogram[kBins + b] + histogram[2 * kBins + b] + histogram[3 * kBins + b];
   // The bin of each wanted rank, and the rank's place among that bin's elements.
   std::vector<uint32_t> bins;
@@ -112,33 +124,89 @@ Selection select_ranks(const float* v, int64_t n, const std::vector<int64_t>& ra
     while (before + histogram[b] <= rank) before += histogram[b++];
     bins.push_back(b), offsets.push_back(rank - before);
   }
-  // One more pass collects the elements of those bins (a few percent of v), one list per
-  // wanted rank, then each rank is selected among its bin's elements.
+  // A pass over v's bit patterns finds the smallest and the largest pattern in each wanted bin (eight
+  // elements at a time, no branch): a bin whose elements are all equal (the zeros of v where a unit never
+  // fired, very often the bin of p1) has its rank's value without more work.
+  typedef uint32_t Bins __attribute__((vector_size(8 * sizeof(uint32_t))));
+  const uint32_t wanted_bins[3] = {bins[0], bins[1], bins[2]};
+  Bins low[3], high[3];
+  for (int r = 0; r < 3; ++r) low[r] = Bins{} + 0xffffffffu, high[r] = Bins{};
+  // The same pass counts v < below: eight counts, emptied into out.below before they could overflow.
+  typedef float Values __attribute__((vector_size(8 * sizeof(float))));
+  typedef int32_t Counts __attribute__((vector_size(8 * sizeof(int32_t))));
+  Counts counts = {};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    if ((j & ((int64_t{1} << 30) - 1)) == 0)  // every 2^27 iterations: each count stays below 2^27
+      for (int lane = 0; lane < 8; ++lane) out.below += counts[lane], counts[lane] = 0;
+    Values f;
+    std::memcpy(&f, v + j, sizeof f);
+    counts -= f < below_f;  // a true comparison is −1
+    Bins x;
+    std::memcpy(&x, v + j, sizeof x);
+    x &= 0x7fffffffu;  // −0 as +0
+    const Bins k = x >> kShift;
+    for (int r = 0; r < 3; ++r) {
+      const Bins in = k == wanted_bins[r];  // all ones where the element is in bin r
+      const Bins x_low = (x & in) | ~in, x_high = x & in;  // outside the bin: no smaller, no larger
+      low[r] = x_low < low[r] ? x_low : low[r];
+      high[r] = x_high > high[r] ? x_high : high[r];
+    }
+  }
+  uint32_t lowest[3], highest[3];
+  for (int r = 0; r < 3; ++r) {
+    lowest[r] = 0xffffffffu, highest[r] = 0;
+    for (int lane = 0; lane < 8; ++lane) lowest[r] = std::min(lowest[r], low[r][lane]), highest[r] = std::max(highest[r], high[r][lane]);
+  }
+  for (int lane = 0; lane < 8; ++lane) out.below += counts[lane];
+  for (int64_t t = j; t < n; ++t) {
+    out.below += v[t] < below_f;
+    uint32_t x;
+    std::memcpy(&x, v + t, sizeof x);
+    x &= 0x7fffffffu;
+    for (int r = 0; r < 3; ++r)
+      if (x >> kShift == wanted_bins[r]) lowest[r] = std::min(lowest[r], x), highest[r] = std::max(highest[r], x);
+  }
+  // One more pass collects the elements of the bins that hold more than one value (a few percent of v),
+  // one list per wanted rank, then each rank is selected among its bin's elements.
   std::vector<float>* lists[3] = {&picked, &picked_middle, &picked_high};
   for (int r = 1; r < 3; ++r)
     if (bins[r] == bins[r - 1]) lists[r] = lists[r - 1];  // ranks in one bin share its list
   for (std::vector<float>* list : lists) list->clear();
-  const uint32_t b0 = bins[0], b1 = bins[1], b2 = bins[2];
-  auto collect = [&](int64_t j) {
-    uint32_t k = bin(v[j]);
-    if ((k == b0) | (k == b1) | (k == b2)) (k == b0 ? lists[0] : k == b1 ? lists[1] : lists[2])->push_back(v[j]);
-  };
-  // Eight elements at a time: their bins compared at once, and looked at one by one only
-  // when one of them is wanted (rarely).
-  typedef uint32_t Bins __attribute__((vector_size(8 * sizeof(uint32_t))));
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    Bins k;
-    std::memcpy(&k, v + j, sizeof k);
-    k = (k & 0x7fffffffu) >> kShift;
-    Bins wanted = (k == b0) | (k == b1) | (k == b2);
-    uint32_t any = 0;
-    for (int lane = 0; lane < 8; ++lane) any |= wanted[lane];
-    if (any)
-      for (int lane = 0; lane < 8; ++lane) collect(j + lane);
+  constexpr uint32_t kNoBin = 0xffffffffu;  // above every bin: a bin of one value is not collected
+  uint32_t collected[3];
+  for (int r = 0; r < 3; ++r) collected[r] = lowest[r] == highest[r] ? kNoBin : bins[r];
+  const uint32_t b0 = collected[0], b1 = collected[1], b2 = collected[2];
+  if (b0 != kNoBin || b1 != kNoBin || b2 != kNoBin) {
+    auto collect = [&](int64_t i) {
+      uint32_t k = bin(v[i]);
+      if ((k == b0) | (k == b1) | (k == b2)) (k == b0 ? lists[0] : k == b1 ? lists[1] : lists[2])->push_back(v[i]);
+    };
+    // 32 elements at a time: their bins compared at once, and looked at one by one only when one of
+    // them is wanted.
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+      Bins wanted = {};
+      for (int u = 0; u < 4; ++u) {
+        Bins k;
+        std::memcpy(&k, v + i + 8 * u, sizeof k);
+        k = (k & 0x7fffffffu) >> kShift;
+        wanted |= (k == b0) | (k == b1) | (k == b2);
+      }
+      uint32_t any = 0;
+      for (int lane = 0; lane < 8; ++lane) any |= wanted[lane];
+      if (any)
+        for (int lane = 0; lane < 32; ++lane) collect(i + lane);
+    }
+    for (; i < n; ++i) collect(i);
   }
-  for (; j < n; ++j) collect(j);
   for (int r = 0; r < 3; ++r) {
+    if (collected[r] == kNoBin) {  // every element of the bin is this value
+      float value;
+      std::memcpy(&value, &lowest[r], sizeof value);
+      out.values.push_back(value);
+      continue;
+    }
     std::vector<float>& list = *lists[r];
     auto k = list.begin() + static_cast<std::ptrdiff_t>(offsets[static_cast<size_t>(r)]);
     std::nth_element(list.begin(), k, list.end());

@@ -43,6 +43,13 @@ struct UpdateSums {
 inline constexpr int64_t kUpdateBlock = 1024;
 
 typedef float UpdateLanes __attribute__((vector_size(8 * sizeof(float))));  // eight floats as one value
+typedef int32_t UpdateLaneBits __attribute__((vector_size(8 * sizeof(int32_t))));  // their bit patterns
+
+// |x| of eight floats: the sign bits cleared, one AND (a compare and a blend for x < 0 ? −x : x cost two
+// more instructions in a loop that is bound by how many it issues). −0 becomes +0, a NaN stays a NaN.
+inline UpdateLanes lanes_abs(UpdateLanes x) {
+  return reinterpret_cast<UpdateLanes>(reinterpret_cast<UpdateLaneBits>(x) & 0x7fffffff);
+}
 
 // watched_loop's update of eight elements, one by one, on copies in registers (Lanes, not memory: so the
 // compiler sees no aliasing and vectorizes the eight calls as one). s[k] holds state array k.
@@ -90,7 +97,7 @@ inline void watched_loop(float* theta, const float* grad, int64_t begin, int64_t
       const Lanes delta = th - before;  // Δθ
       t2 += th * th, g2 += g * g, d2 += delta * delta, dg += delta * g;
       for (int k = 0; k < K; ++k) {
-        const Lanes x = s[k] < 0 ? -s[k] : s[k];  // |x|
+        const Lanes x = lanes_abs(s[k]);
         x_sum[k] += x;
         x_max[k] = x_max[k] > x ? x_max[k] : x;
       }
