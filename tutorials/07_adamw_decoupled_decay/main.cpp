@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -47,19 +48,23 @@ int main(int argc, char** argv) {
   auto f = [&](const Tensor& p) { return sum(0.5f * curvature * pow(p - 1.0f, 2.0f)); };
   Tensor a = Tensor::from({0.0f, 0.0f}).requires_grad_();
   Tensor b = Tensor::from({0.0f, 0.0f}).requires_grad_();
+  Tensor c = Tensor::from({0.0f, 0.0f}).requires_grad_();
   Adam adam({a}, {.learning_rate = 0.01, .weight_decay = 0.1});
   AdamW adamw({b}, {.learning_rate = 0.01, .weight_decay = 0.1});
-  std::printf("   step   Adam L2: w1      w2    AdamW: w1      w2\n");
+  SGD sgd({c}, {.learning_rate = 0.01, .weight_decay = 0.1});  // the same L2 term, without Adam's normalization
+  std::printf("   step   Adam L2: w1      w2    AdamW: w1      w2   SGD L2: w1      w2\n");
   for (int t = 1; t <= 6000; ++t) {
-    adam.zero_grad();
-    adamw.zero_grad();
-    Tensor loss_a = f(a), loss_b = f(b);  // forward
-    loss_a.backward();                    // backward
+    for (Optimizer* opt : std::initializer_list<Optimizer*>{&adam, &adamw, &sgd}) opt->zero_grad();
+    Tensor loss_a = f(a), loss_b = f(b), loss_c = f(c);  // forward
+    loss_a.backward();                                   // backward
     loss_b.backward();
-    adam.step();                          // update
+    loss_c.backward();
+    adam.step();                                         // update
     adamw.step();
+    sgd.step();
     if (t == 100 || t % 2000 == 0)
-      std::printf("%7d %11.4f %7.4f %11.4f %7.4f\n", t, a.data()[0], a.data()[1], b.data()[0], b.data()[1]);
+      std::printf("%7d %11.4f %7.4f %11.4f %7.4f %11.4f %7.4f\n", t, a.data()[0], a.data()[1], b.data()[0],
+                  b.data()[1], c.data()[0], c.data()[1]);
   }
   // With L2, λθ passes through Adam's division by √v̂: each weight's effective decay is λ / (√v̂ + ε).
   const float* v = adam.state(a)->buffers.at("exp_avg_sq").data();
@@ -67,6 +72,16 @@ int main(int argc, char** argv) {
   std::printf("Adam L2's effective decay l / (sqrt(v_hat) + eps) at step 6000: w1 %.3g, w2 %.3g\n",
               0.1 / (std::sqrt(v[0] / bias_correction2) + 1e-8), 0.1 / (std::sqrt(v[1] / bias_correction2) + 1e-8));
   std::printf("L2's fixed point, the minimum of f + (l/2)|w|^2: w1 = %.4f, w2 = %.4f\n", 100.0 / 100.1, 0.01 / 0.11);
+
+  // ---- 3. The seed project's AdamW formula, without bias correction ---------------------------
+  // θ ← θ − α (m_t / (√v_t + ε) + λθ): for a constant gradient g, m_t = (1 − β1^t) g and v_t = (1 − β2^t) g²,
+  // so its step is α (1 − β1^t) / √(1 − β2^t) instead of Adam's α.
+  auto uncorrected = [](int t) { return (1.0 - std::pow(0.9, t)) / std::sqrt(1.0 - std::pow(0.999, t)); };
+  int peak = 1;
+  for (int t = 1; t <= 1000; ++t) peak = uncorrected(t) > uncorrected(peak) ? t : peak;
+  std::printf("\n3. Without bias correction, a constant gradient's step is (1 - b1^t) / sqrt(1 - b2^t) lr:\n"
+              "   %.2f lr at t = 1, %.2f lr at t = %d (the largest), %.2f lr at t = 1000; Adam's is lr\n",
+              uncorrected(1), uncorrected(peak), peak, uncorrected(1000));
 
   plots::LineChart chart(
       {.title = "A weight with zero gradient (the two Adam L2 curves coincide)", .y_label = "w", .y_min = 0.0});

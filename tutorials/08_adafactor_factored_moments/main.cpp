@@ -8,6 +8,7 @@
 //
 // Build and run:  meson compile -C build && ./build/tutorials/08_adafactor_factored_moments [--out DIR]
 //   --out DIR  where adafactor_clipping.png goes (default: the current directory)
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -40,6 +41,11 @@ int main(int argc, char** argv) {
   Adafactor adafactor({w}, {.learning_rate = 0.1});    // ρ_t = min(0.1, 1/√t)
   adafactor.explain(w, 0);
   Tensor full_v = Tensor::zeros({64, 32});             // what Adam-style full moments would hold
+  // Alongside, Adam from the same start on the same data: how large do its steps get after the jump?
+  Tensor w_adam = w.detach().clone().requires_grad_();
+  Adam adam({w_adam}, {.learning_rate = 0.01});
+  double adam_rms_peak = 0, adam_max_peak = 0;  // over steps 101–200, in units of its learning rate
+  int adam_rms_peak_step = 0;
 
   std::printf("Adafactor on a 64 x 32 weight matrix, linear regression (256 examples)\n\n");
   std::printf(" step      loss   RMS(U)    clip   rho_t  alpha_t  sqrt(V_hat) vs sqrt(V)\n");
@@ -54,6 +60,19 @@ int main(int argc, char** argv) {
     loss.backward();                          // backward
     adafactor.step();                         // update
     {
+      adam.zero_grad();
+      Tensor adam_loss = mse_loss(matmul(x, w_adam), y);
+      adam_loss.backward();
+      NoGradGuard plain;
+      Tensor before = w_adam.detach().clone();
+      adam.step();
+      Tensor delta = (w_adam - before) / 0.01f;  // Adam's step, in units of α
+      const double rms = std::sqrt(mean(delta * delta).item());
+      if (t >= 101 && rms > adam_rms_peak) adam_rms_peak = rms, adam_rms_peak_step = t;
+      for (int64_t i = 0; t >= 101 && i < delta.numel(); ++i)
+        adam_max_peak = std::max(adam_max_peak, static_cast<double>(std::fabs(delta.data()[i])));
+    }
+    {
       NoGradGuard plain;  // the full moment with Adafactor's own decay: V ← lerp(V, G², t^-0.8)
       float weight = static_cast<float>(std::pow(static_cast<double>(t), -0.8));
       full_v = full_v + weight * (pow(w.grad(), 2.0f) - full_v);
@@ -67,11 +86,10 @@ int main(int argc, char** argv) {
     }
   }
 
+  std::printf("\nAdam (lr = 0.01) on the same problem, steps 101-200: largest RMS step %.2f lr (step %d),\n"
+              "largest step of one weight %.2f lr; Kingma & Ba's bound (1 - beta1) / sqrt(1 - beta2) = %.2f\n",
+              adam_rms_peak, adam_rms_peak_step, adam_max_peak, 0.1 / std::sqrt(0.001));
   std::printf("\nOptimizer state for this 64 x 32 matrix (2048 weights), from the real allocations:\n");
-  Tensor w2 = w.clone().requires_grad_();
-  w2.set_grad(w.grad());
-  Adam adam({w2});
-  adam.step();
   for (Optimizer* opt : std::initializer_list<Optimizer*>{&adafactor, &adam}) {
     std::printf("  %-9s", opt->name().c_str());
     for (const StateMemory& m : opt->state_bytes()) std::printf("  %s %lld B", m.buffer.c_str(), static_cast<long long>(m.bytes));
