@@ -7,6 +7,7 @@
 // Build and run:  meson compile -C build && ./build/tutorials/11_optimizer_shootout [--quick] [--out DIR]
 //   --quick   2 epochs on the first 6000 training and 2000 test images (what the tests run)
 //   --out DIR where the PNG charts and CSV logs go (default: the current directory)
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -88,8 +89,8 @@ int run(int argc, char** argv) {
         loss.backward();                                   // backward
         monitor.before_step();
         opt.step();                                        // update
+        monitor.record(++step, loss.item());               // before schedule.step(): it logs this step's lr
         schedule.step();
-        monitor.record(++step, loss.item());
         progress.update(step, loss.item());
         last_epoch_loss += loss.item() / static_cast<double>(steps_per_epoch);
       }
@@ -102,6 +103,29 @@ int run(int argc, char** argv) {
                 static_cast<double>(opt.state_bytes_total()) / 1024.0, ms_per_epoch);
     std::fflush(stdout);
   }
+
+  // What the monitors saw, over the whole run: the weights' size at the end, the mean of ‖Δθ‖/‖θ‖, the
+  // mean step per weight RMS(Δθ) in units of that step's learning rate, the mean gradient norm of the last
+  // epoch, and how much decoupled decay alone would have shrunk the weights: ∏(1 − lr_t λ).
+  std::printf("\noptimizer   final |theta|   mean update ratio   mean RMS(dtheta)/lr   grad norm, last epoch\n");
+  for (size_t i = 0; i < contenders.size(); ++i) {
+    const std::vector<Record>& h = monitors[i]->history();
+    double n = 0;  // the number of weights
+    for (const Tensor& p : optimizers[i]->all_params()) n += static_cast<double>(p.numel());
+    double ratio = 0, step_per_lr = 0, grad_norm = 0;
+    for (const Record& r : h) {
+      ratio += r.update_ratio / static_cast<double>(h.size());
+      step_per_lr += r.update_norm / std::sqrt(n) / r.learning_rates[0] / static_cast<double>(h.size());
+    }
+    for (size_t k = h.size() - static_cast<size_t>(steps_per_epoch); k < h.size(); ++k)
+      grad_norm += h[k].grad_norm / static_cast<double>(steps_per_epoch);
+    std::printf("%-9s %15.2f %19.2e %21.3f %23.3f\n", contenders[i].name.c_str(), h.back().param_norm, ratio,
+                step_per_lr, grad_norm);
+  }
+  double kept = 1.0;
+  for (const Record& r : monitors[2]->history()) kept *= 1.0 - r.learning_rates[0] * 0.05;
+  std::printf("AdamW's decay alone, prod(1 - lr_t * 0.05) over %lld steps: %.4f (a pull of %.1f%%)\n",
+              static_cast<long long>(total), kept, 100.0 * (1.0 - kept));
 
   std::vector<std::pair<std::string, const Monitor*>> runs;
   std::vector<std::pair<std::string, const Optimizer*>> states;
