@@ -5,8 +5,9 @@
 //   - issues 8 and 20: the small MLP of bench_mlp (784-256-256-10, batch 64, Adam),
 //     recording every step: target ≤ 2 % (issue 20; issue 8 asked 1 %), and with
 //     MonitorOptions::every = 10: ≤ 1 %;
-//   - issue 20: the same with MonitorOptions::internals (Adam's ‖m‖, cos(m, g), √v̂
-//     percentiles, ε's share per tensor): target ≤ 2 % every step, ≤ 1 % every 10th.
+//   - the same with MonitorOptions::internals (Adam's ‖m‖, cos(m, g), √v̂ percentiles,
+//     ε's share per tensor; opt-in): issue 20 sets no cost for them; the same ≤ 2 % and
+//     ≤ 1 % are printed beside them as our own aim.
 // Adam has the monitor's hook (optim/optimizer.hpp, THE MONITOR'S HOOK): the sums of
 // Δθ, θ, g and the state are taken inside adam.step() on recorded steps, so the
 // end-to-end figure is the one that counts; "direct" is what is left outside it.
@@ -144,9 +145,9 @@ int main(int argc, char** argv) {
       {"784-256-256-10/64/every10", {784, 256, 256, 10}, 64, 10, false, 1.0,
        "issues 8, 20: small MLP, batch 64, every 10th step"},
       {"784-256-256-10/64/every1/internals", {784, 256, 256, 10}, 64, 1, true, 2.0,
-       "issue 20: with Adam's internals, every step"},
+       "our aim: with Adam's internals (opt-in), every step"},
       {"784-256-256-10/64/every10/internals", {784, 256, 256, 10}, 64, 10, true, 1.0,
-       "issue 20: with Adam's internals, every 10th step"},
+       "our aim: with Adam's internals (opt-in), every 10th step"},
   };
   const int threads = bench::threads();  // before the pool's first use
   std::printf("monitor overhead per training step (Adam, %d thread%s; load average %s)\n", threads,
