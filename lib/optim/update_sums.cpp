@@ -64,7 +64,7 @@ MOMENTS_CPU_CLONES std::pair<double, double> abs_sum_and_max(const float* x, int
       for (int u = 0; u < kUnroll; ++u) {
         Lanes a;
         std::memcpy(&a, x + i + u * kLanes, sizeof a);
-        a = lanes_abs(a);
+        clear_sign_bits(a);  // |x|
         sum[u] += a;
         peak[u] = peak[u] > a ? peak[u] : a;
       }

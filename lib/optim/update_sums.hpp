@@ -47,8 +47,10 @@ typedef int32_t UpdateLaneBits __attribute__((vector_size(8 * sizeof(int32_t))))
 
 // |x| of eight floats: the sign bits cleared, one AND (a compare and a blend for x < 0 ? −x : x cost two
 // more instructions in a loop that is bound by how many it issues). −0 becomes +0, a NaN stays a NaN.
-inline UpdateLanes lanes_abs(UpdateLanes x) {
-  return reinterpret_cast<UpdateLanes>(reinterpret_cast<UpdateLaneBits>(x) & 0x7fffffff);
+// In place, by reference: a function that returns a 32-byte vector by value changes the ABI between
+// builds with and without AVX (GCC's -Wpsabi), and this header is installed for projects built either way.
+inline void clear_sign_bits(UpdateLanes& x) {
+  x = reinterpret_cast<UpdateLanes>(reinterpret_cast<UpdateLaneBits>(x) & 0x7fffffff);
 }
 
 // watched_loop's update of eight elements, one by one, on copies in registers (Lanes, not memory: so the
@@ -97,7 +99,8 @@ inline void watched_loop(float* theta, const float* grad, int64_t begin, int64_t
       const Lanes delta = th - before;  // Δθ
       t2 += th * th, g2 += g * g, d2 += delta * delta, dg += delta * g;
       for (int k = 0; k < K; ++k) {
-        const Lanes x = lanes_abs(s[k]);
+        Lanes x = s[k];
+        clear_sign_bits(x);  // |x|
         x_sum[k] += x;
         x_max[k] = x_max[k] > x ? x_max[k] : x;
       }
