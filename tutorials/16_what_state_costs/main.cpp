@@ -1,7 +1,7 @@
 // Tutorial 16 — what state costs: every optimizer's state, measured; what 8 bits lose; what memory buys.
 //
 // 1. Bytes of optimizer state per parameter, read from the real allocations (Optimizer::state_bytes(), as
-//    tutorial 10 does), for every optimizer in lib/optim: on one 4096 × 8192 matrix and on the digits MLP.
+//    tutorial 11 does), for every optimizer in lib/optim: on one 4096 × 8192 matrix and on the digits MLP.
 // 2. The 8-bit round trip: Adam's m and v after training the MLP, quantized block-wise with bitsandbytes'
 //    dynamic maps (lib/optim/quantization.hpp) and dequantized; the relative error of every block.
 // 3. The held-out accuracy each optimizer reaches on the MLP: same weights, same batches, same epochs,
@@ -85,7 +85,7 @@ const std::vector<Row> optimizers = {
     {"Sophia-G", with<SophiaG>(SophiaGOptions{.learning_rate = 3e-3, .batch_size = 50})},
 };
 
-// The one measurement, as tutorial 10 makes it: state exists after a first step; its bytes are read back
+// The one measurement, as tutorial 11 makes it: state exists after a first step; its bytes are read back
 // from the allocations and divided by the parameters they serve.
 double bytes_per_param(const Optimizer& opt, const NamedTensors& params) {
   int64_t n = 0;
