@@ -64,6 +64,35 @@ int main(int argc, char** argv) {
   std::printf("\nFrom x = -1 instead, after 200 steps: x = %.4f, f(x) = %.4f\n", left, f_value(left));
   std::printf("The minimum: x = -2.25, f = %.4f\n", f_value(-2.25f));
 
+  // Plain gradient descent stalls at x = 0 too: there f'(x) = x²(4x + 9) ≈ 9x², so each step is about 9 lr x²
+  // and x falls like 1/(9 lr t). (At lr = 0.1 its first step, 3 − 0.1 · 189, lands at −15.9 and it diverges.)
+  std::printf("\nPlain gradient descent from x = 3, lr 0.001 (at lr 0.1 the first step lands at x = %.4f):\n",
+              3.0f - 0.1f * 189.0f);
+  float gd = 3.0f;
+  for (int t = 1; t <= 100000; ++t) {
+    gd -= 0.001f * gd * gd * (4.0f * gd + 9.0f);
+    if (t == 100 || t == 1000 || t == 10000 || t == 100000)
+      std::printf("  after %6d steps: x = %.4f, f(x) = %.4f\n", t, gd, f_value(gd));
+  }
+
+  // m̂/√v̂ as a signal-to-noise ratio: for gradients of mean μ and standard deviation σ, m̂ ≈ μ and
+  // v̂ ≈ μ² + σ², so the step in units of lr is about μ / √(μ² + σ²).
+  std::printf("\nm_hat / sqrt(v_hat) for noisy gradients g = 1 + sigma * N(0, 1), its mean over steps 1001-5000:\n");
+  Generator noise(3);
+  for (float sigma : {0.0f, 1.0f, 3.0f}) {
+    Tensor p = Tensor::from({0.0f}).requires_grad_();
+    Adam adam({p}, {.learning_rate = 1e-3});
+    adam.explain(p, 0);
+    double mean_ratio = 0;
+    for (int t = 1; t <= 5000; ++t) {
+      p.set_grad(Tensor::from({1.0f + sigma * noise.normal()}));
+      adam.step();
+      const Explanation& e = adam.explanation();
+      if (t > 1000) mean_ratio += e.get("m_hat") / std::sqrt(e.get("v_hat")) / 4000.0;
+    }
+    std::printf("  sigma %.0f: %.3f (1 / sqrt(1 + sigma^2) = %.3f)\n", sigma, mean_ratio, 1.0 / std::sqrt(1.0 + sigma * sigma));
+  }
+
   plots::LineChart chart({.title = "Adam on x^4 + 3x^3 + 2: x after each step", .y_label = "x",
                           .x_scale = plots::Scale::log});
   chart.add_series("from x = 3", steps, right_x).add_series("from x = -1", left_steps, left_x);

@@ -86,6 +86,10 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Why about 6: the newest G² enters V̂ with weight 1 − β̂2_t = t^−0.8; when V̂ had shrunk to almost nothing,
+  // V̂_t ≈ t^−0.8 G_t², so U = G/√V̂ has an RMS of about t^0.4.
+  std::printf("\nRMS(U) right after a jump, if V_hat had shrunk to nothing: t^0.4 = %.2f at t = 101, %.2f at t = 1000"
+              " (this run: %.2f)\n", std::pow(101.0, 0.4), std::pow(1000.0, 0.4), rms_u[100]);
   std::printf("\nAdam (lr = 0.01) on the same problem, steps 101-200: largest RMS step %.2f lr (step %d),\n"
               "largest step of one weight %.2f lr; Kingma & Ba's bound (1 - beta1) / sqrt(1 - beta2) = %.2f\n",
               adam_rms_peak, adam_rms_peak_step, adam_max_peak, 0.1 / std::sqrt(0.001));
