@@ -16,6 +16,7 @@
 #include "optim/adagrad.hpp"
 #include "optim/adam.hpp"
 #include "optim/adam8bit.hpp"
+#include "optim/check.hpp"
 #include "optim/adamax.hpp"
 #include "optim/lion.hpp"
 #include "optim/lamb.hpp"
