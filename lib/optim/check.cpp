@@ -386,7 +386,9 @@ std::string format_report(const CheckReport& r) {
     std::optional<double> a = find(yours, name), b = find(reference, name);
     std::string ys = a ? (std::snprintf(line, sizeof line, "%.8g", *a), std::string(line)) : "";
     std::string rs = b ? (std::snprintf(line, sizeof line, "%.8g", *b), std::string(line)) : "";
-    bool differs = a && b && !(std::fabs(*a - *b) <= r.options.rtol * std::max(std::fabs(*a), std::fabs(*b)));
+    bool same = !a || !b || *a == *b || (std::isnan(*a) && std::isnan(*b)) ||
+                (std::isfinite(*a) && std::isfinite(*b) && std::fabs(*a - *b) <= r.options.rtol * std::max(std::fabs(*a), std::fabs(*b)));
+    bool differs = !same;
     std::snprintf(line, sizeof line, "  %-16s %16s %16s%s\n", name.c_str(), ys.c_str(), rs.c_str(), differs ? "   <- differs" : "");
     out += line;
   }

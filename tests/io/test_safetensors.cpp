@@ -26,6 +26,7 @@ namespace {
 
 // A fresh directory per test binary run, removed at the end of each test.
 using io_testing::read_bytes;
+using io_testing::run;
 using io_testing::TempDir;
 
 void write_bytes(const std::string& path, const std::string& bytes) {
@@ -43,18 +44,6 @@ Tensor from_bits(const std::vector<uint32_t>& bits) {
   Tensor t = Tensor::empty({static_cast<int64_t>(bits.size())});
   for (size_t i = 0; i < bits.size(); ++i) t.data()[i] = std::bit_cast<float>(bits[i]);
   return t;
-}
-
-// Runs a command; its stdout and stderr, and its exit status.
-std::pair<std::string, int> run(const std::string& command) {
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string output;
-  char buffer[4096];
-  size_t n = 0;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
-  int status = pclose(pipe);
-  return {output, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
 }
 
 }  // namespace
