@@ -1,5 +1,5 @@
 // linalg.hpp — the host's dense decompositions, compiled once (linalg.cpp, through Eigen): the eigendecompositions
-// and QR that Shampoo and SOAP run on their statistics, and the SVDs and spectra the tests and tutorials 14 and 17
+// and QR that Shampoo and SOAP run on their statistics, and the SVDs and spectra the tests and tutorials 15 and 18
 // compute as references. Every file that instantiated an Eigen decomposition itself paid for it in compile time:
 // one SelfAdjointEigenSolver<MatrixXd> is 12 s of g++ -O2, 72 s under -fsanitize=address,undefined, and seven
 // files had one (SOAP's took 5 minutes under the sanitizers).

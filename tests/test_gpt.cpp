@@ -1,13 +1,13 @@
 // Suite `gpt`: the character corpus reader (data/datasets.hpp) on Tiny Shakespeare and on bad files, and
-// tutorial 21's GPT (tutorials/21_char_gpt/gpt.hpp): nanoGPT's parameter count and names, causality,
+// tutorial 22's GPT (tutorials/22_char_gpt/gpt.hpp): nanoGPT's parameter count and names, causality,
 // weight tying, the recipe's schedule and parameter groups, sampling, and a checkpointed run that resumes
 // bit for bit. The model tests use a tiny configuration so they stay fast under sanitizers.
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
-#include "../tutorials/21_char_gpt/gpt.hpp"
-#include "../tutorials/21_char_gpt/shootout.hpp"
+#include "../tutorials/22_char_gpt/gpt.hpp"
+#include "../tutorials/22_char_gpt/shootout.hpp"
 #include "../cuda/backend.hpp"
 #include "io/checkpoint.hpp"
 #include "testing.hpp"

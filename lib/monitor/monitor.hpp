@@ -170,7 +170,7 @@
 // Without restore() they start afresh: the smoothed loss restarts at the raw loss,
 // the first step_ms is nan, loss_z is nan (and nothing is skipped) for loss_z_window
 // steps, and with every > 1 the first recorded step may lack its update statistics
-// (nan). Tutorial 19 resumes a run with and without restore().
+// (nan). Tutorial 20 resumes a run with and without restore().
 //
 // WRITE ERRORS (disk full, an I/O error, the file size limit): each row is
 // formatted first and written with one write() call. A failed or short write cuts

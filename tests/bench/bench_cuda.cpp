@@ -3,7 +3,7 @@
 // the same run (target ≥ 85 %); matmul v1 (naive), v2 (tiled) and cuBLAS in GFLOP/s, each
 // product checked against cuBLAS's; the Tensor op matmul (its output from the caching
 // allocator, dispatch, the launch) against the bare cuBLAS call into a buffer made beforehand
-// (target ≥ 0.9); and tutorial 21's GPT (the recipe's model) training step on the GPU against
+// (target ≥ 0.9); and tutorial 22's GPT (the recipe's model) training step on the GPU against
 // the same step on the CPU (target ≥ 10×). Needs a real GPU: on the emulator a kernel's time
 // says nothing about a GPU, so without one this exits 77 (skipped) with a message.
 // Run: meson test -C build --benchmark --suite bench-cuda -v (or ./build/tests/bench/bench_cuda)
@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "../../tutorials/21_char_gpt/gpt.hpp"
+#include "../../tutorials/22_char_gpt/gpt.hpp"
 #include "backend.hpp"
 #include "bench_common.hpp"
 #include "moments.hpp"
@@ -141,9 +141,9 @@ int main() {
     std::printf("%6lld %14.3f %14.3f %8.2f\n", static_cast<long long>(n), op_ms, bare_ms, bare_ms / op_ms);
   }
 
-  // Tutorial 21's GPT with the recipe's configuration: milliseconds per training step (forward,
+  // Tutorial 22's GPT with the recipe's configuration: milliseconds per training step (forward,
   // backward, clipping, AdamW) on the CPU and on the GPU, the best of a few after a warm-up.
-  std::printf("\ntutorial 21's GPT (the recipe's model), one training step\n");
+  std::printf("\ntutorial 22's GPT (the recipe's model), one training step\n");
   CharCorpus text = load_char_corpus(MOMENTS_DATA_DIR "/tinyshakespeare.txt");
   gpt::Recipe recipe;
   auto step_ms = [&](Device device) {

@@ -1,4 +1,4 @@
-// bench_gpt — nanoGPT's CPU recipe for Tiny Shakespeare (issue 21): tutorial 21's GPT (4 layers, 4 heads,
+// bench_gpt — nanoGPT's CPU recipe for Tiny Shakespeare (issue 21): tutorial 22's GPT (4 layers, 4 heads,
 // width 128, context 64, 0.80M parameters) trained by its loop (batch 12, AdamW, warmup 100 then cosine
 // to 1e-4, clipping at 1.0) for 2000 iterations, the validation loss every 250 iterations on the fixed
 // windows (20 batches of 12 windows of the validation text, offsets from Generator(kValidationSeed)),
@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "../../tutorials/21_char_gpt/gpt.hpp"
+#include "../../tutorials/22_char_gpt/gpt.hpp"
 #include "bench_common.hpp"
 
 using namespace moments;

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""gpt_torch.py — tutorial 21's GPT and training loop in PyTorch, timed against ours in alternation.
+"""gpt_torch.py — tutorial 22's GPT and training loop in PyTorch, timed against ours in alternation.
 
-The model and loop are nanoGPT's CPU recipe for Tiny Shakespeare, written out here (tutorials/21_char_gpt/
+The model and loop are nanoGPT's CPU recipe for Tiny Shakespeare, written out here (tutorials/22_char_gpt/
 gpt.hpp is the moments version): 4 pre-LayerNorm blocks, 4 heads, width 128, context 64, no biases, GELU
 (exact), the output layer tied to the token embedding, normal(0, 0.02) initialisation with the residual
 projections at 0.02/sqrt(2 * 4); batch 12, AdamW (betas 0.9, 0.99, weight decay 0.1 on 2-D tensors only),

@@ -1,4 +1,4 @@
-// Tutorial 09 — learning-rate schedules, warmup and gradient clipping.
+// Tutorial 10 — learning-rate schedules, warmup and gradient clipping.
 //
 // Trains the digits MLP (64-64-10) with Adam three ways:
 //   1. with and without a warmup at a large learning rate: what the first steps do;
@@ -6,7 +6,7 @@
 //      ReduceLROnPlateau) from the same weights on the same batches;
 //   3. with one bad batch (inputs ×100, labels shifted by one) at step 300, with and without clip_grad_norm.
 //
-// Build and run:  meson compile -C build && ./build/tutorials/09_schedules_warmup_and_clipping [options]
+// Build and run:  meson compile -C build && ./build/tutorials/10_schedules_warmup_and_clipping [options]
 //   --lr X        part 1's learning rate (default 0.3, ten times a good one)
 //   --warmup N    part 1's warmup in steps (default 48, two epochs)
 //   --peak X      the peak learning rate of parts 2 and 3 (default 0.03)

@@ -1,4 +1,4 @@
-// Tutorial 10 — watching an optimizer with the Monitor.
+// Tutorial 11 — watching an optimizer with the Monitor.
 //
 // Trains a 64-32-10 MLP on the UCI digits with Adam (warmup, then cosine decay)
 // for 150 steps and records
@@ -9,7 +9,7 @@
 // heat map of the update ratio and a chart of √v̂ per layer. Then takes one
 // deliberately broken step and shows the monitor naming the first NaN.
 //
-// Build and run:  meson compile -C build && ./build/tutorials/10_watching_an_optimizer [--out DIR]
+// Build and run:  meson compile -C build && ./build/tutorials/11_watching_an_optimizer [--out DIR]
 //   --out DIR  where watching.csv and the PNG charts (watching_*.png) go
 //             (default: the current directory)
 #include <algorithm>
@@ -28,7 +28,7 @@ constexpr int64_t steps = 150, batch = 50;
 const BufferRecord& buffer(const Record& r, const std::string& name) {
   for (const BufferRecord& b : r.buffers)
     if (b.buffer == name) return b;
-  fail("tutorial 10: no state buffer '", name, "' in the record");
+  fail("tutorial 11: no state buffer '", name, "' in the record");
 }
 
 int main(int argc, char** argv) {

@@ -1,10 +1,10 @@
-// Tutorial 11 — optimizer memory, measured from the real allocations.
+// Tutorial 12 — optimizer memory, measured from the real allocations.
 //
 // One 4096 × 8192 weight matrix (33.5 million weights, 128 MiB), one step of
 // each optimizer, and the bytes of state each one allocated, read back with
 // Optimizer::state_bytes(). Draws the bar chart optimizer_memory.png.
 //
-// Build and run:  meson compile -C build && ./build/tutorials/11_optimizer_memory [--out DIR]
+// Build and run:  meson compile -C build && ./build/tutorials/12_optimizer_memory [--out DIR]
 // With --summary it prints only the bytes per weight of each optimizer (the table in the top-level
 // README, checked by the tutorials suite) and draws nothing.
 #include <cstdio>

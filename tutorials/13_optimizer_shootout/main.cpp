@@ -1,10 +1,10 @@
-// Tutorial 12 — the optimizer shoot-out (moments' flagship).
+// Tutorial 13 — the optimizer shoot-out (moments' flagship).
 //
 // Trains the same MLP (784-128-10) on Fashion-MNIST with SGD + momentum, Adam,
 // AdamW and Adafactor, from the same initial weights on the same batches, with
 // a monitor on every step. Prints a table and writes charts and CSV logs.
 //
-// Build and run:  meson compile -C build && ./build/tutorials/12_optimizer_shootout [--quick] [--out DIR]
+// Build and run:  meson compile -C build && ./build/tutorials/13_optimizer_shootout [--quick] [--out DIR]
 //   --quick   2 epochs on the first 6000 training and 2000 test images (what the tests run)
 //   --out DIR where the PNG charts and CSV logs go (default: the current directory)
 #include <cmath>
@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {  // e.g. Fashion-MNIST not installed: the message says how to get it
-    std::fprintf(stderr, "12_optimizer_shootout: %s\n", e.what());
+    std::fprintf(stderr, "13_optimizer_shootout: %s\n", e.what());
     return 1;
   }
 }

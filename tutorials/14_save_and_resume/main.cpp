@@ -1,4 +1,4 @@
-// Tutorial 13 — Save and resume: a checkpoint after which a stopped run goes on
+// Tutorial 14 — Save and resume: a checkpoint after which a stopped run goes on
 // exactly as if it had never stopped.
 //
 // Trains a 64-32-10 MLP on the UCI digits with AdamW and a warmup-cosine
@@ -10,7 +10,7 @@
 // B must match A bit for bit, in every loss and every weight; C shows why the
 // optimizer's state and the schedule's step belong in the checkpoint.
 //
-// Build and run:  meson compile -C build && ./build/tutorials/13_save_and_resume [--out DIR]
+// Build and run:  meson compile -C build && ./build/tutorials/14_save_and_resume [--out DIR]
 //   --out DIR  where save_resume.png goes (default: the current directory)
 #include <bit>
 #include <cstdio>

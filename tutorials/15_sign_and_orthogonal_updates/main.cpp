@@ -1,4 +1,4 @@
-// Tutorial 14 — sign and orthogonal updates: Lion and Muon.
+// Tutorial 15 — sign and orthogonal updates: Lion and Muon.
 //
 // Lion steps by η·sign(c) (lib/optim/lion.hpp), Muon by γ'·NS5(B̃) ≈ γ' U Vᵀ (lib/optim/muon.hpp):
 // neither step's size follows the gradient's. Three experiments:
@@ -6,7 +6,7 @@
 //   2. Lion against AdamW on the UCI digits: its learning rate 3–10× smaller, its decay larger;
 //   3. a real gradient of a hidden weight: its singular values before and after newton_schulz.
 //
-// Build and run:  meson compile -C build && ./build/tutorials/14_sign_and_orthogonal_updates [--out DIR]
+// Build and run:  meson compile -C build && ./build/tutorials/15_sign_and_orthogonal_updates [--out DIR]
 //   --out DIR  where singular_values.png goes (default: the current directory)
 #include <Eigen/Core>
 #include <algorithm>

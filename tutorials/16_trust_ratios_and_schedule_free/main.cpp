@@ -1,4 +1,4 @@
-// Tutorial 15 — trust ratios (LAMB) and schedule-free training (AdamW without a schedule).
+// Tutorial 16 — trust ratios (LAMB) and schedule-free training (AdamW without a schedule).
 //
 // 1. LAMB on an MLP for the UCI digits: every tensor's trust ratio r = ‖θ‖/‖u‖ per step, a table and a
 //    chart; biases in a group with decay 0 take plain Adam steps unless use_nvlamb.
@@ -6,7 +6,7 @@
 //    loss and accuracy per epoch, schedule-free measured at x (after eval()) and at y (eval() forgotten).
 // 3. A noisy quadratic, where forgetting eval() costs a lot: the loss at y and at x over 2000 steps.
 //
-// Build and run:  meson compile -C build && ./build/tutorials/15_trust_ratios_and_schedule_free [--out DIR]
+// Build and run:  meson compile -C build && ./build/tutorials/16_trust_ratios_and_schedule_free [--out DIR]
 //   --out DIR  where lamb_trust_ratios.png, schedule_free_digits.png, schedule_free_noisy.png go (default: .)
 #include <cmath>
 #include <cstdio>

@@ -1,13 +1,13 @@
-// Tutorial 16 — what state costs: every optimizer's state, measured; what 8 bits lose; what memory buys.
+// Tutorial 17 — what state costs: every optimizer's state, measured; what 8 bits lose; what memory buys.
 //
 // 1. Bytes of optimizer state per parameter, read from the real allocations (Optimizer::state_bytes(), as
-//    tutorial 11 does), for every optimizer in lib/optim: on one 4096 × 8192 matrix and on the digits MLP.
+//    tutorial 12 does), for every optimizer in lib/optim: on one 4096 × 8192 matrix and on the digits MLP.
 // 2. The 8-bit round trip: Adam's m and v after training the MLP, quantized block-wise with bitsandbytes'
 //    dynamic maps (lib/optim/quantization.hpp) and dequantized; the relative error of every block.
 // 3. The held-out accuracy each optimizer reaches on the MLP: same weights, same batches, same epochs,
 //    each optimizer at its usual learning rate.
 //
-// Build and run:  meson compile -C build && ./build/tutorials/16_what_state_costs [--out DIR]
+// Build and run:  meson compile -C build && ./build/tutorials/17_what_state_costs [--out DIR]
 //   --out DIR  where state_bytes.png, quantization_error.png, accuracy_and_state.png go (default: .)
 #include <algorithm>
 #include <cmath>
@@ -85,7 +85,7 @@ const std::vector<Row> optimizers = {
     {"Sophia-G", with<SophiaG>(SophiaGOptions{.learning_rate = 3e-3, .batch_size = 50})},
 };
 
-// The one measurement, as tutorial 11 makes it: state exists after a first step; its bytes are read back
+// The one measurement, as tutorial 12 makes it: state exists after a first step; its bytes are read back
 // from the allocations and divided by the parameters they serve.
 double bytes_per_param(const Optimizer& opt, const NamedTensors& params) {
   int64_t n = 0;
@@ -104,7 +104,7 @@ double matrix_bytes_per_param(const Row& row) {
 }
 
 // `epochs` passes over the training set in its file order, minibatches of 50. Sophia-G alone also needs its
-// Hessian estimate fed, every 10 steps, from labels sampled from the model's own softmax (tutorial 18).
+// Hessian estimate fed, every 10 steps, from labels sampled from the model's own softmax (tutorial 19).
 void train(MLP& model, Optimizer& opt, const Dataset& data, int epochs) {
   auto* sophia = dynamic_cast<SophiaG*>(&opt);
   Generator gen(18);
@@ -177,7 +177,7 @@ int main(int argc, char** argv) {
     std::unique_ptr<Optimizer> opt = row.make(named);
     train(model, *opt, train_set, epochs);
     mlp_bytes.push_back(bytes_per_param(*opt, named));
-    if (auto* sf = dynamic_cast<AdamWScheduleFree*>(opt.get())) sf->eval();  // measured at x, not y (tutorial 15)
+    if (auto* sf = dynamic_cast<AdamWScheduleFree*>(opt.get())) sf->eval();  // measured at x, not y (tutorial 16)
     {
       NoGradGuard eval;
       accuracies.push_back(accuracy(model.forward(test_set.inputs), test_set.labels));

@@ -1,4 +1,4 @@
-// Tutorial 17 — curvature: Shampoo's and SOAP's Kronecker preconditioners against Adam.
+// Tutorial 18 — curvature: Shampoo's and SOAP's Kronecker preconditioners against Adam.
 //
 // Adam scales each coordinate; Shampoo (lib/optim/shampoo.hpp) multiplies the gradient by L^{-1/4} on the left
 // and R^{-1/4} on the right, L = Σ G Gᵀ and R = Σ Gᵀ G; SOAP (lib/optim/soap.hpp) runs Adam in the eigenbasis of
@@ -8,7 +8,7 @@
 //      Shampoo's L and R against A and B (eigenvalues) and the condition number their roots leave;
 //   3. the course's MLP on the UCI digits: loss, held-out accuracy, state bytes, the spectra of L and R.
 //
-// Build and run:  meson compile -C build && ./build/tutorials/17_curvature_shampoo_and_soap [--out DIR]
+// Build and run:  meson compile -C build && ./build/tutorials/18_curvature_shampoo_and_soap [--out DIR]
 //   --out DIR  where the three pictures go (default: the current directory)
 #include <Eigen/Core>
 #include <algorithm>

@@ -1,4 +1,4 @@
-// Tutorial 18 — Sophia: a clipped Newton step on a diagonal Hessian estimate.
+// Tutorial 19 — Sophia: a clipped Newton step on a diagonal Hessian estimate.
 //
 // Sophia-G (lib/optim/sophia.hpp) divides its momentum m by ρ · bs · h, where h is an EMA of the squared
 // gradient of a loss on labels *sampled from the model itself* (the Gauss–Newton–Bartlett estimator), and
@@ -7,7 +7,7 @@
 //   2. Sophia-G against AdamW on the UCI digits, the estimator every k = 10 steps: the loss per epoch and
 //      the fraction of elements whose step is clipped (|m| ≥ ρ · bs · h), step by step.
 //
-// Build and run:  meson compile -C build && ./build/tutorials/18_sophia_clipped_newton [--out DIR]
+// Build and run:  meson compile -C build && ./build/tutorials/19_sophia_clipped_newton [--out DIR]
 //   --out DIR  where sophia_loss.png and sophia_clipped.png go (default: the current directory)
 #include <cmath>
 #include <cstdio>

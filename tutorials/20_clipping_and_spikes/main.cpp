@@ -1,4 +1,4 @@
-// Tutorial 19 — Gradient clipping and loss spikes: one corrupted batch, seen by the
+// Tutorial 20 — Gradient clipping and loss spikes: one corrupted batch, seen by the
 // monitor's z-score, and what clipping and skipping the step each do about it.
 //
 // Trains a 64-32-10 MLP on the UCI digits with AdamW four times, the same initial
@@ -12,7 +12,7 @@
 // Then D once more, stopped at step 250 and resumed from a checkpoint, with and
 // without the monitor's state in it.
 //
-// Build and run:  meson compile -C build && ./build/tutorials/19_clipping_and_spikes [--out DIR]
+// Build and run:  meson compile -C build && ./build/tutorials/20_clipping_and_spikes [--out DIR]
 //   --out DIR  where clipping_spikes.png goes (default: the current directory)
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-// Tutorial 20 — CPU and GPU: the same optimizer step on both devices.
+// Tutorial 21 — CPU and GPU: the same optimizer step on both devices.
 //
 // A parameter on Device::cuda is updated by a kernel (cuda/adam.cu) that runs
 // the same per-element function as the CPU loop (adam_update_element in
@@ -7,7 +7,7 @@
 // threads run as fibers. Either way the optimizer steps match the CPU's bit for
 // bit, and a small MLP trains on either device to the same losses.
 //
-// Build and run:  meson compile -C build && ./build/tutorials/20_cpu_and_gpu
+// Build and run:  meson compile -C build && ./build/tutorials/21_cpu_and_gpu
 #include <chrono>
 #include <cmath>
 #include <cstdio>

@@ -1,6 +1,6 @@
 // gpt.hpp — nanoGPT's GPT (karpathy/nanoGPT, model.py), its training recipe for Tiny Shakespeare on a CPU
 // (config/train_shakespeare_char.py with the README's CPU overrides), evaluation and sampling, in moments.
-// Used by tutorials/21_char_gpt/main.cpp, tests/bench/bench_gpt.cpp and tests/test_gpt.cpp.
+// Used by tutorials/22_char_gpt/main.cpp, tests/bench/bench_gpt.cpp and tests/test_gpt.cpp.
 //
 // THE MODEL (bias = False, dropout = 0, as the recipe):
 //   x = wte[ids] + wpe[0..T)                                   (B, T, C)   token and learned position embeddings

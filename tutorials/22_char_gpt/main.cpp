@@ -1,4 +1,4 @@
-// Tutorial 21 — a character-level GPT on Tiny Shakespeare, nanoGPT's CPU recipe in moments.
+// Tutorial 22 — a character-level GPT on Tiny Shakespeare, nanoGPT's CPU recipe in moments.
 //
 // The model, the recipe, the evaluation and the sampler are in gpt.hpp next to this file (about 300 lines,
 // each piece matched to nanoGPT's model.py, train.py and sample.py). This program
@@ -9,7 +9,7 @@
 //   with --full, trains the recipe's model for its 2000 iterations instead (minutes; the README's second
 //   output block, checked by the benchmark suite tutorials-full; tests/bench/bench_gpt.cpp times it).
 //
-// Build and run:  meson compile -C build && ./build/tutorials/21_char_gpt [--full] [--data DIR]
+// Build and run:  meson compile -C build && ./build/tutorials/22_char_gpt [--full] [--data DIR]
 //   --data DIR  where tinyshakespeare.txt is (default: the source tree's tests/data)
 #include <chrono>
 #include <cstdio>
@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--full") == 0) full = true;
     else if (std::strcmp(argv[i], "--data") == 0 && i + 1 < argc) data_dir = argv[++i];
     else {
-      std::fprintf(stderr, "usage: 21_char_gpt [--full] [--data DIR]\n");
+      std::fprintf(stderr, "usage: 22_char_gpt [--full] [--data DIR]\n");
       return 2;
     }
   }

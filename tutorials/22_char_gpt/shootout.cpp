@@ -1,4 +1,4 @@
-// Tutorial 21, part 2 — the optimizer shoot-out on the GPT: eleven optimizers train the same model through
+// Tutorial 22, part 2 — the optimizer shoot-out on the GPT: eleven optimizers train the same model through
 // the same loop (gpt.hpp's Trainer), each after the same small learning-rate sweep.
 //
 // For every optimizer:
@@ -16,7 +16,7 @@
 // 64): sweeps of 500 iterations and final runs of 2000 (about 50 minutes on 2 cores; the README's
 // "## Output (shoot-out, --full)" block, checked by the benchmark suite tutorials-full).
 //
-// Build and run:  meson compile -C build && ./build/tutorials/21_char_gpt_shootout [--full] [--out DIR] [--data DIR]
+// Build and run:  meson compile -C build && ./build/tutorials/22_char_gpt_shootout [--full] [--out DIR] [--data DIR]
 //   --out DIR   where the charts and the CSV logs go (default: the current directory)
 //   --only NAME run one optimizer (as the table names it)
 #include <algorithm>
@@ -56,7 +56,7 @@ struct Run {
 
 // A model with its trainer: the initial weights of Generator(1337), the contender's optimizer at `lr` on
 // a schedule of `iters` iterations and, for Sophia-G, its Gauss–Newton–Bartlett estimate every 10
-// iterations (tutorial 18): the gradient of the loss on labels drawn from the model's own softmax, on this
+// iterations (tutorial 19): the gradient of the loss on labels drawn from the model's own softmax, on this
 // iteration's inputs. Not movable (the trainer holds the model).
 struct Session {
   Session(const Contender& c, const gpt::Config& config, const CharCorpus& text, double lr, int64_t iters)
@@ -156,7 +156,7 @@ int main(int argc, char** argv) {
     else if (std::strcmp(argv[i], "--out") == 0 && i + 1 < argc) out_dir = argv[++i];
     else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
     else {
-      std::fprintf(stderr, "usage: 21_char_gpt_shootout [--full] [--out DIR] [--data DIR] [--only NAME]\n");
+      std::fprintf(stderr, "usage: 22_char_gpt_shootout [--full] [--out DIR] [--data DIR] [--only NAME]\n");
       return 2;
     }
   }

@@ -1,4 +1,4 @@
-// shootout.hpp — the eleven optimizers of tutorial 21's shoot-out (shootout.cpp), each as a factory for the
+// shootout.hpp — the eleven optimizers of tutorial 22's shoot-out (shootout.cpp), each as a factory for the
 // GPT at a learning rate, with the rate its sweep is centred on; and the schedule of a run of any length.
 // Used by shootout.cpp and tests/test_gpt.cpp (every contender's checkpointed run resumes bit for bit).
 #pragma once

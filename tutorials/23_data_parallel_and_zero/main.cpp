@@ -1,18 +1,18 @@
-// Tutorial 22 — data parallelism and ZeRO: the same training on 1, 2 and 3 ranks, and who keeps what.
+// Tutorial 23 — data parallelism and ZeRO: the same training on 1, 2 and 3 ranks, and who keeps what.
 //
 //   1. The digits MLP (64-32-10) trained with AdamW by one process, then by every rank of this run with
 //      DataParallel, ZeRO stage 1 and ZeRO stage 2 (lib/dist/): the losses, the held-out accuracy, and how far
 //      the parameters are from the one-process run's (the ranks add their gradients in another grouping).
 //   2. Memory per rank, measured, for a 784-1024-1024-10 MLP with Adam after one step: weights, gradients,
 //      optimizer state and the copies ZeRO steps the slices of cut tensors in, per rank and per scheme. Drawn as zero_memory.png.
-//   3. The capstone's GPT (tutorial 21's short configuration) trained the same way with DataParallel: the
+//   3. The capstone's GPT (tutorial 22's short configuration) trained the same way with DataParallel: the
 //      windows of each batch split across the ranks, the gradient averaged, then clipped by its global norm.
 //   4. At 1,000 ranks: the ZeRO paper's per-rank memory and traffic for a model of a billion parameters,
 //      computed from the formulas (nothing is run), in float32 as moments trains and in mixed precision.
 //
 // Build and run (one rank without mpirun; as root add --allow-run-as-root, and --oversubscribe for more
 // ranks than cores):
-//   meson compile -C build && mpirun -np 2 ./build/tutorials/22_data_parallel_and_zero [--out DIR]
+//   meson compile -C build && mpirun -np 2 ./build/tutorials/23_data_parallel_and_zero [--out DIR]
 //   --out DIR  where zero_memory.png goes (default: the current directory); only rank 0 prints and draws
 #include <cmath>
 #include <cstdio>
@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "../21_char_gpt/gpt.hpp"  // the capstone's model and recipe
+#include "../22_char_gpt/gpt.hpp"  // the capstone's model and recipe
 #include "data_parallel.hpp"
 #include "moments.hpp"
 #include "plots.hpp"
@@ -132,7 +132,7 @@ struct GptRun {
   double validation = 0;
 };
 
-// Tutorial 21's short run for kGptIters iterations, by one process (comm = nullptr) or data parallel:
+// Tutorial 22's short run for kGptIters iterations, by one process (comm = nullptr) or data parallel:
 // the same batches on every rank (one seed), each rank's windows of them, the gradient averaged before the
 // global-norm clipping (so every rank clips the same gradient by the same factor) and the step.
 constexpr int64_t kGptIters = 30;
@@ -237,7 +237,7 @@ int main(int argc, char** argv) {
   // ---- 3. the capstone's GPT ---------------------------------------------------------------------------
   const CharCorpus text = load_char_corpus(MOMENTS_DATA_DIR "/tinyshakespeare.txt");
   const std::vector<TokenBatch> validation = gpt::fixed_windows(text.validation, 4, 12, 32, 2000);
-  say("\nTutorial 21's short GPT (2 layers, width 48, context 32), %lld iterations of 12 windows, windows per rank:",
+  say("\nTutorial 22's short GPT (2 layers, width 48, context 32), %lld iterations of 12 windows, windows per rank:",
       static_cast<long long>(kGptIters));
   for (int r = 0; r < N; ++r) say(" %lld", static_cast<long long>(shard_range(12, N, r).size()));
   GptRun gpt_alone = me == 0 ? train_gpt(text, validation, nullptr) : GptRun{};
