@@ -6,9 +6,11 @@
 // why Adam stalls near x = 0 while the minimum is at x = −2.25.
 //
 // Build and run:  meson compile -C build && ./build/tutorials/06_adam_from_the_paper [--out DIR]
-//   --out DIR  where adam_trajectory.png goes (default: the current directory)
+//   --out DIR    where adam_trajectory.png goes (default: the current directory)
+//   --beta2 X    only the trajectory from x = 3, with β2 = X (see Try this)
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -25,9 +27,9 @@ float f_value(float x) { return x * x * x * x + 3.0f * x * x * x + 2.0f; }
 
 // Runs Adam from x0 for `steps` steps, calling report(t, x, explanation) after each.
 template <class Report>
-float run_adam(float x0, int steps, Report report) {
+float run_adam(float x0, int steps, Report report, double beta2 = 0.999) {
   Tensor x = Tensor::from({x0}).requires_grad_();
-  Adam adam({x}, {.learning_rate = 0.1});
+  Adam adam({x}, {.learning_rate = 0.1, .beta2 = beta2});
   adam.explain(x, 0);  // trace element 0 of x on every step
   for (int t = 1; t <= steps; ++t) {
     adam.zero_grad();
@@ -39,7 +41,20 @@ float run_adam(float x0, int steps, Report report) {
   return x.item();
 }
 
+// The trajectory from x = 3 with β2 = beta2: the table of the default run, and where x is after 3000 steps.
+int trajectory_only(double beta2) {
+  std::printf("Adam on f(x) = x^4 + 3x^3 + 2 from x = 3: lr 0.1, betas (0.9, %g), eps 1e-8\n", beta2);
+  std::printf("   step        x       f(x)   m_hat/sqrt(v_hat)\n");
+  float x = run_adam(3.0f, 3000, [&](int t, float x, const Explanation& e) {
+    if ((t <= 100 && t % 10 == 1) || t == 100 || t % 1000 == 0)
+      std::printf("%7d %8.4f %10.4f %12.2e\n", t, x, f_value(x), e.get("m_hat") / std::sqrt(e.get("v_hat")));
+  }, beta2);
+  std::printf("after 3000 steps: x = %.4f, f(x) = %.4f (the minimum: x = -2.25, f = %.4f)\n", x, f_value(x), f_value(-2.25f));
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[1], "--beta2") == 0) return trajectory_only(std::atof(argv[2]));
   std::string out_dir = argc == 3 && std::strcmp(argv[1], "--out") == 0 ? argv[2] : ".";
   std::vector<double> steps, right_x, left_steps, left_x;  // the trajectories, for the chart
   std::printf("Adam on f(x) = x^4 + 3x^3 + 2 from x = 3: lr 0.1, betas (0.9, 0.999), eps 1e-8\n\n");
