@@ -8,9 +8,11 @@
 //
 // Build and run:  meson compile -C build && ./build/tutorials/08_adafactor_factored_moments [--out DIR]
 //   --out DIR  where adafactor_clipping.png goes (default: the current directory)
+//   --clip-threshold X, --beta1 X   the same run with that option, and no chart (see Try this)
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -31,6 +33,10 @@ double relative_gap(const Tensor& row_var, const Tensor& col_var, const Tensor& 
 
 int main(int argc, char** argv) {
   std::string out_dir = argc == 3 && std::strcmp(argv[1], "--out") == 0 ? argv[2] : ".";
+  // --clip-threshold X or --beta1 X: the same run with that option (see Try this), and no chart.
+  AdafactorOptions options{.learning_rate = 0.1};  // ρ_t = min(0.1, 1/√t)
+  const bool variant = argc == 3 && (std::strcmp(argv[1], "--clip-threshold") == 0 || std::strcmp(argv[1], "--beta1") == 0);
+  if (variant) (std::strcmp(argv[1], "--beta1") == 0 ? options.beta1 : options.clip_threshold) = std::atof(argv[2]);
   std::vector<double> steps, losses, rms_u, clip;  // every step, for the chart
   Generator gen(7);
   Tensor x = randn({256, 64}, gen);                    // inputs (256 examples, 64 features)
@@ -38,7 +44,7 @@ int main(int argc, char** argv) {
   Tensor y = matmul(x, w_true);                        // targets (256, 32)
   Tensor w = randn({64, 32}, gen, 0.0f, 0.1f).requires_grad_();
 
-  Adafactor adafactor({w}, {.learning_rate = 0.1});    // ρ_t = min(0.1, 1/√t)
+  Adafactor adafactor({w}, options);
   adafactor.explain(w, 0);
   Tensor full_v = Tensor::zeros({64, 32});             // what Adam-style full moments would hold
   // Alongside, Adam from the same start on the same data: how large do its steps get after the jump?
@@ -47,7 +53,9 @@ int main(int argc, char** argv) {
   double adam_rms_peak = 0, adam_max_peak = 0;  // over steps 101–200, in units of its learning rate
   int adam_rms_peak_step = 0;
 
-  std::printf("Adafactor on a 64 x 32 weight matrix, linear regression (256 examples)\n\n");
+  std::printf("Adafactor on a 64 x 32 weight matrix, linear regression (256 examples)\n");
+  if (variant) std::printf("with %s %s\n", argv[1] + 2, argv[2]);
+  std::printf("\n");
   std::printf(" step      loss   RMS(U)    clip   rho_t  alpha_t  sqrt(V_hat) vs sqrt(V)\n");
   for (int t = 1; t <= 200; ++t) {
     if (t == 101) {  // the data changes: a new target matrix, and gradients jump
@@ -100,6 +108,7 @@ int main(int argc, char** argv) {
     std::printf("  (total %lld B)\n", static_cast<long long>(opt->state_bytes_total()));
   }
 
+  if (variant) return 0;
   plots::LineChart loss_chart({.title = "loss", .y_label = "loss", .y_scale = plots::Scale::log});
   plots::LineChart clip_chart({.title = "RMS(U) and the clip factor max(1, RMS(U)/d)", .y_scale = plots::Scale::log});
   loss_chart.add_series("loss", steps, losses);
