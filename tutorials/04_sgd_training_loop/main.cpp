@@ -6,9 +6,13 @@
 // with momentum, and SGD with momentum whose loop forgets zero_grad().
 //
 // Build and run:  meson compile -C build && ./build/tutorials/04_sgd_training_loop [--out DIR]
-//   --out DIR  where sgd_loss.png goes (default: the current directory)
+//   --out DIR         where sgd_loss.png goes (default: the current directory)
+//   --lr X            one run instead: plain SGD at learning rate X            (see Try this)
+//   --nesterov        one run: the momentum run with Nesterov momentum
+//   --accumulate K    one run: the momentum run, zero_grad() only every K steps
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <string>
@@ -27,6 +31,9 @@ struct Run {
   bool zero_grad;        // does the loop clear gradients before backward()?
   std::vector<double> step, loss;  // every step's minibatch loss, for the chart
   std::vector<double> epoch_loss, test_accuracy;
+  double learning_rate = 0.05;     // the Try this flags change these three
+  bool nesterov = false;
+  int64_t accumulate = 1;          // zero_grad() every `accumulate` steps (when zero_grad)
 };
 
 // A new order of 0..n-1 (Fisher–Yates with our own generator: the same on every machine).
@@ -39,7 +46,7 @@ void shuffle(std::vector<int64_t>& order, Generator& gen) {
 void train(Run& run, const Dataset& train_set, const Dataset& test_set) {
   Generator init(0);  // the same initial weights for every run
   MLP model({64, 32, 10}, init);
-  SGD sgd(model.parameters(), {.learning_rate = 0.05, .momentum = run.momentum});
+  SGD sgd(model.parameters(), {.learning_rate = run.learning_rate, .momentum = run.momentum, .nesterov = run.nesterov});
   Generator order_gen(1);  // the same batches for every run
   std::vector<int64_t> order(static_cast<size_t>(train_set.size()));
   Tensor x = Tensor::empty({batch, 64});  // (batch, 64 pixels)
@@ -54,7 +61,7 @@ void train(Run& run, const Dataset& train_set, const Dataset& test_set) {
         std::copy_n(train_set.inputs.data() + example * 64, 64, x.data() + k * 64);
         y[static_cast<size_t>(k)] = train_set.labels[static_cast<size_t>(example)];
       }
-      if (run.zero_grad) sgd.zero_grad();                 // clear: backward() adds into .grad
+      if (run.zero_grad && b % run.accumulate == 0) sgd.zero_grad();  // clear: backward() adds into .grad
       Tensor loss = cross_entropy(model.forward(x), y);   // forward
       loss.backward();                                    // backward
       sgd.step();                                         // update
@@ -68,9 +75,27 @@ void train(Run& run, const Dataset& train_set, const Dataset& test_set) {
   }
 }
 
+// One run of the Try this flags, its table alone.
+int one_run(Run run, const Dataset& train_set, const Dataset& test_set) {
+  train(run, train_set, test_set);
+  std::printf("%s\nepoch    train loss  test acc\n", run.name);
+  for (size_t e = 0; e < static_cast<size_t>(epochs); ++e)
+    std::printf("%5zu    %10.4f %9.4f\n", e + 1, run.epoch_loss[e], run.test_accuracy[e]);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   std::string out_dir = argc == 3 && std::strcmp(argv[1], "--out") == 0 ? argv[2] : ".";
   auto [train_set, test_set] = split(load_digits_csv(MOMENTS_DATA_DIR "/digits.csv"), 1400);
+  std::string title;
+  if (argc == 3 && std::strcmp(argv[1], "--lr") == 0)
+    return one_run({(title = std::string("SGD, learning rate ") + argv[2]).c_str(), 0.0, true, {}, {}, {}, {},
+                    std::atof(argv[2])}, train_set, test_set);
+  if (argc == 2 && std::strcmp(argv[1], "--nesterov") == 0)
+    return one_run({"SGD momentum 0.9, Nesterov", 0.9, true, {}, {}, {}, {}, 0.05, true}, train_set, test_set);
+  if (argc == 3 && std::strcmp(argv[1], "--accumulate") == 0)
+    return one_run({(title = std::string("SGD momentum 0.9, zero_grad every ") + argv[2] + " steps").c_str(), 0.9, true,
+                    {}, {}, {}, {}, 0.05, false, std::atoll(argv[2])}, train_set, test_set);
   std::printf("UCI digits: %lld training and %lld test images of 8x8 pixels; MLP 64-32-10;\n",
               static_cast<long long>(train_set.size()), static_cast<long long>(test_set.size()));
   std::printf("batch %lld, learning rate 0.05, %lld epochs of %lld steps\n\n", static_cast<long long>(batch),
