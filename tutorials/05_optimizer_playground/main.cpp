@@ -10,8 +10,10 @@
 //
 // Build and run:  meson compile -C build && ./build/tutorials/05_optimizer_playground [--out DIR]
 //   --out DIR  where the eight pictures go (default: the current directory)
+//   --rotate, --adadelta-eps X, --radam-beta2 X   one experiment of Try this instead
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -135,17 +137,72 @@ std::pair<double, Walk> best_walk(const Surface& s, const Make& make) {
   return best;
 }
 
+// The surface's table header, and one optimizer's row (its best learning rate's walk, returned).
+void table_header(const Surface& s) {
+  std::printf("\n%s, from (%g, %g)\n", s.name, s.x0, s.y0);
+  std::printf("  %-10s %8s %7s %12s   %s\n", "optimizer", "lr", "steps", "f - f_min", "end (x, y)");
+}
+Walk table_row(const Surface& s, const Contender& c) {
+  auto [lr, w] = best_walk(s, c.make);
+  std::string steps = w.settled >= 0 ? std::to_string(w.settled) : "-";
+  std::printf("  %-10s %8g %7s %12.3e   (%.4f, %.4f)\n", c.name, lr, steps.c_str(), w.final_gap, w.x.back(), w.y.back());
+  return w;
+}
+
+// RAdam's first steps beside Adam's on the bowl, with RAdam's β2.
+void radam_first_steps(const Surface& bowl, double beta2) {
+  std::printf("\nbowl, lr 0.01: the step |delta x| of the first 8 steps (the gradient in x is %g)\n", -bowl.x0);
+  if (beta2 != 0.999) std::printf("RAdam with beta2 = %g\n", beta2);
+  std::printf("  step     Adam    RAdam   RAdam's rho_t\n");
+  Walk adam = walk(bowl, maker<Adam>(AdamOptions{}), 0.01);
+  Walk radam = walk(bowl, maker<RAdam>(RadamOptions{.beta2 = beta2}), 0.01);
+  for (int t = 1; t <= 8; ++t)
+    std::printf("  %4d  %7.4f  %7.4f   %5.2f%s\n", t, std::fabs(adam.x[t] - adam.x[t - 1]),
+                std::fabs(radam.x[t] - radam.x[t - 1]), radam_rectification(beta2, t).rho_t,
+                radam_rectification(beta2, t).rectified ? "  rectified" : "");
+}
+
+// Try this: the bowl turned by 45 degrees, so its steep direction is no longer an axis.
+int rotated_bowl() {
+  const double r = std::sqrt(0.5);
+  Surface s{"bowl (condition number 100) turned by 45 degrees",
+            [=](double x, double y) { double u = r * (x + y), v = r * (x - y); return 0.5 * (u * u + 100 * v * v); },
+            [=](double x, double y) {
+              double u = r * (x + y), v = r * (x - y);  // ∂f/∂x = r (u + 100 v), ∂f/∂y = r (u − 100 v)
+              return std::pair{r * (u + 100 * v), r * (u - 100 * v)};
+            },
+            -4.0, 0.8, 0.0, -5, 5, -1.5, 1.5, true};
+  table_header(s);
+  for (const Contender& c : contenders()) table_row(s, c);
+  return 0;
+}
+
+// Try this: Adadelta with another ε, on the bowl; its first step.
+int adadelta_eps(double eps) {
+  Surface bowl = surfaces()[0];
+  Contender c{"Adadelta", maker<Adadelta>(AdadeltaOptions{.eps = eps})};
+  std::printf("Adadelta with eps = %g on the bowl\n", eps);
+  Walk first = walk(bowl, c.make, 1.0);
+  std::printf("  its first step at lr 1: |delta x| = %.4f, |delta y| = %.4f (sqrt(eps) / sqrt(1 - rho) = %.4f)\n",
+              std::fabs(first.x[1] - first.x[0]), std::fabs(first.y[1] - first.y[0]), std::sqrt(eps) / std::sqrt(1 - 0.9));
+  table_header(bowl);
+  table_row(bowl, c);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::strcmp(argv[1], "--rotate") == 0) return rotated_bowl();
+  if (argc == 3 && std::strcmp(argv[1], "--adadelta-eps") == 0) return adadelta_eps(std::atof(argv[2]));
+  if (argc == 3 && std::strcmp(argv[1], "--radam-beta2") == 0) return radam_first_steps(surfaces()[0], std::atof(argv[2])), 0;
   std::string out_dir = argc == 3 && std::strcmp(argv[1], "--out") == 0 ? argv[2] : ".";
   std::printf("Twelve optimizers, four surfaces, %d steps each; the best learning rate of\n", kSteps);
   std::printf("{1e-4, 3e-4, ..., 1, 3} for each. 'steps': from then on within %.0e of the minimum.\n", kTolerance);
   const std::vector<Contender> all = contenders();
   int picture = 0;
   for (const Surface& s : surfaces()) {
-    std::printf("\n%s, from (%g, %g)\n", s.name, s.x0, s.y0);
-    std::printf("  %-10s %8s %7s %12s   %s\n", "optimizer", "lr", "steps", "f - f_min", "end (x, y)");
+    table_header(s);
     plots::FieldChart charts[2] = {
         plots::FieldChart({.title = std::string(s.name) + ": SGD to Adadelta", .z_label = "f(x, y) - f_min",
                            .z_scale = s.log_scale ? plots::Scale::log : plots::Scale::linear, .levels = 16,
@@ -158,10 +215,7 @@ int main(int argc, char** argv) {
     });
     for (auto& chart : charts) chart.set_field(field);
     for (size_t i = 0; i < all.size(); ++i) {
-      auto [lr, w] = best_walk(s, all[i].make);
-      std::string steps = w.settled >= 0 ? std::to_string(w.settled) : "-";
-      std::printf("  %-10s %8g %7s %12.3e   (%.4f, %.4f)\n", all[i].name, lr, steps.c_str(), w.final_gap, w.x.back(),
-                  w.y.back());
+      Walk w = table_row(s, all[i]);
       charts[i < 6 ? 0 : 1].add_path(all[i].name, w.x, w.y);
     }
     for (int half = 0; half < 2; ++half) {
@@ -195,12 +249,6 @@ int main(int argc, char** argv) {
   }
 
   // 3. RAdam's first steps: momentum only while the variance of v is intractable (ρ_t <= 5).
-  std::printf("\nbowl, lr 0.01: the step |delta x| of the first 8 steps (the gradient in x is %g)\n", -steep.x0);
-  std::printf("  step     Adam    RAdam   RAdam's rho_t\n");
-  Walk adam = walk(steep, all[6].make, 0.01), radam = walk(steep, all[10].make, 0.01);
-  for (int t = 1; t <= 8; ++t)
-    std::printf("  %4d  %7.4f  %7.4f   %5.2f%s\n", t, std::fabs(adam.x[t] - adam.x[t - 1]),
-                std::fabs(radam.x[t] - radam.x[t - 1]), radam_rectification(0.999, t).rho_t,
-                radam_rectification(0.999, t).rectified ? "  rectified" : "");
+  radam_first_steps(steep, 0.999);
   return 0;
 }
