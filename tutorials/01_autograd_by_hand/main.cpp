@@ -4,15 +4,20 @@
 // once by moments' autograd, first on scalars and then on tensors. Every
 // gradient is printed next to the value the chain rule predicts.
 //
-// Build and run:  meson compile -C build && ./build/tutorials/01_autograd_by_hand
+// Build and run:  meson compile -C build && ./build/tutorials/01_autograd_by_hand [--third-backward | --sigmoid]
+//   --third-backward  part 1 calls backward() a third time instead of zero_grad()   (see Try this)
+//   --sigmoid         part 2 with sigmoid in place of tanh
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include "moments.hpp"
 
 using namespace moments;
 
-int main() {
+int main(int argc, char** argv) {
+  const bool third_backward = argc == 2 && std::strcmp(argv[1], "--third-backward") == 0;
+  const bool use_sigmoid = argc == 2 && std::strcmp(argv[1], "--sigmoid") == 0;
   // ---- Part 1: scalars ----------------------------------------------------
   // L = (a*b + c) * f, drawn as a graph:   a ─┐
   //                                            mul → e ─┐
@@ -48,8 +53,13 @@ int main() {
   // Gradients ACCUMULATE: a second backward() adds the same amounts again.
   L.backward();
   std::printf("after a second backward(), dL/da = %g (doubled: backward adds into .grad)\n", a.grad().item());
-  a.zero_grad();
-  std::printf("after a.zero_grad(), a.grad() is %s\n\n", a.grad().defined() ? "defined" : "undefined");
+  if (third_backward) {
+    L.backward();
+    std::printf("after a third backward(), dL/da = %g\n\n", a.grad().item());
+  } else {
+    a.zero_grad();
+    std::printf("after a.zero_grad(), a.grad() is %s\n\n", a.grad().defined() ? "defined" : "undefined");
+  }
 
   // ---- Part 2: tensors ------------------------------------------------------
   // y = tanh(x W + b), L = mean(y^2): a one-layer network and a toy loss.
@@ -59,21 +69,21 @@ int main() {
 
   // forward
   Tensor z = matmul(x, W) + bias;  // (2, 2); bias broadcasts over the batch
-  Tensor y = tanh(z);
+  Tensor y = use_sigmoid ? sigmoid(z) : tanh(z);
   Tensor loss = mean(y * y);
-  std::cout << "Part 2: y = tanh(x W + b), L = mean(y^2)\n";
+  std::cout << "Part 2: y = " << (use_sigmoid ? "sigmoid" : "tanh") << "(x W + b), L = mean(y^2)\n";
   std::cout << "z = " << z.detach() << "\n";
   std::cout << "L = " << loss.item() << "\n";
 
   // backward
   loss.backward();
-  // By hand:  dL/dy = 2y / 4 (mean over 4 elements),  dL/dz = dL/dy · (1 - y^2),
+  // By hand:  dL/dy = 2y / 4 (mean over 4 elements),  dL/dz = dL/dy · (1 - y^2)  [sigmoid: dL/dy · y(1 - y)],
   //           dL/dW = x^T · dL/dz,  dL/db = dL/dz summed over the batch (broadcast in reverse).
   Tensor dz;
   {
     NoGradGuard by_hand;  // plain arithmetic: record nothing
     Tensor yv = y.detach();
-    dz = (yv * 0.5f) * (1.0f - yv * yv);
+    dz = (yv * 0.5f) * (use_sigmoid ? yv * (1.0f - yv) : 1.0f - yv * yv);
     std::cout << "dL/dW (autograd) = " << W.grad() << "\n";
     std::cout << "dL/dW (by hand)  = " << matmul(transpose(x), dz) << "\n";
     std::cout << "dL/db (autograd) = " << bias.grad() << "\n";
