@@ -5,8 +5,13 @@
 // and why the gradient of a broadcast input is a sum (sum_to).
 //
 // Build and run:  meson compile -C build && ./build/tutorials/02_tensors_and_broadcasting
+//   --broadcast A B   only the broadcast of shapes A and B ("3,1" and "3")      (see Try this)
+//   --mul             only part 4's gradients, with x * b in place of x + b
+//   --sum-to S        only sum_to of a [2, 3] gradient to shape S ("3,1")
 #include <cstdio>
+#include <cstring>
 #include <iostream>
+#include <string>
 #include <vector>
 
 #include "moments.hpp"
@@ -35,7 +40,46 @@ void show_broadcast(const Shape& a, const Shape& b) {
   }
 }
 
-int main() {
+// "3,1" → [3, 1]; "" → [] (a scalar).
+Shape parse_shape(const std::string& text) {
+  Shape shape;
+  for (size_t at = 0; at < text.size();) {
+    size_t comma = text.find(',', at);
+    shape.push_back(std::stoll(text.substr(at, comma == std::string::npos ? std::string::npos : comma - at)));
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  return shape;
+}
+
+// Try this: part 4 with x * b in place of x + b.
+int product_gradients() {
+  Tensor x = Tensor::from({1, 2, 3, 4, 5, 6}, {2, 3}).requires_grad_();
+  Tensor b = Tensor::from({0.5f, -0.5f, 1.0f}).requires_grad_();
+  Tensor weights = Tensor::from({1, 2, 3, 4, 5, 6}, {2, 3});
+  sum(weights * (x * b)).backward();  // forward, backward
+  std::cout << "L = sum(w * (x * b)): dL/dx = w * b (b broadcast over the rows):\n" << x.grad() << "\n";
+  std::cout << "dL/db = sum over the rows of w * x:\n" << b.grad() << "\n";
+  return 0;
+}
+
+// Try this: sum_to of a [2, 3] gradient to `shape`, or the error that says why it cannot be.
+int sum_to_shape(const Shape& shape) {
+  Tensor g = Tensor::from({1, 2, 3, 4, 5, 6}, {2, 3});
+  try {
+    Tensor summed = sum_to(g, shape);
+    std::cout << "sum_to([2, 3] gradient, " << shape_str(shape) << ") = " << summed << "\n";
+  } catch (const Error& e) {
+    std::cout << "sum_to([2, 3] gradient, " << shape_str(shape) << "): error: " << e.what() << "\n";
+  }
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  if (argc == 4 && std::strcmp(argv[1], "--broadcast") == 0)  // Try this: two shapes, "3,1" and "3"
+    return show_broadcast(parse_shape(argv[2]), parse_shape(argv[3])), 0;
+  if (argc == 2 && std::strcmp(argv[1], "--mul") == 0) return product_gradients();
+  if (argc == 3 && std::strcmp(argv[1], "--sum-to") == 0) return sum_to_shape(parse_shape(argv[2]));
   // ---- 1. A Tensor is a handle ------------------------------------------------
   std::printf("1. A Tensor is a shared handle\n");
   Tensor a = Tensor::from({1, 2, 3, 4, 5, 6}, {2, 3});
