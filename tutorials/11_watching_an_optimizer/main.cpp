@@ -12,10 +12,14 @@
 // Build and run:  meson compile -C build && ./build/tutorials/11_watching_an_optimizer [--out DIR]
 //   --out DIR  where watching.csv and the PNG charts (watching_*.png) go
 //             (default: the current directory)
+//   --lr X, --every N, --sgd   a short run of Try this instead: Adam at peak rate X, recording every
+//             Nth step, or SGD with momentum; the common columns, no log and no charts
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "moments.hpp"
@@ -31,7 +35,50 @@ const BufferRecord& buffer(const Record& r, const std::string& name) {
   fail("tutorial 11: no state buffer '", name, "' in the record");
 }
 
+// Try this: the same loop with another optimizer, peak rate or recording interval; the columns every
+// optimizer has, and how many steps record() returned a Record for.
+int try_run(bool sgd, double lr, int64_t every) {
+  auto [train_set, test_set] = split(load_digits_csv(MOMENTS_DATA_DIR "/digits.csv"), 1400);
+  Generator gen(0);
+  MLP model({64, 32, 10}, gen);
+  std::unique_ptr<Optimizer> opt;
+  if (sgd) opt = std::make_unique<SGD>(model.parameters(), SgdOptions{.learning_rate = lr, .momentum = 0.9});
+  else opt = std::make_unique<Adam>(model.parameters(), AdamOptions{.learning_rate = lr});
+  LrScheduler schedule(*opt, warmup_cosine(10, steps, 0.1));
+  Monitor monitor(*opt, model.named_parameters(), {.every = every});
+  std::printf("%s (lr %g, warmup 10 steps, cosine decay to %g), recording every %lld%s step\n\n", sgd ? "SGD momentum 0.9" : "Adam",
+              lr, lr / 10, static_cast<long long>(every), every == 1 ? "" : "th");
+  std::printf(" step        lr    loss  grad_norm  update/param  cosine  state\n");
+  int64_t records = 0;
+  for (int64_t step = 1; step <= steps; ++step) {
+    int64_t begin = ((step - 1) * batch) % (train_set.size() - batch);
+    opt->zero_grad();
+    Tensor loss = cross_entropy(model.forward(rows(train_set.inputs, begin, begin + batch)),
+                                labels_of(train_set, begin, begin + batch));  // forward
+    loss.backward();                                                           // backward
+    monitor.before_step();
+    opt->step();                                                               // update
+    const Record* r = monitor.record(step, loss.item());  // nullptr on the steps `every` skips
+    schedule.step();
+    records += r != nullptr;
+    if (r && (step <= 2 || step == 10 || step % 50 == 0)) {
+      std::printf("%5lld  %8.2e  %6.4f  %9.4f  %12.2e  %6.3f ", static_cast<long long>(step), r->learning_rates[0],
+                  r->loss, r->grad_norm, r->update_ratio, r->cosine);
+      for (const BufferRecord& b : r->buffers) std::printf(" %s", b.buffer.c_str());
+      std::printf("\n");
+    }
+  }
+  NoGradGuard eval;
+  std::printf("\nrecord() returned a Record on %lld of %lld steps (nullptr on the others); the history holds %zu\n",
+              static_cast<long long>(records), static_cast<long long>(steps), monitor.history().size());
+  std::printf("Held-out accuracy: %.4f\n", accuracy(model.forward(test_set.inputs), test_set.labels));
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[1], "--lr") == 0) return try_run(false, std::atof(argv[2]), 1);
+  if (argc == 3 && std::strcmp(argv[1], "--every") == 0) return try_run(false, 1e-2, std::atoll(argv[2]));
+  if (argc == 2 && std::strcmp(argv[1], "--sgd") == 0) return try_run(true, 0.05, 1);
   std::string out_dir = argc == 3 && std::strcmp(argv[1], "--out") == 0 ? argv[2] : ".";
   auto [train_set, test_set] = split(load_digits_csv(MOMENTS_DATA_DIR "/digits.csv"), 1400);
   Generator gen(0);
