@@ -7,8 +7,10 @@
 // Build and run:  meson compile -C build && ./build/tutorials/13_optimizer_shootout [--quick] [--out DIR]
 //   --quick   2 epochs on the first 6000 training and 2000 test images (what the tests run)
 //   --out DIR where the PNG charts and CSV logs go (default: the current directory)
+//   --weight-decay X   AdamW's λ (default 0.05); --constant   no warmup, no decay   (see Try this)
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -26,12 +28,15 @@ struct Contender {
 };
 
 int run(int argc, char** argv) {
-  bool quick = false;
+  bool quick = false, constant = false;  // --constant: no warmup and no decay (Try this)
+  double adamw_decay = 0.05;              // --weight-decay: AdamW's λ (Try this)
   std::string out_dir = ".";
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) quick = true;
     else if (std::strcmp(argv[i], "--out") == 0 && i + 1 < argc) out_dir = argv[++i];
-    else return std::fprintf(stderr, "usage: %s [--quick] [--out DIR]\n", argv[0]), 2;
+    else if (std::strcmp(argv[i], "--weight-decay") == 0 && i + 1 < argc) adamw_decay = std::atof(argv[++i]);
+    else if (std::strcmp(argv[i], "--constant") == 0) constant = true;
+    else return std::fprintf(stderr, "usage: %s [--quick] [--out DIR] [--weight-decay X] [--constant]\n", argv[0]), 2;
   }
   Dataset train = load_fashion_mnist("train"), test = load_fashion_mnist("test");
   if (quick) {
@@ -44,12 +49,16 @@ int run(int argc, char** argv) {
   std::vector<Contender> contenders = {
       {"SGD", [](const Params& p) { return std::make_unique<SGD>(p, SgdOptions{.learning_rate = 0.05, .momentum = 0.9}); }},
       {"Adam", [](const Params& p) { return std::make_unique<Adam>(p, AdamOptions{.learning_rate = 1e-3}); }},
-      {"AdamW", [](const Params& p) { return std::make_unique<AdamW>(p, AdamWOptions{.learning_rate = 1e-3, .weight_decay = 0.05}); }},
+      {"AdamW", [adamw_decay](const Params& p) { return std::make_unique<AdamW>(p, AdamWOptions{.learning_rate = 1e-3, .weight_decay = adamw_decay}); }},
       {"Adafactor", [](const Params& p) { return std::make_unique<Adafactor>(p, AdafactorOptions{}); }},
   };
   std::printf("Fashion-MNIST: %lld training and %lld test images; MLP 784-128-10; batch %lld; %d epochs;\n",
               static_cast<long long>(train.size()), static_cast<long long>(test.size()), static_cast<long long>(batch), epochs);
-  std::printf("a warmup of %lld steps, then cosine decay of each optimizer's learning rate\n\n", static_cast<long long>(std::min<int64_t>(100, total / 10)));
+  if (constant) std::printf("a constant learning rate for each optimizer (no warmup, no decay)\n");
+  else std::printf("a warmup of %lld steps, then cosine decay of each optimizer's learning rate\n",
+                   static_cast<long long>(std::min<int64_t>(100, total / 10)));
+  if (adamw_decay != 0.05) std::printf("AdamW's weight decay %g\n", adamw_decay);
+  std::printf("\n");
   std::printf("optimizer   final train loss   test accuracy   state memory   time per epoch\n");
 
   std::vector<std::unique_ptr<Optimizer>> optimizers;
@@ -59,7 +68,7 @@ int run(int argc, char** argv) {
     MLP model({784, 128, 10}, init);
     optimizers.push_back(c.make(model.parameters()));
     Optimizer& opt = *optimizers.back();
-    LrScheduler schedule(opt, warmup_cosine(std::min<int64_t>(100, total / 10), total));
+    LrScheduler schedule(opt, constant ? constant_schedule() : warmup_cosine(std::min<int64_t>(100, total / 10), total));
     monitors.push_back(std::make_unique<Monitor>(opt, model.named_parameters(),
                                                  MonitorOptions{.csv_path = out_dir + "/shootout_" + c.name + ".csv",
                                                                 .log_mode = LogMode::overwrite}));  // a rerun replaces its logs
@@ -123,8 +132,8 @@ int run(int argc, char** argv) {
                 step_per_lr, grad_norm);
   }
   double kept = 1.0;
-  for (const Record& r : monitors[2]->history()) kept *= 1.0 - r.learning_rates[0] * 0.05;
-  std::printf("AdamW's decay alone, prod(1 - lr_t * 0.05) over %lld steps: %.4f (a pull of %.1f%%)\n",
+  for (const Record& r : monitors[2]->history()) kept *= 1.0 - r.learning_rates[0] * adamw_decay;
+  std::printf("AdamW's decay alone, prod(1 - lr_t * %g) over %lld steps: %.4f (a pull of %.1f%%)\n", adamw_decay,
               static_cast<long long>(total), kept, 100.0 * (1.0 - kept));
 
   std::vector<std::pair<std::string, const Monitor*>> runs;
