@@ -11,7 +11,9 @@
 // optimizer's state and the schedule's step belong in the checkpoint.
 //
 // Build and run:  meson compile -C build && ./build/tutorials/14_save_and_resume [--out DIR]
-//   --out DIR  where save_resume.png goes (default: the current directory)
+//   --out DIR       where save_resume.png goes (default: the current directory)
+//   --no-schedule   only: load B's checkpoint without a schedule, and see it refused   (see Try this)
+//   --narrow        only: load it into a model with 16 hidden units instead of 32
 #include <bit>
 #include <cstdio>
 #include <cstring>
@@ -34,9 +36,9 @@ struct Training {
   MLP model;
   AdamW adamw;
   LrScheduler schedule;
-  explicit Training(uint64_t seed)
+  explicit Training(uint64_t seed, int64_t hidden = 32)
       : gen(seed),
-        model({64, 32, 10}, gen),
+        model({64, hidden, 10}, gen),
         adamw(model.parameters(), {.learning_rate = 1e-2, .weight_decay = 0.1}),
         schedule(adamw, warmup_cosine(/*warmup_steps=*/10, total_steps, /*min_factor=*/0.1)) {}
 
@@ -63,10 +65,37 @@ bool same_bits(const Tensor& a, const Tensor& b) {
   return true;
 }
 
+// Try this: B's checkpoint loaded the wrong way, and the loader's refusal.
+int refused_load(const Dataset& train_set, bool without_schedule) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            (without_schedule ? "moments_tutorial_14_no_schedule.safetensors" : "moments_tutorial_14_narrow.safetensors"))
+                               .string();
+  std::vector<float> losses;
+  Training first(/*seed=*/0);
+  first.train(train_set, 0, stop_step, losses);
+  save_checkpoint(path, first.model, first.adamw, &first.schedule, {.step = stop_step});
+  Training b(/*seed=*/1, without_schedule ? 32 : 16);
+  std::printf("B's checkpoint after step %lld, loaded %s:\n", static_cast<long long>(stop_step),
+              without_schedule ? "without its schedule (nullptr)" : "into a 64-16-10 model");
+  try {
+    load_checkpoint(path, b.model, b.adamw, without_schedule ? nullptr : &b.schedule);
+    std::printf("  loaded\n");
+  } catch (const Error& e) {
+    std::string message = e.what();  // the file's name without its folder ($TMPDIR differs between machines)
+    size_t at = message.find(path);
+    if (at != std::string::npos) message.replace(at, path.size(), std::filesystem::path(path).filename().string());
+    std::printf("  refused: %s\n", message.c_str());
+  }
+  std::filesystem::remove(path);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   std::string out_dir = argc == 3 && std::strcmp(argv[1], "--out") == 0 ? argv[2] : ".";
   auto [train_set, test_set] = split(load_digits_csv(MOMENTS_DATA_DIR "/digits.csv"), 1400);
-  const std::string path = (std::filesystem::temp_directory_path() / "moments_tutorial_11.safetensors").string();
+  if (argc == 2 && std::strcmp(argv[1], "--no-schedule") == 0) return refused_load(train_set, true);
+  if (argc == 2 && std::strcmp(argv[1], "--narrow") == 0) return refused_load(train_set, false);
+  const std::string path = (std::filesystem::temp_directory_path() / "moments_tutorial_14.safetensors").string();
   std::printf("A 64-32-10 MLP on the UCI digits: AdamW (lr 1e-2, weight decay 0.1), warmup-cosine schedule,\n");
   std::printf("%lld steps of %lld images.\n\n", static_cast<long long>(total_steps), static_cast<long long>(batch));
 
