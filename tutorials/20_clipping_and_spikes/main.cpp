@@ -14,9 +14,11 @@
 //
 // Build and run:  meson compile -C build && ./build/tutorials/20_clipping_and_spikes [--out DIR]
 //   --out DIR  where clipping_spikes.png goes (default: the current directory)
+//   --bad-steps N, --max-norm X, --window-32   the experiments of Try this (the table only)
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -31,6 +33,8 @@
 using namespace moments;
 
 constexpr int64_t steps = 400, bad_step = 300, batch = 50;
+int64_t bad_steps = 1;   // --bad-steps N: the batches of steps 300 .. 300 + N − 1 are corrupted (Try this)
+float max_norm = 1.0f;   // --max-norm X: the clipping threshold (Try this)
 
 // llm.c's z-score of the last loss in `window` (population σ, the loss itself in the window).
 double z_score(const std::vector<double>& window) {
@@ -65,14 +69,14 @@ struct Run {
       int64_t begin = (step * batch) % (data.size() - batch);
       Tensor x = rows(data.inputs, begin, begin + batch);
       std::vector<int64_t> y = labels_of(data, begin, begin + batch);
-      if (config.corrupt && step == bad_step) {  // the bad batch
+      if (config.corrupt && step >= bad_step && step < bad_step + bad_steps) {  // the bad batch
         x = mul(x, 1000.0f);
         for (int64_t& label : y) label = (label + 1) % 10;
       }
       adamw.zero_grad();
       Tensor loss = cross_entropy(model.forward(x), y);  // forward
       loss.backward();                                   // backward
-      if (config.clip) monitor.clip_grad_norm(/*max_norm=*/1.0);  // g ← g · min(1, 1 / ‖g‖)
+      if (config.clip) monitor.clip_grad_norm(max_norm);  // g ← g · min(1, max_norm / ‖g‖), max_norm = 1
       if (!monitor.should_skip(step, loss.item())) {     // loss z-score; true only with skip_spikes
         monitor.before_step();
         adamw.step();                                    // update
@@ -88,12 +92,35 @@ struct Run {
   const Record& at(int64_t step) const { return monitor.history()[static_cast<size_t>(step - monitor.history()[0].step)]; }
 };
 
+// Try this: a window of 32 losses. Its z-score can never exceed √31, so the monitor refuses a threshold of 7.
+int small_window() {
+  Generator gen(0);
+  MLP model({64, 32, 10}, gen);
+  AdamW adamw(model.parameters(), {.learning_rate = 1e-2});
+  std::printf("loss_z_window = 32: the ceiling sqrt(N - 1) is %.2f\n", std::sqrt(31.0));
+  try {
+    Monitor monitor(adamw, model.named_parameters(), {.loss_z_window = 32});
+    std::printf("  the monitor accepts the default threshold\n");
+  } catch (const Error& e) {
+    std::printf("  with the default threshold: %s\n", e.what());
+  }
+  Monitor monitor(adamw, model.named_parameters(), {.loss_z_window = 32, .loss_z_threshold = 5});
+  std::printf("  with loss_z_threshold = 5: accepted\n");
+  return 0;
+}
+
 int main(int argc, char** argv) {
   std::string out_dir = argc == 3 && std::strcmp(argv[1], "--out") == 0 ? argv[2] : ".";
   auto [train_set, test_set] = split(load_digits_csv(MOMENTS_DATA_DIR "/digits.csv"), 1400);
+  if (argc == 2 && std::strcmp(argv[1], "--window-32") == 0) return small_window();
+  const bool table_only = argc == 3 && (std::strcmp(argv[1], "--bad-steps") == 0 || std::strcmp(argv[1], "--max-norm") == 0);
+  if (table_only) (std::strcmp(argv[1], "--bad-steps") == 0 ? void(bad_steps = std::atoll(argv[2])) : void(max_norm = std::strtof(argv[2], nullptr)));
   std::printf("UCI digits, MLP 64-32-10, AdamW lr 1e-2, batch %lld, %lld steps; the batch of step %lld has\n"
-              "its inputs x1000 and its labels shifted by one\n\n",
+              "its inputs x1000 and its labels shifted by one\n",
               static_cast<long long>(batch), static_cast<long long>(steps), static_cast<long long>(bad_step));
+  if (bad_steps > 1) std::printf("and so have the batches of the next %lld steps\n", static_cast<long long>(bad_steps - 1));
+  if (max_norm != 1.0f) std::printf("clipping at max_norm %g\n", static_cast<double>(max_norm));
+  std::printf("\n");
   const Config configs[] = {{"A clean, clipped", false, true, false},
                             {"B bad batch", true, false, false},
                             {"C bad batch, clipped", true, true, false},
@@ -115,9 +142,16 @@ int main(int argc, char** argv) {
   int clipped = 0;
   int clipped_after = 0;  // in the steps after the bad one
   for (const Record& r : c)
-    if (r.grad_norm_before_clip > 1.0 && r.step != bad_step) ++(r.step < bad_step ? clipped : clipped_after);
+    if (r.grad_norm_before_clip > max_norm && r.step != bad_step) ++(r.step < bad_step ? clipped : clipped_after);
   std::printf("\nrun C: clipping scaled the gradients on step %lld, on %d steps before it and %d after it\n",
               static_cast<long long>(bad_step), clipped, clipped_after);
+  if (table_only) {  // Try this: the steps D skipped, and no more
+    std::string skipped;
+    for (const Record& r : runs[3]->monitor.history())
+      if (r.skipped) skipped += (skipped.empty() ? "" : ", ") + std::to_string(r.step);
+    std::printf("run D skipped step(s) %s\n", skipped.empty() ? "none" : skipped.c_str());
+    return 0;
+  }
   std::vector<double> window;  // the losses of steps 173-300: llm.c's window of 128, the new loss in it
   for (int64_t t = bad_step - 127; t <= bad_step; ++t) window.push_back(c[t - 1].loss);
   std::printf("loss_z at step %lld by hand over steps %lld-%lld: %.2f (the monitor's %.2f); at most sqrt(127) = %.2f\n",
