@@ -5,6 +5,7 @@
 //   1. one 32×64 weight, gradients scaled by 1e-8 ... 1e3: the RMS of the step of each optimizer;
 //   2. Lion against AdamW on the UCI digits: its learning rate 3–10× smaller, its decay larger;
 //   3. a real gradient of a hidden weight: its singular values before and after newton_schulz.
+// Try this: --pure-noise runs part 1 without the direction d; --lion-beta1 X part 2's Lion runs with β1 = X.
 //
 // Build and run:  meson compile -C build && ./build/tutorials/15_sign_and_orthogonal_updates [--out DIR]
 //   --out DIR  where singular_values.png goes (default: the current directory)
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -37,6 +39,9 @@ double rms(const Tensor& t) { return std::sqrt(mean(t * t).item()); }
 // ---- 1. The size of one step against the size of the gradient -------------------
 // Ten steps on gradients g_t = scale · (d + n_t): a fixed direction d plus noise n_t, both N(0, 1)
 // per element. What moved in the tenth step, Δ = θ_10 − θ_9, for each optimizer.
+bool pure_noise = false;     // --pure-noise: part 1 without the direction d (Try this)
+double lion_beta1 = 0.9;     // --lion-beta1: part 2's Lion runs with this β1 (Try this)
+
 void step_size_table() {
   const Shape shape{32, 64};
   Generator gen(14);
@@ -57,7 +62,7 @@ void step_size_table() {
         opt = std::make_unique<Muon>(std::vector<Tensor>{theta}, MuonOptions{.learning_rate = 1e-3, .weight_decay = 0});
       Tensor before;
       for (const Tensor& n : noise) {
-        theta.set_grad(static_cast<float>(scales[s]) * (direction + n));
+        theta.set_grad(static_cast<float>(scales[s]) * (pure_noise ? n : direction + n));
         before = theta.clone();
         opt->step();
       }
@@ -67,7 +72,8 @@ void step_size_table() {
       if (k == 3) table[4][s] = singular_values(delta)(0) / 1e-3;
     }
   }
-  std::printf("1. RMS of the 10th step on a 32x64 weight, g_t = scale * (d + n_t), no weight decay\n");
+  std::printf("1. RMS of the 10th step on a 32x64 weight, g_t = scale * %s, no weight decay\n",
+              pure_noise ? "n_t (pure noise)" : "(d + n_t)");
   std::printf("   %-20s", "gradient scale");
   for (double s : scales) std::printf("%12.0e", s);
   std::printf("\n");
@@ -96,7 +102,8 @@ std::vector<double> train(const Setting& setting, const Dataset& train_set, cons
   std::unique_ptr<Optimizer> opt;
   if (setting.lion)
     opt = std::make_unique<Lion>(model.parameters(),
-                                 LionOptions{.learning_rate = setting.learning_rate, .weight_decay = setting.weight_decay});
+                                 LionOptions{.learning_rate = setting.learning_rate, .beta1 = lion_beta1,
+                                             .weight_decay = setting.weight_decay});
   else
     opt = std::make_unique<AdamW>(model.parameters(),
                                   AdamWOptions{.learning_rate = setting.learning_rate, .weight_decay = setting.weight_decay});
@@ -115,7 +122,7 @@ std::vector<double> train(const Setting& setting, const Dataset& train_set, cons
   return result;
 }
 
-void lion_against_adamw() {
+void lion_against_adamw(bool lion_only = false) {
   auto [train_set, test_set] = split(load_digits_csv(MOMENTS_DATA_DIR "/digits.csv"), 1400);
   std::printf("\n2. UCI digits, MLP 64-32-10, batch %lld, %lld epochs: held-out accuracy\n",
               static_cast<long long>(batch), static_cast<long long>(epochs));
@@ -127,7 +134,9 @@ void lion_against_adamw() {
   std::printf("   %-6s %7s %6s %9s", "", "lr", "wd", "lr*wd");
   for (size_t e = every; e <= static_cast<size_t>(epochs); e += every) std::printf("  epoch %zu", e);
   std::printf("  RMS(W1)\n");
+  if (lion_only) std::printf("   (Lion with beta1 = %g)\n", lion_beta1);
   for (const Setting& s : settings) {
+    if (lion_only && !s.lion) continue;
     std::vector<double> r = train(s, train_set, test_set);
     std::printf("   %-6s %7.0e %6.0e %9.0e", s.name, s.learning_rate, s.weight_decay, s.learning_rate * s.weight_decay);
     for (size_t e = every - 1; e < static_cast<size_t>(epochs); e += every) std::printf("  %7.4f", r[e]);
@@ -191,6 +200,8 @@ void singular_values_before_after(const std::string& out_dir) {
 }
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::strcmp(argv[1], "--pure-noise") == 0) return pure_noise = true, step_size_table(), 0;
+  if (argc == 3 && std::strcmp(argv[1], "--lion-beta1") == 0) return lion_beta1 = std::atof(argv[2]), lion_against_adamw(true), 0;
   std::string out_dir = argc == 3 && std::strcmp(argv[1], "--out") == 0 ? argv[2] : ".";
   step_size_table();
   lion_against_adamw();
