@@ -10,6 +10,7 @@
 //   --out DIR  where lamb_trust_ratios.png, schedule_free_digits.png, schedule_free_noisy.png go (default: .)
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <numeric>
@@ -80,9 +81,100 @@ struct LambRun {
   }
 };
 
+// 2. Schedule-free AdamW against AdamW with warmup and cosine decay, for `epochs` epochs; the cosine is
+// planned for `planned` epochs (the same, unless a run goes on longer than planned: Try this).
+struct DigitsRuns {
+  std::vector<Eval> cosine, at_x, at_y;
+};
+DigitsRuns schedule_free_digits(const Dataset& train_set, const Dataset& test_set, int64_t epochs, int64_t planned) {
+  const int64_t total_steps = planned * 28, warmup = 50;
+  DigitsRuns r;
+  std::vector<Eval>& cosine = r.cosine;
+  std::vector<Eval>& at_x = r.at_x;
+  std::vector<Eval>& at_y = r.at_y;
+  {
+    Generator init(0);
+    MLP model(sizes, init);
+    AdamW adamw(model.parameters(), {.learning_rate = 0.01, .weight_decay = 0.0});
+    LrScheduler sched(adamw, warmup_cosine(warmup, total_steps));
+    train(model, adamw, train_set, epochs, [&](int64_t) { sched.step(); },
+          [&](int64_t) { cosine.push_back(evaluate(model, test_set)); });
+  }
+  {
+    Generator init(0);
+    MLP model(sizes, init);
+    AdamWScheduleFree sf(model.parameters(), {.learning_rate = 0.01, .warmup_steps = warmup});
+    train(model, sf, train_set, epochs, [](int64_t) {}, [&](int64_t) {
+      at_y.push_back(evaluate(model, test_set));  // the classic mistake: the model holds y
+      sf.eval();                                  // the model holds x
+      at_x.push_back(evaluate(model, test_set));
+      sf.train();                                 // y again, bit for bit, for the next step
+    });
+  }
+  std::printf("lr 0.01, warmup %lld steps, no decay; held-out loss and accuracy after each epoch\n",
+              static_cast<long long>(warmup));
+  if (planned != epochs)
+    std::printf("(AdamW's cosine planned for %lld epochs, the run %lld epochs long)\n", static_cast<long long>(planned),
+                static_cast<long long>(epochs));
+  std::printf("epoch   AdamW+cosine        schedule-free at x  at y (no eval())\n");
+  for (size_t e = 0; e < cosine.size(); ++e)
+    std::printf("%5zu   %7.4f  %7.4f    %7.4f  %7.4f    %7.4f  %7.4f\n", e + 1, cosine[e].loss, cosine[e].accuracy,
+                at_x[e].loss, at_x[e].accuracy, at_y[e].loss, at_y[e].accuracy);
+
+  return r;
+}
+
+// 3. A noisy quadratic: f(θ) = ½‖θ − θ*‖²/n, gradient θ − θ* + N(0, 1) noise per element; schedule-free's β1.
+struct NoisyRuns {
+  std::vector<double> sf_y, sf_x, cos_loss;
+};
+NoisyRuns noisy_quadratic(double beta1) {
+  const int64_t n = 1000, quad_steps = 2000;
+  auto noisy_run = [&](bool schedule_free, std::vector<double>& y_loss, std::vector<double>& x_loss) {
+    Generator gen(3);  // the same θ* and the same noise for both runs
+    Tensor target = randn({n}, gen);
+    Tensor p = Tensor::zeros({n}).requires_grad_();
+    auto loss = [&] {
+      double total = 0.0;
+      for (int64_t i = 0; i < n; ++i) total += 0.5 * std::pow(p.data()[i] - target.data()[i], 2);
+      return total / static_cast<double>(n);
+    };
+    AdamWScheduleFree sf({p}, {.learning_rate = 0.5, .beta1 = beta1, .warmup_steps = 20});
+    AdamW adamw({p}, {.learning_rate = 0.5, .weight_decay = 0.0});
+    LrScheduler sched(adamw, warmup_cosine(20, quad_steps));
+    for (int64_t t = 1; t <= quad_steps; ++t) {
+      Tensor noise = randn({n}, gen);
+      NoGradGuard off;
+      p.set_grad(p.detach() - target + noise);
+      if (!schedule_free) { adamw.step(), sched.step(); }
+      else sf.step();
+      if (t % 20 != 0) continue;
+      y_loss.push_back(loss());
+      if (schedule_free) sf.eval(), x_loss.push_back(loss()), sf.train();
+    }
+  };
+  NoisyRuns r;
+  std::vector<double>& sf_y = r.sf_y;
+  std::vector<double>& sf_x = r.sf_x;
+  std::vector<double>& cos_loss = r.cos_loss;
+  std::vector<double> unused;
+  noisy_run(true, sf_y, sf_x);
+  noisy_run(false, cos_loss, unused);
+  std::printf("noisy quadratic, n = %lld, lr 0.5, warmup 20%s: loss\n", static_cast<long long>(n),
+              beta1 == 0.9 ? "" : (", schedule-free beta1 " + std::to_string(beta1).substr(0, 4)).c_str());
+  std::printf(" step   AdamW+cosine  schedule-free at x  at y\n");
+  for (size_t k : {4, 24, 49, 99})  // steps 100, 500, 1000, 2000
+    std::printf("%5zu   %12.4f  %18.4f  %6.4f\n", (k + 1) * 20, cos_loss[k], sf_x[k], sf_y[k]);
+  std::printf("at step 2000, y is %.1fx worse than x\n", sf_y.back() / sf_x.back());
+
+  return r;
+}
+
 int main(int argc, char** argv) {
   std::string out_dir = argc == 3 && std::strcmp(argv[1], "--out") == 0 ? argv[2] : ".";
   auto [train_set, test_set] = split(load_digits_csv(MOMENTS_DATA_DIR "/digits.csv"), 1400);
+  if (argc == 3 && std::strcmp(argv[1], "--sf-beta1") == 0) return noisy_quadratic(std::atof(argv[2])), 0;  // Try this
+  if (argc == 2 && std::strcmp(argv[1], "--overrun") == 0) return schedule_free_digits(train_set, test_set, 20, 10), 0;
   std::printf("UCI digits: %lld training, %lld held-out images; MLP 64-64-32-10, batch %lld (28 steps an epoch)\n\n",
               static_cast<long long>(train_set.size()), static_cast<long long>(test_set.size()),
               static_cast<long long>(batch));
@@ -132,35 +224,10 @@ int main(int argc, char** argv) {
   ratios.add_reference_line(1.0, "biases without nvlamb: r = 1");
   ratios.save_png(out_dir + "/lamb_trust_ratios.png");
 
-  // ---- 2. Schedule-free AdamW against AdamW with warmup and cosine decay ------------------------
-  const int64_t epochs = 10, total_steps = epochs * 28, warmup = 50;
-  std::vector<Eval> cosine, at_x, at_y;
-  {
-    Generator init(0);
-    MLP model(sizes, init);
-    AdamW adamw(model.parameters(), {.learning_rate = 0.01, .weight_decay = 0.0});
-    LrScheduler sched(adamw, warmup_cosine(warmup, total_steps));
-    train(model, adamw, train_set, epochs, [&](int64_t) { sched.step(); },
-          [&](int64_t) { cosine.push_back(evaluate(model, test_set)); });
-  }
-  {
-    Generator init(0);
-    MLP model(sizes, init);
-    AdamWScheduleFree sf(model.parameters(), {.learning_rate = 0.01, .warmup_steps = warmup});
-    train(model, sf, train_set, epochs, [](int64_t) {}, [&](int64_t) {
-      at_y.push_back(evaluate(model, test_set));  // the classic mistake: the model holds y
-      sf.eval();                                  // the model holds x
-      at_x.push_back(evaluate(model, test_set));
-      sf.train();                                 // y again, bit for bit, for the next step
-    });
-  }
-  std::printf("lr 0.01, warmup %lld steps, no decay; held-out loss and accuracy after each epoch\n",
-              static_cast<long long>(warmup));
-  std::printf("epoch   AdamW+cosine        schedule-free at x  at y (no eval())\n");
-  for (size_t e = 0; e < cosine.size(); ++e)
-    std::printf("%5zu   %7.4f  %7.4f    %7.4f  %7.4f    %7.4f  %7.4f\n", e + 1, cosine[e].loss, cosine[e].accuracy,
-                at_x[e].loss, at_x[e].accuracy, at_y[e].loss, at_y[e].accuracy);
-
+  DigitsRuns digits = schedule_free_digits(train_set, test_set, 10, 10);
+  const std::vector<Eval>& cosine = digits.cosine;
+  const std::vector<Eval>& at_x = digits.at_x;
+  const std::vector<Eval>& at_y = digits.at_y;
   plots::LineChart digits_chart({.title = "UCI digits: held-out loss", .x_label = "epoch", .y_label = "loss",
                                  .y_scale = plots::Scale::log});
   std::vector<double> ep(cosine.size());
@@ -175,40 +242,11 @@ int main(int argc, char** argv) {
   digits_chart.add_series("schedule-free at y (no eval())", ep, losses(at_y));
   digits_chart.save_png(out_dir + "/schedule_free_digits.png");
 
-  // ---- 3. A noisy quadratic: f(θ) = ½‖θ − θ*‖²/n, gradient θ − θ* + N(0, 1) noise per element ----
-  const int64_t n = 1000, quad_steps = 2000;
-  auto noisy_run = [&](bool schedule_free, std::vector<double>& y_loss, std::vector<double>& x_loss) {
-    Generator gen(3);  // the same θ* and the same noise for both runs
-    Tensor target = randn({n}, gen);
-    Tensor p = Tensor::zeros({n}).requires_grad_();
-    auto loss = [&] {
-      double total = 0.0;
-      for (int64_t i = 0; i < n; ++i) total += 0.5 * std::pow(p.data()[i] - target.data()[i], 2);
-      return total / static_cast<double>(n);
-    };
-    AdamWScheduleFree sf({p}, {.learning_rate = 0.5, .warmup_steps = 20});
-    AdamW adamw({p}, {.learning_rate = 0.5, .weight_decay = 0.0});
-    LrScheduler sched(adamw, warmup_cosine(20, quad_steps));
-    for (int64_t t = 1; t <= quad_steps; ++t) {
-      Tensor noise = randn({n}, gen);
-      NoGradGuard off;
-      p.set_grad(p.detach() - target + noise);
-      if (!schedule_free) { adamw.step(), sched.step(); }
-      else sf.step();
-      if (t % 20 != 0) continue;
-      y_loss.push_back(loss());
-      if (schedule_free) sf.eval(), x_loss.push_back(loss()), sf.train();
-    }
-  };
-  std::vector<double> sf_y, sf_x, cos_loss, unused;
-  noisy_run(true, sf_y, sf_x);
-  noisy_run(false, cos_loss, unused);
-  std::printf("\nnoisy quadratic, n = %lld, lr 0.5, warmup 20: loss\n", static_cast<long long>(n));
-  std::printf(" step   AdamW+cosine  schedule-free at x  at y\n");
-  for (size_t k : {4, 24, 49, 99})  // steps 100, 500, 1000, 2000
-    std::printf("%5zu   %12.4f  %18.4f  %6.4f\n", (k + 1) * 20, cos_loss[k], sf_x[k], sf_y[k]);
-  std::printf("at step 2000, y is %.1fx worse than x\n", sf_y.back() / sf_x.back());
-
+  std::printf("\n");
+  NoisyRuns noisy_runs = noisy_quadratic(0.9);
+  const std::vector<double>& sf_y = noisy_runs.sf_y;
+  const std::vector<double>& sf_x = noisy_runs.sf_x;
+  const std::vector<double>& cos_loss = noisy_runs.cos_loss;
   plots::LineChart noisy({.title = "Noisy quadratic: where eval() matters", .y_label = "loss",
                           .y_scale = plots::Scale::log});
   std::vector<double> qs(sf_x.size());
