@@ -13,6 +13,7 @@
 //   --data DIR  where tinyshakespeare.txt is (default: the source tree's tests/data)
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -71,11 +72,15 @@ void train(gpt::Gpt& model, const CharCorpus& text, const gpt::Recipe& recipe, i
 int main(int argc, char** argv) {
   std::string data_dir = MOMENTS_DATA_DIR;
   bool full = false;
+  double temperature = 0.8;  // --temperature, --top-k: the sampling of part 4 (Try this)
+  int top_k = 10;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--full") == 0) full = true;
     else if (std::strcmp(argv[i], "--data") == 0 && i + 1 < argc) data_dir = argv[++i];
+    else if (std::strcmp(argv[i], "--temperature") == 0 && i + 1 < argc) temperature = std::atof(argv[++i]);
+    else if (std::strcmp(argv[i], "--top-k") == 0 && i + 1 < argc) top_k = std::atoi(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: 22_char_gpt [--full] [--data DIR]\n");
+      std::fprintf(stderr, "usage: 22_char_gpt [--full] [--data DIR] [--temperature T] [--top-k K]\n");
       return 2;
     }
   }
@@ -118,7 +123,7 @@ int main(int argc, char** argv) {
 
   // ---- 4. Sampling ----
   Generator sampler(7);
-  std::printf("\n4. 200 characters after \"\\n\", temperature 0.8, top-k 10, Generator(7):\n");
-  std::printf("%s\n", gpt::generate(*trained, text, "\n", 200, 0.8, 10, sampler).c_str());
+  std::printf("\n4. 200 characters after \"\\n\", temperature %g, top-k %d, Generator(7):\n", temperature, top_k);
+  std::printf("%s\n", gpt::generate(*trained, text, "\n", 200, temperature, top_k, sampler).c_str());
   return 0;
 }
