@@ -9,9 +9,16 @@
 //
 // Build and run:  meson compile -C build && ./build/tutorials/17_what_state_costs [--out DIR]
 //   --out DIR  where state_bytes.png, quantization_error.png, accuracy_and_state.png go (default: .)
+// Try this (the README's last section): each flag trains only the rows it asks about, on the MLP (no matrix
+// column, no charts), beside the row of the table it changes:
+//   --min-8bit-size N  the 8-bit optimizers with bitsandbytes' min_8bit_size = N (default 4096), beside Adam
+//   --max-dim N        Shampoo with max_preconditioner_dim = N (the table's: 1024)
+//   --lion-lr LR       Lion at LR (the table's: 3e-4)
+//   --block N          Adam's state quantized in blocks of N (the table's: 256, bitsandbytes' optimizers')
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -39,6 +46,7 @@ struct Row {
   std::function<std::unique_ptr<Optimizer>(const NamedTensors&)> make;
   std::map<std::string, double> matrix_only = {};
   Shape matrix = {4096, 8192};
+  std::map<std::string, double> changed = {};  // Try this: hyperparameters set on the MLP too
 };
 
 template <class O, class Options>
@@ -125,13 +133,37 @@ void train(MLP& model, Optimizer& opt, const Dataset& data, int epochs) {
     }
 }
 
-// ‖dequantize(quantize(x)) − x‖ / ‖x‖ for every block of 256 of x (0 for a block of zeros).
-std::vector<double> block_errors(const Tensor& x, bool is_signed) {
-  std::vector<float> a = x.to_vector(), back = dequantize_blockwise(quantize_blockwise(x, dynamic_map(is_signed))).to_vector();
+// One row on the MLP: the same initial weights (seed 0) for every row, `epochs` of training, then the
+// state's bytes per parameter and the held-out accuracy. The trained optimizer is kept (part 2 reads Adam's).
+struct MlpRun {
+  NamedTensors params;
+  std::unique_ptr<Optimizer> opt;
+  double bytes = 0, accuracy = 0;
+};
+MlpRun on_mlp(const Row& row, const Dataset& train_set, const Dataset& test_set, int epochs) {
+  Generator init(0);
+  MLP model({64, 64, 32, 10}, init);
+  MlpRun run;
+  for (const auto& [name, t] : model.named_parameters()) run.params.push_back({"mlp." + name, t});
+  run.opt = row.make(run.params);
+  for (const auto& [key, value] : row.changed) run.opt->set_hyperparameter(0, key, value);
+  train(model, *run.opt, train_set, epochs);
+  run.bytes = bytes_per_param(*run.opt, run.params);
+  if (auto* sf = dynamic_cast<AdamWScheduleFree*>(run.opt.get())) sf->eval();  // measured at x, not y (tutorial 16)
+  NoGradGuard eval;
+  run.accuracy = accuracy(model.forward(test_set.inputs), test_set.labels);
+  return run;
+}
+
+// ‖dequantize(quantize(x)) − x‖ / ‖x‖ for every block of `block` elements of x (0 for a block of zeros).
+std::vector<double> block_errors(const Tensor& x, bool is_signed, int64_t block = kQuantizationBlock) {
+  std::vector<float> a = x.to_vector();
+  std::vector<float> back = dequantize_blockwise(quantize_blockwise(x, dynamic_map(is_signed), block)).to_vector();
   std::vector<double> errors;
-  for (size_t begin = 0; begin < a.size(); begin += kQuantizationBlock) {
+  const size_t n = static_cast<size_t>(block);
+  for (size_t begin = 0; begin < a.size(); begin += n) {
     double diff = 0.0, norm = 0.0;
-    for (size_t i = begin; i < std::min(a.size(), begin + kQuantizationBlock); ++i) {
+    for (size_t i = begin; i < std::min(a.size(), begin + n); ++i) {
       diff += (static_cast<double>(back[i]) - a[i]) * (static_cast<double>(back[i]) - a[i]);
       norm += static_cast<double>(a[i]) * a[i];
     }
@@ -153,38 +185,84 @@ plots::BarChart bars(const std::string& title, const std::vector<double>& values
   return chart;
 }
 
+// Part 2's table: Adam's m and v, every tensor quantized in blocks of `block` and read back; returns the
+// errors per block, m's then v's.
+std::pair<std::vector<double>, std::vector<double>> round_trip_table(const MlpRun& adam, int epochs, int64_t block) {
+  std::vector<double> m_errors, v_errors;
+  for (const auto& [name, p] : adam.params) {
+    for (double e : block_errors(adam.opt->state(p)->buffers.at("exp_avg"), /*is_signed=*/true, block)) m_errors.push_back(e);
+    for (double e : block_errors(adam.opt->state(p)->buffers.at("exp_avg_sq"), /*is_signed=*/false, block)) v_errors.push_back(e);
+  }
+  std::printf("Adam's state after %d epochs, each tensor quantized in blocks of %lld (%zu blocks in all):\n", epochs,
+              static_cast<long long>(block), m_errors.size());
+  std::printf("%-28s %12s %12s\n", "relative error per block", "median", "max");
+  std::printf("%-28s %12.5f %12.5f\n", "m, signed dynamic map", median(m_errors), *std::max_element(m_errors.begin(), m_errors.end()));
+  std::printf("%-28s %12.5f %12.5f\n", "v, unsigned dynamic map", median(v_errors), *std::max_element(v_errors.begin(), v_errors.end()));
+  return {m_errors, v_errors};
+}
+
+const Row& row_named(const std::string& name) {
+  return *std::find_if(optimizers.begin(), optimizers.end(), [&](const Row& r) { return r.name == name; });
+}
+
+// A Try this run: the table's row and the changed one(s) on the MLP, or part 2 with other blocks.
+int try_this(const std::string& flag, double value, const Dataset& train_set, const Dataset& test_set, int epochs) {
+  std::vector<Row> rows;
+  auto changed = [&](const std::string& name, const std::string& key) {
+    Row row = row_named(name);
+    row.name += " *", row.changed = {{key, value}};
+    rows.push_back(row);
+  };
+  if (flag == "--min-8bit-size") {
+    rows = {row_named("Adam"), row_named("Adam 8-bit"), row_named("AdamW 8-bit")};
+    changed("Adam 8-bit", "min_8bit_size"), changed("AdamW 8-bit", "min_8bit_size");
+  } else if (flag == "--max-dim") {
+    rows = {row_named("Shampoo")};
+    changed("Shampoo", "max_preconditioner_dim");
+  } else if (flag == "--lion-lr") {
+    rows = {row_named("Lion")};
+    changed("Lion", "learning_rate");
+  } else if (flag == "--block") {
+    MlpRun adam = on_mlp(row_named("Adam"), train_set, test_set, epochs);
+    round_trip_table(adam, epochs, kQuantizationBlock);
+    std::printf("\n");
+    round_trip_table(adam, epochs, static_cast<int64_t>(value));
+    return 0;
+  } else {
+    std::fprintf(stderr, "17_what_state_costs: unknown flag %s (--out, --min-8bit-size, --max-dim, --lion-lr, --block)\n",
+                 flag.c_str());
+    return 2;
+  }
+  std::printf("(* %s %g)\n%-14s %9s %16s %18s\n", flag.c_str(), value, "optimizer", "lr", "bytes/param MLP",
+              "held-out accuracy");
+  for (const Row& row : rows) {
+    MlpRun run = on_mlp(row, train_set, test_set, epochs);
+    std::printf("%-14s %9.4g %16.4f %18.4f\n", row.name.c_str(), run.opt->learning_rate(0), run.bytes, run.accuracy);
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
-  std::string out_dir = argc == 3 && std::strcmp(argv[1], "--out") == 0 ? argv[2] : ".";
   auto [train_set, test_set] = split(load_digits_csv(MOMENTS_DATA_DIR "/digits.csv"), 1400);
-  const std::vector<int64_t> sizes = {64, 64, 32, 10};
   const int epochs = 20;
   std::printf("UCI digits: %lld training, %lld held-out images; MLP 64-64-32-10 (6570 parameters), batch 50,\n"
               "%d epochs (560 steps), the same initial weights for every optimizer\n\n",
               static_cast<long long>(train_set.size()), static_cast<long long>(test_set.size()), epochs);
+  if (argc == 3 && std::strcmp(argv[1], "--out") != 0) return try_this(argv[1], std::atof(argv[2]), train_set, test_set, epochs);
+  std::string out_dir = argc == 3 ? argv[2] : ".";
 
   // ---- 1 and 3: state per parameter on the matrix and on the MLP, and the accuracy it buys -------
   std::vector<double> matrix_bytes, mlp_bytes, accuracies;
-  std::unique_ptr<Optimizer> adam;  // kept for part 2
-  NamedTensors adam_params;
+  MlpRun adam;  // kept for part 2
   std::printf("%-14s %9s %18s %14s %12s\n", "optimizer", "lr", "bytes/param", "bytes/param", "held-out");
   std::printf("%-14s %9s %18s %14s %12s\n", "", "", "4096 x 8192", "MLP", "accuracy");
   for (const Row& row : optimizers) {
     matrix_bytes.push_back(matrix_bytes_per_param(row));
-    Generator init(0);
-    MLP model(sizes, init);
-    NamedTensors named;
-    for (const auto& [name, t] : model.named_parameters()) named.push_back({"mlp." + name, t});
-    std::unique_ptr<Optimizer> opt = row.make(named);
-    train(model, *opt, train_set, epochs);
-    mlp_bytes.push_back(bytes_per_param(*opt, named));
-    if (auto* sf = dynamic_cast<AdamWScheduleFree*>(opt.get())) sf->eval();  // measured at x, not y (tutorial 16)
-    {
-      NoGradGuard eval;
-      accuracies.push_back(accuracy(model.forward(test_set.inputs), test_set.labels));
-    }
-    std::printf("%-14s %9.4g %18.4f %14.4f %12.4f\n", row.name.c_str(), opt->learning_rate(0), matrix_bytes.back(),
+    MlpRun run = on_mlp(row, train_set, test_set, epochs);
+    mlp_bytes.push_back(run.bytes), accuracies.push_back(run.accuracy);
+    std::printf("%-14s %9.4g %18.4f %14.4f %12.4f\n", row.name.c_str(), run.opt->learning_rate(0), matrix_bytes.back(),
                 mlp_bytes.back(), accuracies.back());
-    if (row.name == "Adam") adam = std::move(opt), adam_params = named;
+    if (row.name == "Adam") adam = std::move(run);
   }
   std::printf("(SOAP's matrix column is measured on 256 x 512, the same shape ratio, and Shampoo's on one of the\n"
               "32 blocks of 1024 x 1024 it cuts the matrix into; Adafactor's lr caps its relative step; Muon's is the\n"
@@ -195,16 +273,8 @@ int main(int argc, char** argv) {
   state.save_png(out_dir + "/state_bytes.png");
 
   // ---- 2: Adam's moments through 8 bits and back ------------------------------------------------
-  std::vector<double> m_errors, v_errors;
-  for (const auto& [name, p] : adam_params) {
-    for (double e : block_errors(adam->state(p)->buffers.at("exp_avg"), /*is_signed=*/true)) m_errors.push_back(e);
-    for (double e : block_errors(adam->state(p)->buffers.at("exp_avg_sq"), /*is_signed=*/false)) v_errors.push_back(e);
-  }
-  std::printf("Adam's state after %d epochs, each tensor quantized in blocks of %lld (%zu blocks in all):\n", epochs,
-              static_cast<long long>(kQuantizationBlock), m_errors.size());
-  std::printf("%-28s %12s %12s\n", "relative error per block", "median", "max");
-  std::printf("%-28s %12.5f %12.5f\n", "m, signed dynamic map", median(m_errors), *std::max_element(m_errors.begin(), m_errors.end()));
-  std::printf("%-28s %12.5f %12.5f\n\n", "v, unsigned dynamic map", median(v_errors), *std::max_element(v_errors.begin(), v_errors.end()));
+  auto [m_errors, v_errors] = round_trip_table(adam, epochs, kQuantizationBlock);
+  std::printf("\n");
   std::vector<double> block(m_errors.size());
   for (size_t b = 0; b < block.size(); ++b) block[b] = static_cast<double>(b);
   plots::LineChart round_trip({.title = "8-bit round trip of Adam's state: |Q(x) - x| / |x| per block of 256",

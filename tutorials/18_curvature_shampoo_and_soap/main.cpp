@@ -10,10 +10,16 @@
 //
 // Build and run:  meson compile -C build && ./build/tutorials/18_curvature_shampoo_and_soap [--out DIR]
 //   --out DIR  where the three pictures go (default: the current directory)
+// Try this (the README's last section), each flag a shorter run without charts:
+//   --sigma S          part 2's 2000 Shampoo steps with noise σ = S (the table's: 1; 0 is the deterministic path)
+//   --soap-betas B     parts 1, 2 and 3 for SOAP alone, with β1 = β2 = B (SOAP's own defaults: 0.95)
+//   --frequency F      part 3's Shampoo with its roots every step (the table's) and every F steps
+//   --no-graft         part 3's Shampoo grafted (the table's) and with its own step length at lr 3e-4 ... 3e-2
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -30,18 +36,23 @@ namespace {
 
 enum Kind { adam, shampoo, soap };
 const char* const kNames[3] = {"Adam", "Shampoo", "SOAP"};
+std::vector<Kind> kinds = {adam, shampoo, soap};  // parts 1 and 2 (--soap-betas: SOAP alone)
+double soap_beta1 = 0.9, soap_beta2 = 0.999;      // as Adam's, so that only the preconditioner differs
 
 // Shampoo merges an m × n matrix into a vector while m·n <= max_preconditioner_dim: max_dim keeps it 2-D.
 // graft: Adam's step length in Shampoo's direction and β2 = 0.999 for L and R, as Shampoo is used in practice.
 // SOAP with precondition_1d: a vector gets an n × n statistic too, as in Shampoo.
-std::unique_ptr<Optimizer> make(Kind kind, const std::vector<Tensor>& p, double lr, double max_dim, bool graft = false) {
+// frequency: Shampoo's roots every this many steps.
+std::unique_ptr<Optimizer> make(Kind kind, const std::vector<Tensor>& p, double lr, double max_dim, bool graft = false,
+                                double frequency = 1) {
   if (kind == adam) return std::make_unique<Adam>(p, AdamOptions{.learning_rate = lr});
   if (kind == shampoo)
     return std::make_unique<Shampoo>(
         p, ShampooOptions{.learning_rate = lr, .beta2 = 0.999, .max_preconditioner_dim = max_dim,
+                          .precondition_frequency = frequency,
                           .grafting = graft ? double{ShampooGrafting::adam} : double{ShampooGrafting::none}});
-  return std::make_unique<SOAP>(
-      p, SoapOptions{.learning_rate = lr, .beta1 = 0.9, .beta2 = 0.999, .weight_decay = 0, .precondition_1d = true});
+  return std::make_unique<SOAP>(p, SoapOptions{.learning_rate = lr, .beta1 = soap_beta1, .beta2 = soap_beta2,
+                                               .weight_decay = 0, .precondition_1d = true});
 }
 
 // One optimizer's walk: f after each step (f[0]: at the start), the path, the parameter and its optimizer.
@@ -56,6 +67,7 @@ int first_below(const std::vector<double>& f, double level) {  // the first step
     if (f[t] < level) return static_cast<int>(t);
   return -1;
 }
+std::string when(int step) { return step >= 0 ? std::to_string(step) : "never"; }  // first_below, printed
 // The best learning rate of {1e-3, 3e-3, ..., 1} for a walk: below kLevel soonest, else the lowest f at the end.
 std::pair<double, Run> best_rate(const std::function<Run(double)>& walk) {
   auto key = [](const Run& r) {
@@ -109,17 +121,17 @@ Run bowl_walk(Kind kind, double lr) {
   return r;
 }
 
-void bowl_paths(const std::string& out_dir, plots::LineChart& loss_chart) {
+void bowl_paths(const std::string& out_dir, plots::LineChart& loss_chart) {  // out_dir "": no chart
   plots::FieldChart field({.title = "The bowl (x^2 + 100 y^2)/2: Adam, Shampoo, SOAP", .z_label = "f(x, y)",
                            .z_scale = plots::Scale::log, .levels = 16, .width = 640, .height = 480});
   field.set_field(plots::sample_field(-5, 5, -1.5, 1.5, 241, 241, [](double x, double y) { return bowl(x, y) + 1e-4; }));
   std::printf("1. The bowl f = (x^2 + 100 y^2)/2 from (-4, 0.8), 300 steps, each at its best lr of {1e-3, 3e-3, ..., 1}\n");
   std::printf("   %-8s %5s %14s %14s %13s   %s\n", "", "lr", "f < 1e-4 from", "f < 1e-8 from", "f at the end",
               "end (x, y)");
-  for (Kind k : {adam, shampoo, soap}) {
+  for (Kind k : kinds) {
     auto [lr, r] = best_rate([k](double rate) { return bowl_walk(k, rate); });
-    std::printf("   %-8s %5g %14d %14d %13.3e   (%.4f, %.4f)\n", kNames[k], lr, first_below(r.f, 1e-4),
-                first_below(r.f, kLevel), r.f.back(), r.x.back(), r.y.back());
+    std::printf("   %-8s %5g %14s %14s %13.3e   (%.4f, %.4f)\n", kNames[k], lr, when(first_below(r.f, 1e-4)).c_str(),
+                when(first_below(r.f, kLevel)).c_str(), r.f.back(), r.x.back(), r.y.back());
     field.add_path(kNames[k], r.x, r.y);
     if (k == shampoo) {  // its 2 × 2 L, and where L^{-1/2} leaves the Hessian diag(1, 100): H^{1/2} L^{-1/2} H^{1/2}
       ShampooEigenvalues e = static_cast<Shampoo&>(*r.opt).eigenvalues(r.p)[0];
@@ -129,7 +141,7 @@ void bowl_paths(const std::string& out_dir, plots::LineChart& loss_chart) {
     }
     loss_chart.add_series(kNames[k], counting(r.f.size()), r.f);
   }
-  field.save_png(out_dir + "/curvature_bowl.png");
+  if (!out_dir.empty()) field.save_png(out_dir + "/curvature_bowl.png");
 }
 
 // ---- 2. A matrix quadratic: where Kronecker preconditioning is exact --------------------------------------------
@@ -170,24 +182,25 @@ Run quadratic_walk(const Quadratic& q, Kind kind, double lr, double sigma, int s
   return r;
 }
 
-void matrix_quadratic(plots::LineChart& loss_chart) {
-  const Quadratic q = make_quadratic();
+void matrix_quadratic(const Quadratic& q, plots::LineChart& loss_chart) {
   std::printf("\n2. f(W) = tr((W - W*)' A (W - W*) B)/2, W %dx%d, from W = 0, 400 steps, the best lr\n", kM, kN);
   std::printf("   condition numbers: A %.4g, B %.4g, the Hessian A (x) B %.4g\n", q.a(0) / q.a(kM - 1),
               q.b(0) / q.b(kN - 1), q.a(0) * q.b(0) / (q.a(kM - 1) * q.b(kN - 1)));
   std::printf("   %-8s %5s %14s %14s %13s\n", "", "lr", "f < 1e-4 from", "f < 1e-8 from", "f at the end");
-  for (Kind k : {adam, shampoo, soap}) {
+  for (Kind k : kinds) {
     auto [lr, r] = best_rate([&, k](double rate) { return quadratic_walk(q, k, rate, 0.0, 400); });
-    std::printf("   %-8s %5g %14d %14d %13.3e\n", kNames[k], lr, first_below(r.f, 1e-4), first_below(r.f, kLevel),
-                r.f.back());
+    std::printf("   %-8s %5g %14s %14s %13.3e\n", kNames[k], lr, when(first_below(r.f, 1e-4)).c_str(),
+                when(first_below(r.f, kLevel)).c_str(), r.f.back());
     loss_chart.add_series(kNames[k], counting(r.f.size()), r.f);
   }
+}
 
-  // Shampoo's L and R against A and B, from 2000 noisy steps (σ = 1): if L ∝ A² and R ∝ B², then √λ_i(L) ∝ a_i and
-  // √λ_j(R) ∝ b_j. Both columns are scaled to end at 1.
-  Run r = quadratic_walk(q, shampoo, 0.3, 1.0, 2000);
+// Shampoo's L and R against A and B, from 2000 noisy steps (σ = 1): if L ∝ A² and R ∝ B², then √λ_i(L) ∝ a_i and
+// √λ_j(R) ∝ b_j. Both columns are scaled to end at 1.
+void shampoo_statistics(const Quadratic& q, double sigma) {
+  Run r = quadratic_walk(q, shampoo, 0.3, sigma, 2000);
   ShampooEigenvalues e = static_cast<Shampoo&>(*r.opt).eigenvalues(r.p)[0];  // ascending
-  std::printf("   Shampoo after 2000 steps with noise sigma 1: sqrt of L's and R's eigenvalues, scaled to end at 1\n");
+  std::printf("   Shampoo after 2000 steps with noise sigma %g: sqrt of L's and R's eigenvalues, scaled to end at 1\n", sigma);
   std::printf("   i        a_i   sqrt(lambda_i(L))        b_i   sqrt(lambda_i(R))\n");
   for (int i = 0; i < kM; ++i) {
     std::printf("   %d %10.4g %19.4g", i + 1, q.a(i), std::sqrt(e.left[kM - 1 - i] / e.left[0]));
@@ -207,10 +220,19 @@ void matrix_quadratic(plots::LineChart& loss_chart) {
 // MLP 64-32-10, minibatches of 50 in order, 20 epochs, the same initial weights and lr for each. Shampoo grafts Adam's
 // step length onto its direction (β2 = 0.999, roots every step); SOAP refreshes its basis every 10 steps. At a few
 // steps we keep Shampoo's spectra of the first layer's L (32 × 32, the hidden units) and R (64 × 64, the pixels).
-void mlp_on_digits(const std::string& out_dir) {
+// One row of the table: an optimizer and its settings (the full run's rows: all three at lr 3e-3, grafted).
+struct Entry {
+  Kind kind;
+  double lr = 3e-3;
+  bool graft = true;
+  double frequency = 1;
+  std::string label = kNames[kind];
+};
+const std::vector<Entry> kEntries = {{.kind = adam}, {.kind = shampoo}, {.kind = soap}};
+
+void mlp_on_digits(const std::string& out_dir, const std::vector<Entry>& entries = kEntries) {  // out_dir "": no chart
   auto [train_set, test_set] = split(load_digits_csv(MOMENTS_DATA_DIR "/digits.csv"), 1400);
   constexpr int64_t batch = 50, epochs = 20;
-  constexpr double lr = 3e-3;
   plots::LineChart loss_chart({.title = "minibatch loss (smoothed)", .y_label = "cross-entropy",
                                .y_scale = plots::Scale::log, .smoothing = 0.9});
   plots::LineChart spectra[2] = {
@@ -219,13 +241,15 @@ void mlp_on_digits(const std::string& out_dir) {
       plots::LineChart({.title = "Shampoo's R, first layer (64 x 64)", .x_label = "i, largest first",
                         .y_label = "eigenvalue", .y_scale = plots::Scale::log})};
   std::printf("\n3. UCI digits, MLP 64-32-10, batch %lld, %lld epochs, lr %g: held-out accuracy, state\n",
-              static_cast<long long>(batch), static_cast<long long>(epochs), lr);
+              static_cast<long long>(batch), static_cast<long long>(epochs), entries[0].lr);
+  const bool spectra_too = !out_dir.empty();
   std::printf("   %-8s  epoch 1  epoch 5  epoch 10  epoch 20  state bytes  per weight\n", "");
   std::vector<std::string> lines;  // Shampoo's spectra, printed after the table
-  for (Kind k : {adam, shampoo, soap}) {
+  for (const Entry& entry : entries) {
+    const Kind k = entry.kind;
     Generator init(0);
     MLP model({64, 32, 10}, init);
-    auto opt = make(k, model.parameters(), lr, /*max_dim=*/64, /*graft=*/true);
+    auto opt = make(k, model.parameters(), entry.lr, /*max_dim=*/64, entry.graft, entry.frequency);
     std::vector<double> loss, acc;
     for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
       for (int64_t b = 0; b + batch <= train_set.size(); b += batch) {
@@ -235,7 +259,7 @@ void mlp_on_digits(const std::string& out_dir) {
         opt->step();   // update
         loss.push_back(l.item());
         int step = static_cast<int>(loss.size());
-        if (k != shampoo || (step != 10 && step != 100 && step != 560)) continue;
+        if (!spectra_too || k != shampoo || (step != 10 && step != 100 && step != 560)) continue;
         ShampooEigenvalues e = static_cast<Shampoo&>(*opt).eigenvalues(model.layers[0].weight)[0];
         std::string line = "   " + std::to_string(step);
         line.resize(9, ' ');
@@ -258,11 +282,12 @@ void mlp_on_digits(const std::string& out_dir) {
     }
     int64_t weights = 0;
     for (const Tensor& p : model.parameters()) weights += p.numel();
-    std::printf("   %-8s %8.4f %8.4f %9.4f %9.4f %12lld %11.2f\n", kNames[k], acc[0], acc[4], acc[9], acc[19],
+    std::printf("   %-8s %8.4f %8.4f %9.4f %9.4f %12lld %11.2f\n", entry.label.c_str(), acc[0], acc[4], acc[9], acc[19],
                 static_cast<long long>(opt->state_bytes_total()),
                 static_cast<double>(opt->state_bytes_total()) / static_cast<double>(weights));
-    loss_chart.add_series(kNames[k], counting(loss.size(), 1), loss);
+    loss_chart.add_series(entry.label, counting(loss.size(), 1), loss);
   }
+  if (!spectra_too) return;
   std::printf("   Shampoo's L and R of the first layer: eigenvalues above eps (1e-12), the largest, the smallest of them\n");
   std::printf("   step    L: above   largest  smallest condition  R: above   largest  smallest condition\n");
   for (const std::string& line : lines) std::printf("%s\n", line.c_str());
@@ -274,12 +299,40 @@ void mlp_on_digits(const std::string& out_dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[1], "--sigma") == 0) {  // Try this: part 2's statistics at another σ
+    shampoo_statistics(make_quadratic(), std::atof(argv[2]));
+    return 0;
+  }
+  if (argc == 3 && std::strcmp(argv[1], "--soap-betas") == 0) {  // Try this: SOAP alone, another β1 = β2
+    soap_beta1 = soap_beta2 = std::atof(argv[2]);
+    kinds = {soap};
+    plots::LineChart unused;
+    std::printf("SOAP with beta1 = beta2 = %g\n", soap_beta1);
+    bowl_paths("", unused);
+    matrix_quadratic(make_quadratic(), unused);
+    mlp_on_digits("", {Entry{.kind = soap}});
+    return 0;
+  }
+  if (argc == 3 && std::strcmp(argv[1], "--frequency") == 0) {  // Try this: stale roots
+    const double f = std::atof(argv[2]);
+    mlp_on_digits("", {{.kind = shampoo}, {.kind = shampoo, .frequency = f, .label = "every " + std::string(argv[2])}});
+    return 0;
+  }
+  if (argc == 2 && std::strcmp(argv[1], "--no-graft") == 0) {  // Try this: Shampoo's own step length
+    std::vector<Entry> entries = {{.kind = shampoo}};
+    for (const char* lr : {"1e-3", "3e-3", "1e-2", "3e-2", "0.1", "0.3"})
+      entries.push_back({.kind = shampoo, .lr = std::atof(lr), .graft = false, .label = std::string("own ") + lr});
+    mlp_on_digits("", entries);
+    return 0;
+  }
   std::string out_dir = argc == 3 && std::strcmp(argv[1], "--out") == 0 ? argv[2] : ".";
   plots::Figure losses({.title = "Loss per step (log scale)", .columns = 2});
   plots::LineChart bowl_loss({.title = "the bowl", .y_label = "f", .y_scale = plots::Scale::log});
   plots::LineChart quad_loss({.title = "tr(D'ADB)/2, D = W - W*", .y_label = "f", .y_scale = plots::Scale::log});
   bowl_paths(out_dir, bowl_loss);
-  matrix_quadratic(quad_loss);
+  const Quadratic q = make_quadratic();
+  matrix_quadratic(q, quad_loss);
+  shampoo_statistics(q, 1.0);
   losses.add(bowl_loss).add(quad_loss);
   losses.save_png(out_dir + "/curvature_loss.png");
   mlp_on_digits(out_dir);
