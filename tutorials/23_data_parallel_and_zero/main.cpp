@@ -14,6 +14,9 @@
 // ranks than cores):
 //   meson compile -C build && mpirun -np 2 ./build/tutorials/23_data_parallel_and_zero [--out DIR]
 //   --out DIR  where zero_memory.png goes (default: the current directory); only rank 0 prints and draws
+// Try this (the README's last section):
+//   --adafactor  parts 1 and 2 alone, with Adafactor (its defaults) instead of AdamW and Adam: ZeRO then
+//                partitions whole tensors (no chart)
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -33,14 +36,22 @@ namespace {
 
 constexpr int64_t kBatch = 50;  // the global batch: 17 + 17 + 16 rows on 3 ranks
 constexpr int kSteps = 200;
+bool adafactor = false;  // Try this: --adafactor
 
+// Part 1's optimizer, and part 2's.
 std::unique_ptr<Optimizer> make_adamw(const std::vector<Tensor>& params) {
+  if (adafactor) return std::make_unique<Adafactor>(params, AdafactorOptions{});
   return std::make_unique<AdamW>(params, AdamWOptions{.learning_rate = 3e-3, .weight_decay = 0.01});
+}
+std::unique_ptr<Optimizer> make_adam(const std::vector<Tensor>& params) {
+  if (adafactor) return std::make_unique<Adafactor>(params, AdafactorOptions{});
+  return std::make_unique<Adam>(params, AdamOptions{});
 }
 
 struct Result {
   std::vector<float> params;  // flattened, in parameter order
   double train_loss = 0, held_out = 0;
+  ZeroPartition partition = ZeroPartition::flat;  // ZeRO's
 };
 
 // kSteps of AdamW on global batches of kBatch rows, in the file's order. scheme: "one process" (no
@@ -72,6 +83,7 @@ Result train(const Dataset& train_set, const Dataset& test_set, const std::strin
     }
   }
   Result r;
+  if (zero) r.partition = zero->partition();
   for (const Tensor& p : model.parameters()) r.params.insert(r.params.end(), p.data(), p.data() + p.numel());
   NoGradGuard off;
   r.train_loss = cross_entropy(model.forward(train_set.inputs), train_set.labels).item();
@@ -93,22 +105,21 @@ Held one_step(const std::string& scheme) {
   MLP model({784, 1024, 1024, 10}, gen);
   Tensor x = randn({8, 784}, gen);
   const std::vector<int64_t> y = {0, 1, 2, 3, 4, 5, 6, 7};
-  auto adam = [](const std::vector<Tensor>& p) { return std::make_unique<Adam>(p, AdamOptions{}); };
   Held held;
   for (const Tensor& p : model.parameters()) held.weights += 4.0 * static_cast<double>(p.numel());
   if (scheme == "data parallel") {
     DataParallel dp(comm, model.parameters());
-    Adam opt(model.parameters());
+    std::unique_ptr<Optimizer> opt = make_adam(model.parameters());
     const Range mine = dp.shard(0, 8);
     cross_entropy(model.forward(rows(x, mine.begin, mine.end)), {y.begin() + mine.begin, y.begin() + mine.end}).backward();
     dp.average_gradients(mine.size(), 8);
-    opt.step();
+    opt->step();
     for (const Tensor& p : model.parameters()) held.gradients += 4.0 * static_cast<double>(p.numel());
-    held.state = static_cast<double>(opt.state_bytes_total());
+    held.state = static_cast<double>(opt->state_bytes_total());
     held.buffers = static_cast<double>(dp.staging_bytes() + comm.scratch_bytes());
     return held;
   }
-  ZeroOptimizer zero(comm, model.parameters(), adam, {.stage = scheme == "ZeRO-1" ? 1 : 2});
+  ZeroOptimizer zero(comm, model.parameters(), make_adam, {.stage = scheme == "ZeRO-1" ? 1 : 2});
   const Range mine = zero.shard(0, 8);
   cross_entropy(model.forward(rows(x, mine.begin, mine.end)), {y.begin() + mine.begin, y.begin() + mine.end}).backward();
   zero.step(mine.size(), 8);
@@ -171,6 +182,9 @@ std::string mib(double bytes) {
 
 int main(int argc, char** argv) {
   const std::string out_dir = argc == 3 && std::strcmp(argv[1], "--out") == 0 ? argv[2] : ".";
+  adafactor = argc == 2 && std::strcmp(argv[1], "--adafactor") == 0;
+  const char* const optimizer = adafactor ? "Adafactor (its defaults)" : "AdamW lr 3e-3";
+  const char* const state_name = adafactor ? "Adafactor" : "Adam";
   std::unique_ptr<Communicator> comm = make_communicator();
   const int N = comm->size(), me = comm->rank();
   auto say = [&](auto... args) {
@@ -179,8 +193,8 @@ int main(int argc, char** argv) {
 
   // ---- 1. the same training on N ranks --------------------------------------------------------------
   auto [train_set, test_set] = split(load_digits_csv(MOMENTS_DATA_DIR "/digits.csv"), 1400);
-  say("%d rank(s) (%s backend). UCI digits, MLP 64-32-10, AdamW lr 3e-3, global batch %lld, %d steps\n\n", N,
-      comm->backend().c_str(), static_cast<long long>(kBatch), kSteps);
+  say("%d rank(s) (%s backend). UCI digits, MLP 64-32-10, %s, global batch %lld, %d steps\n\n", N,
+      comm->backend().c_str(), optimizer, static_cast<long long>(kBatch), kSteps);
   say("rows of each global batch per rank:");
   for (int r = 0; r < N; ++r) say(" %lld", static_cast<long long>(shard_range(kBatch, N, r).size()));
   say("\n\n%-14s %12s %10s %26s\n", "scheme", "train loss", "held-out", "max |θ − θ(one process)|");
@@ -197,12 +211,15 @@ int main(int argc, char** argv) {
     say("%-14s %12.6f %9.2f %% %26.2g", scheme.c_str(), r.train_loss, 100 * r.held_out, static_cast<double>(worst));
     if (scheme == "data parallel") dp_params = r.params;
     else say("   %s", r.params == dp_params ? "(data parallel's bits)" : "(NOT data parallel's bits)");
+    if (adafactor && scheme != "data parallel")
+      say(", %s partition", r.partition == ZeroPartition::flat ? "flat" : "whole-tensor");
     say("\n");
   }
 
   // ---- 2. memory per rank ----------------------------------------------------------------------------
-  say("\nAfter one Adam step on a 784-1024-1024-10 MLP (1,863,690 weights), bytes per rank:\n");
-  say("%-14s %4s %11s %11s %11s %11s %11s %11s\n", "scheme", "rank", "weights", "gradients", "Adam state", "cut slices", "buffers", "total");
+  say("\nAfter one %s step on a 784-1024-1024-10 MLP (1,863,690 weights), bytes per rank:\n", state_name);
+  say("%-14s %4s %11s %11s %11s %11s %11s %11s\n", "scheme", "rank", "weights", "gradients",
+      adafactor ? "its state" : "Adam state", "cut slices", "buffers", "total");
   plots::BarChart chart({.title = "What each rank holds after an Adam step (784-1024-1024-10 MLP, " + std::to_string(N) + " ranks)",
                          .y_label = "bytes", .layout = plots::BarLayout::stacked, .y_format = plots::NumberFormat::bytes,
                          .width = 900, .height = 500});
@@ -230,6 +247,7 @@ int main(int argc, char** argv) {
       buffers.push_back(h[4]);
     }
   }
+  if (adafactor) return 0;  // the Try this run ends here
   chart.set_categories(categories);
   chart.add_series("weights", weights).add_series("gradients", gradients).add_series("Adam state", state).add_series("cut slices", master).add_series("buffers", buffers);
   if (me == 0) chart.save_png(out_dir + "/zero_memory.png");
