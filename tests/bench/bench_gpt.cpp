@@ -11,6 +11,8 @@
 // gpt_torch.py, which runs this program with --serve and alternates the two (see there).
 //
 // Run:  ./build/tests/bench/bench_gpt [--iters N]         N iterations of the recipe (default 2000)
+//       ./build/tests/bench/bench_gpt --seed S             initial weights and batches from seed S (default
+//                                                          1337, nanoGPT's): the spread from seed to seed
 //       ./build/tests/bench/bench_gpt --serve              read counts K from stdin; for each, run K more
 //                                                          iterations and print their K times in ms
 //       meson test -C build --benchmark --suite bench -v   (the full run, then gpt_torch.py)
@@ -18,6 +20,7 @@
 // Rows go to bench-results.csv under gpt/.
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -101,18 +104,28 @@ double monitor_overhead_percent(const CharCorpus& text, int64_t blocks) {
 int main(int argc, char** argv) {
   int64_t iterations = 2000;
   bool serving = false;
+  uint64_t seed = 1337;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--serve") == 0) serving = true;
     else if (std::strcmp(argv[i], "--iters") == 0 && i + 1 < argc) iterations = std::atoll(argv[++i]);
+    else if (std::strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+      char* end = nullptr;
+      seed = std::strtoull(argv[++i], &end, 10);
+      if (*argv[i] == '\0' || *end != '\0') {
+        std::fprintf(stderr, "bench_gpt: --seed %s is not a whole number\n", argv[i]);
+        return 2;
+      }
+    }
     else {
-      std::fprintf(stderr, "usage: bench_gpt [--iters N] [--serve]\n");
+      std::fprintf(stderr, "usage: bench_gpt [--iters N] [--seed S] [--serve]\n");
       return 2;
     }
   }
   const int threads = bench::threads();
   CharCorpus text = load_char_corpus(MOMENTS_DATA_DIR "/tinyshakespeare.txt");
   gpt::Recipe recipe;
-  Generator init(1337);
+  recipe.seed = seed;
+  Generator init(seed);
   gpt::Gpt model(gpt::Config{.vocab_size = text.vocab_size()}, init);
   gpt::Trainer trainer(model, text, recipe);
   if (serving) return serve(trainer);
@@ -122,8 +135,8 @@ int main(int argc, char** argv) {
               static_cast<long long>(iterations), threads, threads == 1 ? "" : "s", bench::load_average().c_str());
   std::printf("number of parameters: %.2fM (%lld with the position embeddings)\n",
               static_cast<double>(model.non_embedding_parameter_count()) / 1e6, static_cast<long long>(model.parameter_count()));
-  std::printf("validation: 20 batches of 12 windows of 64, offsets from Generator(%llu)\n\n",
-              static_cast<unsigned long long>(kValidationSeed));
+  std::printf("validation: 20 batches of 12 windows of 64, offsets from Generator(%llu); weights and batches from seed %llu\n\n",
+              static_cast<unsigned long long>(kValidationSeed), static_cast<unsigned long long>(seed));
   std::printf("%6s %10s %10s %10s %12s\n", "iter", "train", "val", "lr", "ms/iter");
 
   std::vector<double> times;

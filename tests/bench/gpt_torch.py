@@ -20,6 +20,8 @@ By hand: MOMENTS_NUM_THREADS=2 /usr/bin/python3 tests/bench/gpt_torch.py build/t
          --full    train the torch loop alone for 2000 iterations and print its validation loss, the mean
                    over 20 batches of 12 windows drawn with torch.manual_seed(2000) and over the whole
                    validation text (bench_gpt's second figure), for reference
+         --seed S  (with --full) torch.manual_seed(S) for the weights and batches (default 1337, nanoGPT's):
+                   the seed-to-seed spread, beside bench_gpt --seed S
 Torch and OpenBLAS threads are set to MOMENTS_NUM_THREADS (bench_torch.py's helpers); exits 77 without torch.
 """
 import argparse
@@ -157,6 +159,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--per-round", type=int, default=25)
     parser.add_argument("--full", action="store_true")
+    parser.add_argument("--seed", type=int, default=1337, help="torch.manual_seed of the weights and batches (--full)")
     args = parser.parse_args()
     threads = int(os.environ.get("MOMENTS_NUM_THREADS", "1"))
     loaded, _, _, openblas = blas_in_use()
@@ -164,7 +167,7 @@ def main():
     print(f"gpt_torch: torch {torch.__version__}, {threads} thread(s) (OpenBLAS: {blas_threads}), "
           f"BLAS {'OpenBLAS' if openblas else 'not OpenBLAS'}; load average {load_average()}")
     train, val = load_corpus()
-    loop = Loop(train)
+    loop = Loop(train, args.seed)
     print(f"number of parameters: {(sum(p.numel() for p in loop.model.parameters()) - T * C) / 1e6:.2f}M")
 
     if args.full:

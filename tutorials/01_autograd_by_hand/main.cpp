@@ -4,10 +4,12 @@
 // once by moments' autograd, first on scalars and then on tensors. Every
 // gradient is printed next to the value the chain rule predicts.
 //
-// Build and run:  meson compile -C build && ./build/tutorials/01_autograd_by_hand [--third-backward | --sigmoid]
-//   --third-backward  part 1 calls backward() a third time instead of zero_grad()   (see Try this)
+// Build and run:  meson compile -C build && ./build/tutorials/01_autograd_by_hand [--f F | --third-backward | --sigmoid]
+//   --f F             part 1 with f = F instead of -2                                  (see Try this)
+//   --third-backward  part 1 calls backward() a third time instead of zero_grad()
 //   --sigmoid         part 2 with sigmoid in place of tanh
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
@@ -18,6 +20,7 @@ using namespace moments;
 int main(int argc, char** argv) {
   const bool third_backward = argc == 2 && std::strcmp(argv[1], "--third-backward") == 0;
   const bool use_sigmoid = argc == 2 && std::strcmp(argv[1], "--sigmoid") == 0;
+  const float f_value = argc == 3 && std::strcmp(argv[1], "--f") == 0 ? std::strtof(argv[2], nullptr) : -2.0f;
   // ---- Part 1: scalars ----------------------------------------------------
   // L = (a*b + c) * f, drawn as a graph:   a ─┐
   //                                            mul → e ─┐
@@ -27,13 +30,13 @@ int main(int argc, char** argv) {
   Tensor a = Tensor::scalar(2.0f).requires_grad_();
   Tensor b = Tensor::scalar(-3.0f).requires_grad_();
   Tensor c = Tensor::scalar(10.0f).requires_grad_();
-  Tensor f = Tensor::scalar(-2.0f).requires_grad_();
+  Tensor f = Tensor::scalar(f_value).requires_grad_();
 
   // forward
   Tensor e = a * b;  // -6
   Tensor d = e + c;  // 4
   Tensor L = d * f;  // -8
-  std::printf("Part 1: L = (a*b + c) * f with a = 2, b = -3, c = 10, f = -2\n");
+  std::printf("Part 1: L = (a*b + c) * f with a = 2, b = -3, c = 10, f = %g\n", f.item());
   std::printf("forward:  e = a*b = %g,  d = e + c = %g,  L = d*f = %g\n", e.item(), d.item(), L.item());
 
   // backward
