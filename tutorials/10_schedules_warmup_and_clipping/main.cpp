@@ -142,7 +142,7 @@ std::pair<std::unique_ptr<Run>, std::unique_ptr<Run>> warmup_part(const Data& da
     for (const Tensor& p : first.adam.all_params()) before.push_back(p.detach().clone());
     first.train(data, 1, [](int64_t) {});
     int64_t moved = 0, exact = 0, weights = 0;
-    double g_min = INFINITY, g_max = 0;
+    double g_min = INFINITY, g_max = 0, g_short = 0;  // |g| of the weights that moved by lr; the largest of the others
     std::vector<Tensor> now = first.adam.all_params();
     for (size_t k = 0; k < now.size(); ++k)
       for (int64_t j = 0; j < now[k].numel(); ++j) {
@@ -150,12 +150,18 @@ std::pair<std::unique_ptr<Run>, std::unique_ptr<Run>> warmup_part(const Data& da
         double g = std::fabs(now[k].grad().data()[j]);
         ++weights;
         if (step == 0) continue;
-        ++moved, g_min = std::min(g_min, g), g_max = std::max(g_max, g);
-        if (step >= 0.99 * part1_lr) ++exact;  // lr · |g| / (|g| + ε): within 1% of lr once |g| > 1e-6
+        ++moved;
+        if (step >= 0.99 * part1_lr) {  // lr · |g| / (|g| + ε): within 1% of lr once |g| > 1e-6
+          ++exact, g_min = std::min(g_min, g), g_max = std::max(g_max, g);
+        } else {
+          g_short = std::max(g_short, g);
+        }
       }
     std::printf("   step 1 without warmup: %lld of %lld weights moved (the others had g = 0), %lld of them by\n"
-                "   0.99 lr or more, whether their |g| was %.1e or %.1e\n\n",
+                "   0.99 lr or more, whether their |g| was %.1e or %.1e",
                 static_cast<long long>(moved), static_cast<long long>(weights), static_cast<long long>(exact), g_min, g_max);
+    if (exact < moved) std::printf("; the rest by less (|g| up to %.1e)", g_short);
+    std::printf("\n\n");
   }
 
   return {std::move(cold), std::move(warm)};
@@ -195,15 +201,19 @@ std::vector<Contender> schedules_part(const Data& data, double lr) {
     run->train(data, total, [&](int64_t) { cycle.step(); });
     report("OneCycle", std::move(run));
   }
-  int64_t reductions = 0;
+  int64_t reductions = 0, after_last = 0, epoch = 0;  // after_last: halvings after the last epoch, used by no step
   {
     auto run = std::make_unique<Run>(lr);
     ReduceLROnPlateau plateau(run->adam, {.factor = 0.5, .patience = 1});  // halve after 2 epochs without progress
-    run->train(data, total, [](int64_t) {}, [&](double validation_loss) { reductions += plateau.step(validation_loss); });
+    run->train(data, total, [](int64_t) {}, [&](double validation_loss) {
+      ++epoch;
+      if (plateau.step(validation_loss)) ++(epoch == epochs ? after_last : reductions);
+    });
     report("ReduceLROnPlateau", std::move(run));
   }
-  std::printf("   (ReduceLROnPlateau halved the rate %lld times, each time after two epochs without a better validation loss)\n\n",
-              static_cast<long long>(reductions));
+  std::printf("   (ReduceLROnPlateau halved the rate %lld times during training, each time after two epochs without a\n"
+              "   better validation loss%s)\n\n", static_cast<long long>(reductions),
+              after_last ? ", and once more after the last epoch, when no step was left to use it" : "");
 
   return runs;
 }

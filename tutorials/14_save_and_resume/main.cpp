@@ -12,6 +12,7 @@
 //
 // Build and run:  meson compile -C build && ./build/tutorials/14_save_and_resume [--out DIR]
 //   --out DIR       where save_resume.png goes (default: the current directory)
+//   --keep FILE     also keep a copy of the checkpoint as FILE (to read it from Python or moments-inspect)
 //   --no-schedule   only: load B's checkpoint without a schedule, and see it refused   (see Try this)
 //   --narrow        only: load it into a model with 16 hidden units instead of 32
 #include <bit>
@@ -91,7 +92,8 @@ int refused_load(const Dataset& train_set, bool without_schedule) {
 }
 
 int main(int argc, char** argv) {
-  std::string out_dir = argc == 3 && std::strcmp(argv[1], "--out") == 0 ? argv[2] : ".";
+  std::string out_dir = ".", keep;
+  for (int i = 1; i + 1 < argc; i += 2) (std::strcmp(argv[i], "--keep") == 0 ? keep : out_dir) = argv[i + 1];
   auto [train_set, test_set] = split(load_digits_csv(MOMENTS_DATA_DIR "/digits.csv"), 1400);
   if (argc == 2 && std::strcmp(argv[1], "--no-schedule") == 0) return refused_load(train_set, true);
   if (argc == 2 && std::strcmp(argv[1], "--narrow") == 0) return refused_load(train_set, false);
@@ -160,6 +162,7 @@ int main(int argc, char** argv) {
               accuracy(a.model.forward(test_set.inputs), test_set.labels),
               accuracy(b.model.forward(test_set.inputs), test_set.labels),
               accuracy(c.model.forward(test_set.inputs), test_set.labels));
+  if (!keep.empty()) std::filesystem::copy_file(path, keep, std::filesystem::copy_options::overwrite_existing);
   std::filesystem::remove(path);
 
   std::vector<double> steps, a_loss(losses_a.begin(), losses_a.end()), b_loss(losses_b.begin(), losses_b.end()),

@@ -124,7 +124,8 @@ DigitsRuns schedule_free_digits(const Dataset& train_set, const Dataset& test_se
   return r;
 }
 
-// 3. A noisy quadratic: f(θ) = ½‖θ − θ*‖²/n, gradient θ − θ* + N(0, 1) noise per element; schedule-free's β1.
+// 3. A noisy quadratic: f(θ) = ½‖θ − θ*‖², gradient θ − θ* + N(0, 1) noise per element, loss reported per
+//    element (‖θ − θ*‖²/(2n)); schedule-free's β1.
 struct NoisyRuns {
   std::vector<double> sf_y, sf_x, cos_loss;
 };
