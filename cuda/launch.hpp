@@ -1,9 +1,9 @@
 // cuda/launch.hpp — launch(name, kernel, grid, block, shared_bytes, args...): the one
 // place that knows which executor runs a kernel.
 //
-//   launch("adam_kernel", adam_kernel, blocks_for(n, 256), 256, 0, theta, grad, m, v, v_max, n, s);
+//   launch("adam_kernel", tensor_kernel<AdamRule>, blocks, kThreads, 0, theta, grad, m, v, v_max, n, s);
 //
-// is `adam_kernel<<<blocks_for(n, 256), 256, 0>>>(theta, ...)` under nvcc and the
+// is `tensor_kernel<AdamRule><<<blocks, kThreads, 0>>>(theta, ...)` under nvcc and the
 // emulator's block loop under g++; either way it is followed by a check that turns a
 // launch error into moments::Error naming the kernel. Under nvcc the launch is
 // asynchronous (an error inside the kernel shows up at the next synchronizing call,

@@ -195,9 +195,10 @@ std::pair<std::vector<double>, std::vector<double>> round_trip_table(const MlpRu
   }
   std::printf("Adam's state after %d epochs, each tensor quantized in blocks of %lld (%zu blocks in all):\n", epochs,
               static_cast<long long>(block), m_errors.size());
-  std::printf("%-28s %12s %12s\n", "relative error per block", "median", "max");
-  std::printf("%-28s %12.5f %12.5f\n", "m, signed dynamic map", median(m_errors), *std::max_element(m_errors.begin(), m_errors.end()));
-  std::printf("%-28s %12.5f %12.5f\n", "v, unsigned dynamic map", median(v_errors), *std::max_element(v_errors.begin(), v_errors.end()));
+  std::printf("%-28s %12s %12s %12s\n", "relative error per block", "min", "median", "max");
+  for (const auto& [name, errors] : {std::pair{"m, signed dynamic map", &m_errors}, {"v, unsigned dynamic map", &v_errors}})
+    std::printf("%-28s %12.5f %12.5f %12.5f\n", name, *std::min_element(errors->begin(), errors->end()), median(*errors),
+                *std::max_element(errors->begin(), errors->end()));
   return {m_errors, v_errors};
 }
 

@@ -12,6 +12,7 @@
 // Build and run:  meson compile -C build && ./build/tutorials/22_char_gpt [--full] [--data DIR]
 //   --data DIR  where tinyshakespeare.txt is (default: the source tree's tests/data)
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -42,6 +43,32 @@ void list_parameters(const gpt::Gpt& model) {
   std::printf("number of parameters: %.2fM (%lld, and %lld in the position embeddings)\n",
               static_cast<double>(model.non_embedding_parameter_count()) / 1e6,
               static_cast<long long>(model.non_embedding_parameter_count()), static_cast<long long>(model.wpe.numel()));
+}
+
+// What character statistics alone score on the validation text, in nats per character: each character
+// predicted from its frequency in the training text, or from the one before it (the training text's
+// counts of each pair, plus one for every pair so that none has probability 0).
+void statistics_baselines(const CharCorpus& text) {
+  const size_t V = static_cast<size_t>(text.vocab_size());
+  std::vector<double> unigram(V, 0.0), bigram(V * V, 1.0);  // bigram[a·V + b]: b after a, add-one
+  for (size_t i = 0; i < text.train.size(); ++i) {
+    unigram[static_cast<size_t>(text.train[i])] += 1;
+    if (i > 0) bigram[static_cast<size_t>(text.train[i - 1]) * V + static_cast<size_t>(text.train[i])] += 1;
+  }
+  std::vector<double> after(V, 0.0);  // Σ_b bigram[a·V + b]
+  for (size_t a = 0; a < V; ++a)
+    for (size_t b = 0; b < V; ++b) after[a] += bigram[a * V + b];
+  double uni = 0, bi = 0;
+  const std::vector<int64_t>& val = text.validation;
+  for (size_t i = 1; i < val.size(); ++i) {
+    const size_t a = static_cast<size_t>(val[i - 1]), b = static_cast<size_t>(val[i]);
+    uni -= std::log(unigram[b] / static_cast<double>(text.train.size()));
+    bi -= std::log(bigram[a * V + b] / after[a]);
+  }
+  const double n = static_cast<double>(val.size() - 1);
+  std::printf("   character statistics alone, on the validation text: %.4f (each character's frequency),\n"
+              "   %.4f (its frequency after the character before it); a uniform guess: ln %zu = %.4f\n\n", uni / n, bi / n, V,
+              std::log(static_cast<double>(V)));
 }
 
 // Trains `model` by `recipe`, printing the losses every `every` iterations: the mean training loss since
@@ -93,7 +120,8 @@ int main(int argc, char** argv) {
   std::printf("   vocabulary: \"%s\"\n", visible(text.vocabulary).c_str());
   std::printf("   the first window and its targets, one character later:\n");
   TokenBatch first = windows_at(text.train, {0}, 32);
-  std::printf("   x = \"%s\"\n   y = \"%s\"\n\n", visible(text.decode(first.inputs)).c_str(), visible(text.decode(first.targets)).c_str());
+  std::printf("   x = \"%s\"\n   y = \"%s\"\n", visible(text.decode(first.inputs)).c_str(), visible(text.decode(first.targets)).c_str());
+  statistics_baselines(text);
 
   // ---- 2. The recipe's model ----
   Generator init(1337);
