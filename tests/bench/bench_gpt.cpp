@@ -13,6 +13,7 @@
 // Run:  ./build/tests/bench/bench_gpt [--iters N]         N iterations of the recipe (default 2000)
 //       ./build/tests/bench/bench_gpt --seed S             initial weights and batches from seed S (default
 //                                                          1337, nanoGPT's): the spread from seed to seed
+//       ./build/tests/bench/bench_gpt --batch-seed B       the batches from seed B instead
 //       ./build/tests/bench/bench_gpt --serve              read counts K from stdin; for each, run K more
 //                                                          iterations and print their K times in ms
 //       meson test -C build --benchmark --suite bench -v   (the full run, then gpt_torch.py)
@@ -104,27 +105,29 @@ double monitor_overhead_percent(const CharCorpus& text, int64_t blocks) {
 int main(int argc, char** argv) {
   int64_t iterations = 2000;
   bool serving = false;
-  uint64_t seed = 1337;
+  uint64_t seed = 1337, batch_seed = 0;  // batch_seed 0: the same as seed
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--serve") == 0) serving = true;
     else if (std::strcmp(argv[i], "--iters") == 0 && i + 1 < argc) iterations = std::atoll(argv[++i]);
-    else if (std::strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+    else if ((std::strcmp(argv[i], "--seed") == 0 || std::strcmp(argv[i], "--batch-seed") == 0) && i + 1 < argc) {
       char* end = nullptr;
-      seed = std::strtoull(argv[++i], &end, 10);
-      if (*argv[i] == '\0' || *end != '\0') {
-        std::fprintf(stderr, "bench_gpt: --seed %s is not a whole number\n", argv[i]);
+      const uint64_t value = std::strtoull(argv[i + 1], &end, 10);
+      if (*argv[i + 1] == '\0' || *end != '\0') {
+        std::fprintf(stderr, "bench_gpt: %s %s is not a whole number\n", argv[i], argv[i + 1]);
         return 2;
       }
+      (std::strcmp(argv[i], "--seed") == 0 ? seed : batch_seed) = value;
+      ++i;
     }
     else {
-      std::fprintf(stderr, "usage: bench_gpt [--iters N] [--seed S] [--serve]\n");
+      std::fprintf(stderr, "usage: bench_gpt [--iters N] [--seed S] [--batch-seed B] [--serve]\n");
       return 2;
     }
   }
   const int threads = bench::threads();
   CharCorpus text = load_char_corpus(MOMENTS_DATA_DIR "/tinyshakespeare.txt");
   gpt::Recipe recipe;
-  recipe.seed = seed;
+  recipe.seed = batch_seed != 0 ? batch_seed : seed;
   Generator init(seed);
   gpt::Gpt model(gpt::Config{.vocab_size = text.vocab_size()}, init);
   gpt::Trainer trainer(model, text, recipe);
@@ -135,8 +138,9 @@ int main(int argc, char** argv) {
               static_cast<long long>(iterations), threads, threads == 1 ? "" : "s", bench::load_average().c_str());
   std::printf("number of parameters: %.2fM (%lld with the position embeddings)\n",
               static_cast<double>(model.non_embedding_parameter_count()) / 1e6, static_cast<long long>(model.parameter_count()));
-  std::printf("validation: 20 batches of 12 windows of 64, offsets from Generator(%llu); weights and batches from seed %llu\n\n",
-              static_cast<unsigned long long>(kValidationSeed), static_cast<unsigned long long>(seed));
+  std::printf("validation: 20 batches of 12 windows of 64, offsets from Generator(%llu); weights from seed %llu, batches from %llu\n\n",
+              static_cast<unsigned long long>(kValidationSeed), static_cast<unsigned long long>(seed),
+              static_cast<unsigned long long>(recipe.seed));
   std::printf("%6s %10s %10s %10s %12s\n", "iter", "train", "val", "lr", "ms/iter");
 
   std::vector<double> times;
