@@ -14,6 +14,10 @@
 //       ./build/tests/bench/bench_gpt --seed S             initial weights and batches from seed S (default
 //                                                          1337, nanoGPT's): the spread from seed to seed
 //       ./build/tests/bench/bench_gpt --batch-seed B       the batches from seed B instead
+//       ./build/tests/bench/bench_gpt --export DIR         also write the initial weights (DIR/weights.f32,
+//                                                          float32, named_parameters() order) and every
+//                                                          iteration's batch (DIR/batches.i32: inputs then
+//                                                          targets, int32), for gpt_torch.py --full --from DIR
 //       ./build/tests/bench/bench_gpt --serve              read counts K from stdin; for each, run K more
 //                                                          iterations and print their K times in ms
 //       meson test -C build --benchmark --suite bench -v   (the full run, then gpt_torch.py)
@@ -24,6 +28,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -57,6 +62,27 @@ double gemm_gflops() {
   NoGradGuard no_grad;
   double ms = bench::best_ms([&] { matmul(a, b); }, 10);
   return 2.0 * 512 * 512 * 512 / (ms * 1e6);
+}
+
+// --export DIR: the initial weights and the batches this run will train on (the same generator, drawn
+// ahead), so that gpt_torch.py can train torch's loop from exactly the same numbers.
+void export_run(const gpt::Gpt& model, const CharCorpus& text, const gpt::Recipe& recipe, int64_t iterations,
+                const std::string& dir) {
+  std::filesystem::create_directories(dir);
+  std::ofstream weights(dir + "/weights.f32", std::ios::binary), batches(dir + "/batches.i32", std::ios::binary);
+  for (const auto& [name, p] : model.named_parameters())
+    weights.write(reinterpret_cast<const char*>(p.data()), static_cast<std::streamsize>(p.numel() * sizeof(float)));
+  Generator gen(recipe.seed);  // the Trainer's batches_
+  for (int64_t it = 0; it < iterations; ++it) {
+    const TokenBatch b = sample_windows(text.train, recipe.batch_size, model.config.block_size, gen);
+    for (const std::vector<int64_t>* ids : {&b.inputs, &b.targets})
+      for (int64_t id : *ids) {
+        const auto v = static_cast<int32_t>(id);
+        batches.write(reinterpret_cast<const char*>(&v), sizeof v);
+      }
+  }
+  if (!weights || !batches) fail("bench_gpt --export: could not write into ", dir);
+  std::printf("exported the initial weights and %lld batches into %s\n", static_cast<long long>(iterations), dir.c_str());
 }
 
 // --serve: the other half of gpt_torch.py's alternation.
@@ -106,9 +132,11 @@ int main(int argc, char** argv) {
   int64_t iterations = 2000;
   bool serving = false;
   uint64_t seed = 1337, batch_seed = 0;  // batch_seed 0: the same as seed
+  std::string export_dir;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--serve") == 0) serving = true;
     else if (std::strcmp(argv[i], "--iters") == 0 && i + 1 < argc) iterations = std::atoll(argv[++i]);
+    else if (std::strcmp(argv[i], "--export") == 0 && i + 1 < argc) export_dir = argv[++i];
     else if ((std::strcmp(argv[i], "--seed") == 0 || std::strcmp(argv[i], "--batch-seed") == 0) && i + 1 < argc) {
       char* end = nullptr;
       const uint64_t value = std::strtoull(argv[i + 1], &end, 10);
@@ -120,7 +148,7 @@ int main(int argc, char** argv) {
       ++i;
     }
     else {
-      std::fprintf(stderr, "usage: bench_gpt [--iters N] [--seed S] [--batch-seed B] [--serve]\n");
+      std::fprintf(stderr, "usage: bench_gpt [--iters N] [--seed S] [--batch-seed B] [--export DIR] [--serve]\n");
       return 2;
     }
   }
@@ -132,6 +160,7 @@ int main(int argc, char** argv) {
   gpt::Gpt model(gpt::Config{.vocab_size = text.vocab_size()}, init);
   gpt::Trainer trainer(model, text, recipe);
   if (serving) return serve(trainer);
+  if (!export_dir.empty()) export_run(model, text, recipe, iterations, export_dir);
 
   std::vector<TokenBatch> validation = gpt::fixed_windows(text.validation, 20, recipe.batch_size, model.config.block_size, kValidationSeed);
   std::printf("bench_gpt: nanoGPT's shakespeare_char CPU recipe, %lld iterations, %d thread%s, load average %s\n",

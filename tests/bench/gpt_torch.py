@@ -22,6 +22,8 @@ By hand: MOMENTS_NUM_THREADS=2 /usr/bin/python3 tests/bench/gpt_torch.py build/t
                    validation text (bench_gpt's second figure), for reference
          --seed S  (with --full) torch.manual_seed(S) for the weights and batches (default 1337, nanoGPT's):
                    the seed-to-seed spread, beside bench_gpt --seed S
+         --from DIR  (with --full) start from bench_gpt --export DIR's initial weights and train on its
+                   batches: torch's loop on exactly moments' numbers
 Torch and OpenBLAS threads are set to MOMENTS_NUM_THREADS (bench_torch.py's helpers); exits 77 without torch.
 """
 import argparse
@@ -33,6 +35,7 @@ import sys
 import time
 
 try:
+    import numpy as np
     import torch
     import torch.nn.functional as F
 except ImportError as error:
@@ -118,14 +121,34 @@ class Loop:
 
     def __init__(self, train, seed=1337):
         torch.manual_seed(seed)
-        self.train, self.model, self.it = train, Gpt(), 0
+        self.train, self.model, self.it, self.given = train, Gpt(), 0, None
         params = list(self.model.parameters())
         decay = [p for p in params if p.dim() >= 2]
         no_decay = [p for p in params if p.dim() < 2]
         self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                                            lr=LR, betas=(0.9, 0.99))
 
+    def load(self, directory):
+        """bench_gpt --export's weights (in moments' named_parameters() order: nanoGPT's, which is not this
+        module's, whose own parameters come before its children's) and batches."""
+        weights = np.fromfile(os.path.join(directory, "weights.f32"), dtype=np.float32)
+        order = ["wte", "wpe"]
+        for layer in range(L):
+            order += [f"h.{layer}.{name}" for name in ("ln_1", "c_attn.weight", "attn_proj.weight", "ln_2",
+                                                       "c_fc.weight", "mlp_proj.weight")]
+        params, at = dict(self.model.named_parameters()), 0
+        with torch.no_grad():
+            for name in order + ["ln_f"]:
+                p = params[name]
+                p.copy_(torch.from_numpy(weights[at:at + p.numel()].copy()).view_as(p))
+                at += p.numel()
+        assert at == weights.size, (at, weights.size)
+        self.given = torch.from_numpy(np.fromfile(os.path.join(directory, "batches.i32"), dtype=np.int32).astype(np.int64))
+        self.given = self.given.view(-1, 2, BATCH, T)  # iteration, inputs/targets, window, position
+
     def batch(self, ids):
+        if self.given is not None and ids is self.train:
+            return self.given[self.it, 0], self.given[self.it, 1]
         ix = torch.randint(len(ids) - T, (BATCH,))
         return torch.stack([ids[i:i + T] for i in ix]), torch.stack([ids[i + 1:i + 1 + T] for i in ix])
 
@@ -160,6 +183,7 @@ def main():
     parser.add_argument("--per-round", type=int, default=25)
     parser.add_argument("--full", action="store_true")
     parser.add_argument("--seed", type=int, default=1337, help="torch.manual_seed of the weights and batches (--full)")
+    parser.add_argument("--from", dest="from_dir", help="bench_gpt --export DIR: its weights and batches (--full)")
     args = parser.parse_args()
     threads = int(os.environ.get("MOMENTS_NUM_THREADS", "1"))
     loaded, _, _, openblas = blas_in_use()
@@ -168,6 +192,8 @@ def main():
           f"BLAS {'OpenBLAS' if openblas else 'not OpenBLAS'}; load average {load_average()}")
     train, val = load_corpus()
     loop = Loop(train, args.seed)
+    if args.from_dir:
+        loop.load(args.from_dir)
     print(f"number of parameters: {(sum(p.numel() for p in loop.model.parameters()) - T * C) / 1e6:.2f}M")
 
     if args.full:
