@@ -81,6 +81,7 @@ void export_run(const gpt::Gpt& model, const CharCorpus& text, const gpt::Recipe
         batches.write(reinterpret_cast<const char*>(&v), sizeof v);
       }
   }
+  weights.close(), batches.close();  // buffered bytes written (or failed) before the check
   if (!weights || !batches) fail("bench_gpt --export: could not write into ", dir);
   std::printf("exported the initial weights and %lld batches into %s\n", static_cast<long long>(iterations), dir.c_str());
 }

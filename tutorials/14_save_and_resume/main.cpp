@@ -93,7 +93,14 @@ int refused_load(const Dataset& train_set, bool without_schedule) {
 
 int main(int argc, char** argv) {
   std::string out_dir = ".", keep;
-  for (int i = 1; i + 1 < argc; i += 2) (std::strcmp(argv[i], "--keep") == 0 ? keep : out_dir) = argv[i + 1];
+  const bool refused = argc == 2 && (std::strcmp(argv[1], "--no-schedule") == 0 || std::strcmp(argv[1], "--narrow") == 0);
+  for (int i = 1; i < argc && !refused; i += 2) {
+    if (i + 1 == argc || (std::strcmp(argv[i], "--keep") != 0 && std::strcmp(argv[i], "--out") != 0)) {
+      std::fprintf(stderr, "usage: 14_save_and_resume [--out DIR] [--keep FILE] | --no-schedule | --narrow\n");
+      return 2;
+    }
+    (std::strcmp(argv[i], "--keep") == 0 ? keep : out_dir) = argv[i + 1];
+  }
   auto [train_set, test_set] = split(load_digits_csv(MOMENTS_DATA_DIR "/digits.csv"), 1400);
   if (argc == 2 && std::strcmp(argv[1], "--no-schedule") == 0) return refused_load(train_set, true);
   if (argc == 2 && std::strcmp(argv[1], "--narrow") == 0) return refused_load(train_set, false);
@@ -112,6 +119,8 @@ int main(int argc, char** argv) {
     Training first(/*seed=*/0);
     first.train(train_set, 0, stop_step, losses_b);
     save_checkpoint(path, first.model, first.adamw, &first.schedule, {.step = stop_step});
+    if (!keep.empty())  // the same checkpoint, saved as atomically (a FILE that existed survives a failure)
+      save_checkpoint(keep, first.model, first.adamw, &first.schedule, {.step = stop_step});
   }  // the first half's model, optimizer and schedule are gone
   Training b(/*seed=*/1);  // other initial weights: the load must replace them all
   CheckpointInfo info = load_checkpoint(path, b.model, b.adamw, &b.schedule);
@@ -162,7 +171,6 @@ int main(int argc, char** argv) {
               accuracy(a.model.forward(test_set.inputs), test_set.labels),
               accuracy(b.model.forward(test_set.inputs), test_set.labels),
               accuracy(c.model.forward(test_set.inputs), test_set.labels));
-  if (!keep.empty()) std::filesystem::copy_file(path, keep, std::filesystem::copy_options::overwrite_existing);
   std::filesystem::remove(path);
 
   std::vector<double> steps, a_loss(losses_a.begin(), losses_a.end()), b_loss(losses_b.begin(), losses_b.end()),
