@@ -1,6 +1,7 @@
 // tensor.cpp — storage, factories, element access and printing.
 #include "tensor.hpp"
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <iomanip>
@@ -86,15 +87,39 @@ constexpr bool kRecycle = true;
 constexpr size_t kMinBytes = size_t{64} << 10;         // 64 KiB: smaller ones malloc handles well
 constexpr size_t kMaxCachedBytes = size_t{512} << 20;  // 512 MiB
 
+// Large buffers start at staggered offsets within a page. The system allocator hands every large
+// buffer out at the same offset within its page (mmap'd, after a header), so the i-th elements of θ, g,
+// m and v share their address's low 12 bits, and a loop that reads some of them while it writes others
+// stalls on false store-to-load dependencies (4K aliasing). Adam's step on 16.8M parameters, one thread:
+// 15 ms with all four at one offset, 9-10 ms with them apart (2026-12-03, 2-core AMD EPYC VM).
+constexpr size_t kStaggerBytes = size_t{1} << 20;  // buffers of 1 MiB and more
+constexpr size_t kPage = 4096, kLine = 64;
+
+void* allocate_staggered(size_t bytes) {
+  static std::atomic<unsigned> next{0};
+  size_t color = (next.fetch_add(1, std::memory_order_relaxed) * 23u) % (kPage / kLine);  // 23: far apart in turn
+  size_t shift = kLine * (1 + color);  // at least one line: room for the pointer to free
+  char* raw = static_cast<char*>(::operator new(bytes + shift, kAlignment));
+  char* p = raw + shift;
+  std::memcpy(p - sizeof(void*), &raw, sizeof(void*));
+  return p;
+}
+void free_staggered(void* p) {
+  void* raw = nullptr;
+  std::memcpy(&raw, static_cast<char*>(p) - sizeof(void*), sizeof(void*));
+  ::operator delete(raw, kAlignment);
+}
+
 class BufferCache {
  public:
   void* take(size_t bytes) {
     if (kRecycle && bytes >= kMinBytes)
       if (void* p = kept_.take(bytes)) return p;
-    return ::operator new(bytes, kAlignment);
+    return bytes >= kStaggerBytes ? allocate_staggered(bytes) : ::operator new(bytes, kAlignment);
   }
   void give_back(void* p, size_t bytes) {
     if (kRecycle && bytes >= kMinBytes && kept_.keep(p, bytes)) return;
+    if (bytes >= kStaggerBytes) return free_staggered(p);
     ::operator delete(p, kAlignment);
   }
  private:
