@@ -248,7 +248,17 @@ namespace {
 // last step's writes would go wrong whenever anything else wrote the parameters
 // in between). A thread streaming from memory here is bound by its reads (writes
 // of lines it has just read cost little), so a one-thread step takes about 20/16
-// of Adam's time, not 24/28 (bench_optim's 4096 × 4096 rows measure it).
+// of Adam's time, not 24/28 (bench_optim's 4096 × 4096 rows measure it, beside
+// the same three passes as bare loops: the floor of any exact arrangement).
+//
+// What the loops do about it. A core streams only as fast as its loads bring lines
+// into L1, and the row of b_j (16 KB for 4096 columns) does not stay there while G
+// and X stream past: every extra line loaded costs, even from L2 (measured: a third
+// load stream of b slows a two-stream pass by a third). So passes 1, 2 and 3 take
+// kRowsAtOnce rows together, and one load of b_j (or of the column partials) serves
+// them all; the cap min(a_i b_j, 1/ε1) is skipped when the largest a_i b_j is below
+// it (the same values); the sign of a maximizing step is folded into the step (the
+// same bits: negation is exact). None of this changes a bit of v2's results.
 //
 // Rounding: sums run in kLanes float partial sums over blocks of kBlock elements,
 // each block added in double; and 1/√V̂_ij = 1/√(R_i C_j / mean R) is taken as
@@ -265,6 +275,7 @@ constexpr int kLanes = 8;
 constexpr int64_t kBlock = 1024;
 constexpr int64_t kRowsPerGroup = 64;          // rows whose G² one float partial per column sums, then double
 constexpr int64_t kElementsPerPassChunk = 1 << 16;  // about the work of one parallel_for chunk
+constexpr int kRowsAtOnce = 4;                       // rows a pass takes together (see above)
 // kLanes floats as one value (GCC's vector extension): one AVX2 register, two
 // SSE registers in the SSE2 clone. Sums kept in Lanes add lane by lane, so the
 // loops run 8 elements at a time without reordering any float addition.
@@ -272,100 +283,127 @@ using Lanes = float __attribute__((vector_size(kLanes * sizeof(float))));
 #define MOMENTS_LOAD(lanes, pointer) std::memcpy(&(lanes), (pointer), sizeof(Lanes))
 #define MOMENTS_STORE(pointer, lanes) std::memcpy((pointer), &(lanes), sizeof(Lanes))
 
-// Pass 1, one row: Σ_j G_ij²; adds each G_ij² into columns[j].
-MOMENTS_CPU_CLONES double row_gradient_squares_v2(const float* g, int64_t cols, float* columns) {
-  double total = 0.0;
+// Pass 1, kRows rows at once: Σ_j G_ij² of each row into totals[r]; adds each G_ij² into columns[j], row
+// after row (the same additions, in the same order, as one row at a time: columns are read and written
+// once per kRows rows, not once per row).
+template <int kRows>
+MOMENTS_CPU_CLONES void rows_gradient_squares_v2(const float* g, int64_t cols, float* columns, double* totals) {
+  for (int r = 0; r < kRows; ++r) totals[r] = 0.0;
   for (int64_t start = 0; start < cols; start += kBlock) {
     int64_t end = std::min(cols, start + kBlock), j = start;
-    Lanes sum = {}, gj, cj;
+    Lanes sum[kRows] = {}, gj, cj;
     for (; j + kLanes <= end; j += kLanes) {
-      MOMENTS_LOAD(gj, g + j);
       MOMENTS_LOAD(cj, columns + j);
-      Lanes g2 = gj * gj;
-      cj += g2;
+      for (int r = 0; r < kRows; ++r) {
+        MOMENTS_LOAD(gj, g + r * cols + j);
+        Lanes g2 = gj * gj;
+        cj += g2;
+        sum[r] += g2;
+      }
       MOMENTS_STORE(columns + j, cj);
-      sum += g2;
     }
-    for (int l = 0; j < end; ++j, ++l) {  // the tail, into the same lanes
-      columns[j] += g[j] * g[j];
-      sum[l] += g[j] * g[j];
-    }
-    for (int l = 0; l < kLanes; ++l) total += sum[l];
+    for (int l = 0; j < end; ++j, ++l)  // the tail, into the same lanes
+      for (int r = 0; r < kRows; ++r) {
+        float gij = g[r * cols + j];
+        columns[j] += gij * gij;
+        sum[r][l] += gij * gij;
+      }
+    for (int r = 0; r < kRows; ++r)
+      for (int l = 0; l < kLanes; ++l) totals[r] += sum[r][l];
   }
-  return total;
 }
 
-// U_ij = min(a_i b_j, cap) · (sign G_ij), a_i = 1/√(R_i / mean R), b_j = 1/√C_j; cap = 1/ε1
-// is PyTorch's floor V̂ ≥ ε1² (+inf in the paper's form; a NaN product takes the cap, as in v1).
-inline float u_v2(float g, float a_i, float b_j, float cap, float sign) {
-  float inverse_sqrt_v = a_i * b_j;
-  return (inverse_sqrt_v < cap ? inverse_sqrt_v : cap) * (sign * g);
+// U_ij = min(a_i b_j, cap) · G_ij, a_i = 1/√(R_i / mean R), b_j = 1/√C_j; cap = 1/ε1 is PyTorch's
+// floor V̂ ≥ ε1² (+inf in the paper's form; a NaN product takes the cap, as in v1). The sign (−1 with
+// maximize) is left to the caller: it changes no U² and, folded into the step, no bit of X.
+// Capped = false where the caller has checked that no a_i b_j reaches the cap: the same values, two
+// instructions fewer an element. (T: float or Lanes, passed and returned by reference: a vector passed
+// by value to a function that is not one of the clones would change the ABI in the portable build.)
+template <bool Capped, class T>
+inline void u_v2(const T& g, const T& inverse_sqrt_v, float cap, T& u) {
+  if constexpr (Capped)
+    u = (inverse_sqrt_v < cap ? inverse_sqrt_v : cap) * g;
+  else
+    u = inverse_sqrt_v * g;
 }
 
-// Pass 2, one row: Σ_j U_ij² and Σ_j X_ij².
+// Pass 2, kRows rows at once (one load of b_j serves them all): Σ_j U_ij² and Σ_j X_ij² of each row.
+// a: the rows' a_i. The sums are each row's own, so kRows changes no bit.
 struct RowSquares {
   double u2, x2;
 };
-MOMENTS_CPU_CLONES RowSquares row_update_squares_v2(const float* g, const float* x, const float* b, int64_t cols,
-                                                    float a_i, float cap, float sign) {
-  RowSquares total{0.0, 0.0};
+template <bool Capped, int kRows>
+MOMENTS_CPU_CLONES void rows_update_squares_v2(const float* g, const float* x, const float* b, int64_t cols, const float* a,
+                                               float cap, RowSquares* totals) {
+  for (int r = 0; r < kRows; ++r) totals[r] = {0.0, 0.0};
   for (int64_t start = 0; start < cols; start += kBlock) {
     int64_t end = std::min(cols, start + kBlock), j = start;
-    Lanes u_sum = {}, x_sum = {}, gj, xj, bj;
+    Lanes u_sum[kRows] = {}, x_sum[kRows] = {}, gj, xj, bj;
     for (; j + kLanes <= end; j += kLanes) {
-      MOMENTS_LOAD(gj, g + j);
-      MOMENTS_LOAD(xj, x + j);
       MOMENTS_LOAD(bj, b + j);
-      Lanes inverse_sqrt_v = a_i * bj;                                         // 1/√V̂_ij = a_i b_j
-      Lanes u = (inverse_sqrt_v < cap ? inverse_sqrt_v : cap) * (sign * gj);  // U_ij = G_ij / √V̂_ij
-      u_sum += u * u;                                                         // Σ U²: RMS(U_t)
-      x_sum += xj * xj;                                                       // Σ X²: RMS(X_{t−1})
+      for (int r = 0; r < kRows; ++r) {
+        MOMENTS_LOAD(gj, g + r * cols + j);
+        MOMENTS_LOAD(xj, x + r * cols + j);
+        Lanes inverse_sqrt_v = a[r] * bj, u;
+        u_v2<Capped>(gj, inverse_sqrt_v, cap, u);  // U_ij = G_ij / √V̂_ij, 1/√V̂_ij = a_i b_j
+        u_sum[r] += u * u;                           // Σ U²: RMS(U_t)
+        x_sum[r] += xj * xj;                         // Σ X²: RMS(X_{t−1})
+      }
     }
-    for (int l = 0; j < end; ++j, ++l) {
-      float u = u_v2(g[j], a_i, b[j], cap, sign);
-      u_sum[l] += u * u;
-      x_sum[l] += x[j] * x[j];
-    }
-    for (int l = 0; l < kLanes; ++l) {
-      total.u2 += u_sum[l];
-      total.x2 += x_sum[l];
-    }
+    for (int l = 0; j < end; ++j, ++l)
+      for (int r = 0; r < kRows; ++r) {
+        float inverse_sqrt_v = a[r] * b[j], u, xij = x[r * cols + j];
+        u_v2<Capped>(g[r * cols + j], inverse_sqrt_v, cap, u);
+        u_sum[r][l] += u * u;
+        x_sum[r][l] += xij * xij;
+      }
+    for (int r = 0; r < kRows; ++r)
+      for (int l = 0; l < kLanes; ++l) {
+        totals[r].u2 += u_sum[r][l];
+        totals[r].x2 += x_sum[r][l];
+      }
   }
-  return total;
 }
 
-// Pass 3, one row: X ← X(1 − lr λ) + step · U, step = −α / max(1, RMS(U)/d); with momentum
-// M ← β1 M + (1 − β1)(−step · U), X ← X(1 − lr λ) − M.
-MOMENTS_CPU_CLONES void row_apply_v2(float* x, float* m, const float* g, const float* b, int64_t cols, float a_i,
-                                     float cap, float sign, float decay, float step, float beta1) {
+// Pass 3, kRows rows at once: X ← X(1 − lr λ) + step · U, step = −α / max(1, RMS(U)/d) (times the sign);
+// with momentum M ← β1 M + (1 − β1)(−step · U), X ← X(1 − lr λ) − M.
+template <bool Capped, int kRows>
+MOMENTS_CPU_CLONES void rows_apply_v2(float* x, float* m, const float* g, const float* b, int64_t cols, const float* a,
+                                      float cap, float decay, float step, float beta1) {
   int64_t j = 0;
   Lanes xj, gj, bj, mj;
   float one_minus_beta1 = 1.0f - beta1;
   for (; j + kLanes <= cols; j += kLanes) {
-    MOMENTS_LOAD(xj, x + j);
-    MOMENTS_LOAD(gj, g + j);
     MOMENTS_LOAD(bj, b + j);
-    Lanes inverse_sqrt_v = a_i * bj;                                         // 1/√V̂_ij = a_i b_j
-    Lanes u = (inverse_sqrt_v < cap ? inverse_sqrt_v : cap) * (sign * gj);  // U_ij = G_ij / √V̂_ij
-    if (!m) {
-      xj = xj * decay + step * u;                          // X_t ← X_{t−1}(1 − lr λ) − α_t Û_t
-    } else {
-      MOMENTS_LOAD(mj, m + j);
-      mj = mj * beta1 + one_minus_beta1 * (-step * u);     // M_t ← β1 M_{t−1} + (1 − β1) α_t Û_t
-      MOMENTS_STORE(m + j, mj);
-      xj = xj * decay - mj;                                // X_t ← X_{t−1}(1 − lr λ) − M_t
-    }
-    MOMENTS_STORE(x + j, xj);
-  }
-  for (; j < cols; ++j) {
-    float u = u_v2(g[j], a_i, b[j], cap, sign);
-    if (!m) {
-      x[j] = x[j] * decay + step * u;                      // X_t ← X_{t−1}(1 − lr λ) − α_t Û_t
-    } else {
-      m[j] = m[j] * beta1 + one_minus_beta1 * (-step * u);  // M_t ← β1 M_{t−1} + (1 − β1) α_t Û_t
-      x[j] = x[j] * decay - m[j];                           // X_t ← X_{t−1}(1 − lr λ) − M_t
+    for (int r = 0; r < kRows; ++r) {
+      int64_t k = r * cols + j;
+      MOMENTS_LOAD(xj, x + k);
+      MOMENTS_LOAD(gj, g + k);
+      Lanes inverse_sqrt_v = a[r] * bj, u;
+      u_v2<Capped>(gj, inverse_sqrt_v, cap, u);  // U_ij = G_ij / √V̂_ij
+      if (!m) {
+        xj = xj * decay + step * u;                          // X_t ← X_{t−1}(1 − lr λ) − α_t Û_t
+      } else {
+        MOMENTS_LOAD(mj, m + k);
+        mj = mj * beta1 + one_minus_beta1 * (-step * u);     // M_t ← β1 M_{t−1} + (1 − β1) α_t Û_t
+        MOMENTS_STORE(m + k, mj);
+        xj = xj * decay - mj;                                // X_t ← X_{t−1}(1 − lr λ) − M_t
+      }
+      MOMENTS_STORE(x + k, xj);
     }
   }
+  for (; j < cols; ++j)
+    for (int r = 0; r < kRows; ++r) {
+      int64_t k = r * cols + j;
+      float inverse_sqrt_v = a[r] * b[j], u;
+      u_v2<Capped>(g[k], inverse_sqrt_v, cap, u);
+      if (!m) {
+        x[k] = x[k] * decay + step * u;                      // X_t ← X_{t−1}(1 − lr λ) − α_t Û_t
+      } else {
+        m[k] = m[k] * beta1 + one_minus_beta1 * (-step * u);  // M_t ← β1 M_{t−1} + (1 − β1) α_t Û_t
+        x[k] = x[k] * decay - m[k];                           // X_t ← X_{t−1}(1 − lr λ) − M_t
+      }
+    }
 }
 #undef MOMENTS_LOAD
 #undef MOMENTS_STORE
@@ -384,6 +422,11 @@ struct StepV2 {
   float cap, sign, decay, step, beta1;
 
   const float* column_factors_of(int64_t row) const { return column_factors + row / matrix_rows * cols; }
+  // kRowsAtOnce if that many rows from `row` lie before `end` and in one matrix, else 1.
+  int rows_at_once(int64_t row, int64_t end) const {
+    bool fits = row + kRowsAtOnce <= end && row % matrix_rows + kRowsAtOnce <= matrix_rows;
+    return fits ? kRowsAtOnce : 1;
+  }
 };
 
 // The v2 step of one factored parameter (a matrix, or a batch of them, as
@@ -418,10 +461,10 @@ double factored_step_v2(float* x, const float* g, float* r, float* c, float* m, 
       float* columns = p.column_partials + group * p.cols;
       std::fill(columns, columns + p.cols, 0.0f);
       int64_t matrix = group / p.groups, first = group % p.groups * kRowsPerGroup;
-      for (int64_t i = first; i < std::min(p.matrix_rows, first + kRowsPerGroup); ++i) {
-        int64_t row = matrix * p.matrix_rows + i;
-        p.row_g2[row] = row_gradient_squares_v2(p.g + row * p.cols, p.cols, columns);
-      }
+      int64_t row = matrix * p.matrix_rows + first, last = matrix * p.matrix_rows + std::min(p.matrix_rows, first + kRowsPerGroup);
+      for (; row + kRowsAtOnce <= last; row += kRowsAtOnce)
+        rows_gradient_squares_v2<kRowsAtOnce>(p.g + row * p.cols, p.cols, columns, p.row_g2 + row);
+      for (; row < last; ++row) rows_gradient_squares_v2<1>(p.g + row * p.cols, p.cols, columns, p.row_g2 + row);
     }
   });
   // C from the groups' partials, added in group order (kColumnsPerChunk columns a chunk); then b_j = 1/√C_j.
@@ -456,15 +499,41 @@ double factored_step_v2(float* x, const float* g, float* r, float* c, float* m, 
     for (int64_t i = 0; i < l.rows; ++i) p.row_factors[b * l.rows + i] = 1.0f / std::sqrt(rb[i] / r_mean);
   }
 
-  // Pass 2: Σ U² (U = G / √V̂) and Σ X².
-  parallel_for(p.rows, rows_per_chunk, [&p](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      RowSquares squares = row_update_squares_v2(p.g + row * p.cols, p.x + row * p.cols, p.column_factors_of(row), p.cols,
-                                                 p.row_factors[row], p.cap, p.sign);
-      p.row_u2[row] = squares.u2;
-      p.row_x2[row] = squares.x2;
+  // No a_i b_j reaches the cap when the largest product does not (rounding is monotonic; a NaN or an
+  // infinity among the factors takes the capped loops).
+  auto largest_finite = [](const float* factors, int64_t n, bool& finite) {
+    float largest = 0.0f;
+    for (int64_t k = 0; k < n; ++k) {
+      finite = finite && std::isfinite(factors[k]);
+      largest = std::max(largest, factors[k]);
     }
-  });
+    return largest;
+  };
+  bool finite = true;
+  float max_a = largest_finite(p.row_factors, p.rows, finite);
+  float max_b = largest_finite(p.column_factors, l.batches * l.cols, finite);
+  const bool capped = !(finite && max_a * max_b < p.cap);
+
+  // Pass 2: Σ U² (U = G / √V̂) and Σ X².
+  auto pass2 = [&p, rows_per_chunk](auto capped_tag) {
+    constexpr bool kCapped = decltype(capped_tag)::value;
+    parallel_for(p.rows, rows_per_chunk, [&p](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end;) {
+        RowSquares squares[kRowsAtOnce];
+        const float *g = p.g + row * p.cols, *x = p.x + row * p.cols, *b = p.column_factors_of(row), *a = p.row_factors + row;
+        int n = p.rows_at_once(row, end);
+        if (n == kRowsAtOnce)
+          rows_update_squares_v2<kCapped, kRowsAtOnce>(g, x, b, p.cols, a, p.cap, squares);
+        else
+          rows_update_squares_v2<kCapped, 1>(g, x, b, p.cols, a, p.cap, squares);
+        for (int r = 0; r < n; ++r, ++row) {
+          p.row_u2[row] = squares[r].u2;
+          p.row_x2[row] = squares[r].x2;
+        }
+      }
+    });
+  };
+  capped ? pass2(std::true_type{}) : pass2(std::false_type{});
   double sum_u2 = 0.0, sum_x2 = 0.0;
   for (int64_t row = 0; row < p.rows; ++row) {
     sum_u2 += p.row_u2[row];
@@ -479,11 +548,23 @@ double factored_step_v2(float* x, const float* g, float* r, float* c, float* m, 
   p.step = static_cast<float>(-alpha / clip);  // −α_t / max(1, RMS(U)/d)
   p.decay = o.weight_decay != 0.0 ? static_cast<float>(1.0 - o.learning_rate * o.weight_decay) : 1.0f;
   p.beta1 = static_cast<float>(o.beta1);
-  parallel_for(p.rows, rows_per_chunk, [&p](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row)
-      row_apply_v2(p.x + row * p.cols, p.m ? p.m + row * p.cols : nullptr, p.g + row * p.cols, p.column_factors_of(row),
-                   p.cols, p.row_factors[row], p.cap, p.sign, p.decay, p.step, p.beta1);
-  });
+  auto pass3 = [&p, rows_per_chunk](auto capped_tag) {
+    constexpr bool kCapped = decltype(capped_tag)::value;
+    const float signed_step = p.step * p.sign;  // step · (sign G) = (step · sign) G, bit for bit
+    parallel_for(p.rows, rows_per_chunk, [&p, signed_step](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end;) {
+        float *x = p.x + row * p.cols, *m = p.m ? p.m + row * p.cols : nullptr;
+        const float *g = p.g + row * p.cols, *b = p.column_factors_of(row), *a = p.row_factors + row;
+        int n = p.rows_at_once(row, end);
+        if (n == kRowsAtOnce)
+          rows_apply_v2<kCapped, kRowsAtOnce>(x, m, g, b, p.cols, a, p.cap, p.decay, signed_step, p.beta1);
+        else
+          rows_apply_v2<kCapped, 1>(x, m, g, b, p.cols, a, p.cap, p.decay, signed_step, p.beta1);
+        row += n;
+      }
+    });
+  };
+  capped ? pass3(std::true_type{}) : pass3(std::false_type{});
   return alpha;
 }
 
