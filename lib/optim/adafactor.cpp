@@ -422,10 +422,20 @@ struct StepV2 {
   float cap, sign, decay, step, beta1;
 
   const float* column_factors_of(int64_t row) const { return column_factors + row / matrix_rows * cols; }
-  // kRowsAtOnce if that many rows from `row` lie before `end` and in one matrix, else 1.
-  int rows_at_once(int64_t row, int64_t end) const {
-    bool fits = row + kRowsAtOnce <= end && row % matrix_rows + kRowsAtOnce <= matrix_rows;
-    return fits ? kRowsAtOnce : 1;
+  // Rows [begin, end) in blocks: body(row, count) for kRowsAtOnce rows of one matrix where they fit, else
+  // for one row; count is a std::integral_constant, so each pass's row function is a template on it.
+  template <class Body>
+  void for_row_blocks(int64_t begin, int64_t end, const Body& body) const {
+    for (int64_t row = begin; row < end;) {
+      bool fits = row + kRowsAtOnce <= end && row % matrix_rows + kRowsAtOnce <= matrix_rows;
+      if (fits) {
+        body(row, std::integral_constant<int, kRowsAtOnce>{});
+        row += kRowsAtOnce;
+      } else {
+        body(row, std::integral_constant<int, 1>{});
+        row += 1;
+      }
+    }
   }
 };
 
@@ -462,9 +472,9 @@ double factored_step_v2(float* x, const float* g, float* r, float* c, float* m, 
       std::fill(columns, columns + p.cols, 0.0f);
       int64_t matrix = group / p.groups, first = group % p.groups * kRowsPerGroup;
       int64_t row = matrix * p.matrix_rows + first, last = matrix * p.matrix_rows + std::min(p.matrix_rows, first + kRowsPerGroup);
-      for (; row + kRowsAtOnce <= last; row += kRowsAtOnce)
-        rows_gradient_squares_v2<kRowsAtOnce>(p.g + row * p.cols, p.cols, columns, p.row_g2 + row);
-      for (; row < last; ++row) rows_gradient_squares_v2<1>(p.g + row * p.cols, p.cols, columns, p.row_g2 + row);
+      p.for_row_blocks(row, last, [&](int64_t i, auto count) {
+        rows_gradient_squares_v2<count>(p.g + i * p.cols, p.cols, columns, p.row_g2 + i);
+      });
     }
   });
   // C from the groups' partials, added in group order (kColumnsPerChunk columns a chunk); then b_j = 1/√C_j.
@@ -516,21 +526,17 @@ double factored_step_v2(float* x, const float* g, float* r, float* c, float* m, 
 
   // Pass 2: Σ U² (U = G / √V̂) and Σ X².
   auto pass2 = [&p, rows_per_chunk](auto capped_tag) {
-    constexpr bool kCapped = decltype(capped_tag)::value;
+    using Capped = decltype(capped_tag);  // std::true_type or std::false_type
     parallel_for(p.rows, rows_per_chunk, [&p](int64_t begin, int64_t end) {
-      for (int64_t row = begin; row < end;) {
-        RowSquares squares[kRowsAtOnce];
-        const float *g = p.g + row * p.cols, *x = p.x + row * p.cols, *b = p.column_factors_of(row), *a = p.row_factors + row;
-        int n = p.rows_at_once(row, end);
-        if (n == kRowsAtOnce)
-          rows_update_squares_v2<kCapped, kRowsAtOnce>(g, x, b, p.cols, a, p.cap, squares);
-        else
-          rows_update_squares_v2<kCapped, 1>(g, x, b, p.cols, a, p.cap, squares);
-        for (int r = 0; r < n; ++r, ++row) {
-          p.row_u2[row] = squares[r].u2;
-          p.row_x2[row] = squares[r].x2;
+      p.for_row_blocks(begin, end, [&p](int64_t row, auto count) {
+        RowSquares squares[count];
+        rows_update_squares_v2<Capped::value, count>(p.g + row * p.cols, p.x + row * p.cols, p.column_factors_of(row), p.cols,
+                                               p.row_factors + row, p.cap, squares);
+        for (int r = 0; r < count; ++r) {
+          p.row_u2[row + r] = squares[r].u2;
+          p.row_x2[row + r] = squares[r].x2;
         }
-      }
+      });
     });
   };
   capped ? pass2(std::true_type{}) : pass2(std::false_type{});
@@ -549,19 +555,14 @@ double factored_step_v2(float* x, const float* g, float* r, float* c, float* m, 
   p.decay = o.weight_decay != 0.0 ? static_cast<float>(1.0 - o.learning_rate * o.weight_decay) : 1.0f;
   p.beta1 = static_cast<float>(o.beta1);
   auto pass3 = [&p, rows_per_chunk](auto capped_tag) {
-    constexpr bool kCapped = decltype(capped_tag)::value;
+    using Capped = decltype(capped_tag);  // std::true_type or std::false_type
     const float signed_step = p.step * p.sign;  // step · (sign G) = (step · sign) G, bit for bit
     parallel_for(p.rows, rows_per_chunk, [&p, signed_step](int64_t begin, int64_t end) {
-      for (int64_t row = begin; row < end;) {
-        float *x = p.x + row * p.cols, *m = p.m ? p.m + row * p.cols : nullptr;
-        const float *g = p.g + row * p.cols, *b = p.column_factors_of(row), *a = p.row_factors + row;
-        int n = p.rows_at_once(row, end);
-        if (n == kRowsAtOnce)
-          rows_apply_v2<kCapped, kRowsAtOnce>(x, m, g, b, p.cols, a, p.cap, p.decay, signed_step, p.beta1);
-        else
-          rows_apply_v2<kCapped, 1>(x, m, g, b, p.cols, a, p.cap, p.decay, signed_step, p.beta1);
-        row += n;
-      }
+      p.for_row_blocks(begin, end, [&p, signed_step](int64_t row, auto count) {
+        rows_apply_v2<Capped::value, count>(p.x + row * p.cols, p.m ? p.m + row * p.cols : nullptr, p.g + row * p.cols,
+                                      p.column_factors_of(row), p.cols, p.row_factors + row, p.cap, p.decay, signed_step,
+                                      p.beta1);
+      });
     });
   };
   capped ? pass3(std::true_type{}) : pass3(std::false_type{});
