@@ -102,8 +102,7 @@ int main(int argc, char** argv) {
     (std::strcmp(argv[i], "--keep") == 0 ? keep : out_dir) = argv[i + 1];
   }
   auto [train_set, test_set] = split(load_digits_csv(MOMENTS_DATA_DIR "/digits.csv"), 1400);
-  if (argc == 2 && std::strcmp(argv[1], "--no-schedule") == 0) return refused_load(train_set, true);
-  if (argc == 2 && std::strcmp(argv[1], "--narrow") == 0) return refused_load(train_set, false);
+  if (refused) return refused_load(train_set, /*without_schedule=*/std::strcmp(argv[1], "--no-schedule") == 0);
   const std::string path = (std::filesystem::temp_directory_path() / "moments_tutorial_14.safetensors").string();
   std::printf("A 64-32-10 MLP on the UCI digits: AdamW (lr 1e-2, weight decay 0.1), warmup-cosine schedule,\n");
   std::printf("%lld steps of %lld images.\n\n", static_cast<long long>(total_steps), static_cast<long long>(batch));
